@@ -1,0 +1,76 @@
+//! The key/value cache with optional TTL (Redis `GET`/`SET PX`/`SET NX PX`/`DEL`).
+//!
+//! Values are JSON text produced by the adapter; the store never parses them. Reads are strict:
+//! a row whose `expires_at` has passed is invisible whether or not the alarm has deleted it yet.
+
+use crate::db::{Database, Param, QueryExt};
+use crate::error::Result;
+use crate::expiry::Cleanup;
+use crate::store::Store;
+use crate::validate;
+
+impl<D: Database> Store<D> {
+    /// The value's JSON text, or `None` when missing or expired.
+    pub fn get(&self, key: &str, now: i64) -> Result<Option<String>> {
+        let key = validate::key("key", key)?;
+        self.db.query_text(
+            "SELECT value FROM cache WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+            &[Param::Text(key), Param::Int(now)],
+        )
+    }
+
+    /// Overwrites the value and resets its TTL (`None` = no expiry).
+    pub fn set(&self, key: &str, json: &str, ttl_ms: Option<f64>, now: i64) -> Result<()> {
+        let key = validate::key("key", key)?;
+        let json = validate::value("value", json)?;
+        let expires_at = validate::optional_ttl("ttlMs", ttl_ms)?.map(|ttl| now + ttl);
+        self.db.exec(
+            "INSERT INTO cache (key, value, expires_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+            &[Param::Text(key), Param::Text(json), expires_at.into()],
+        )?;
+        if let Some(deadline) = expires_at {
+            self.alarm.note_deadline(deadline, Cleanup::AtDeadline);
+        }
+        Ok(())
+    }
+
+    /// Writes only if no unexpired value exists; `true` when it wrote. One statement: the upsert
+    /// overwrites an existing row only when that row has expired, and `RETURNING` reports whether
+    /// it wrote, so two racing callers can never both win.
+    pub fn set_if_not_exists(
+        &self,
+        key: &str,
+        json: &str,
+        ttl_ms: Option<f64>,
+        now: i64,
+    ) -> Result<bool> {
+        let key = validate::key("key", key)?;
+        let json = validate::value("value", json)?;
+        let expires_at = validate::optional_ttl("ttlMs", ttl_ms)?.map(|ttl| now + ttl);
+        let written = self.db.returned_row(
+            "INSERT INTO cache (key, value, expires_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+             WHERE cache.expires_at IS NOT NULL AND cache.expires_at <= ?4
+             RETURNING 1",
+            &[
+                Param::Text(key),
+                Param::Text(json),
+                expires_at.into(),
+                Param::Int(now),
+            ],
+        )?;
+        if let (true, Some(deadline)) = (written, expires_at) {
+            self.alarm.note_deadline(deadline, Cleanup::AtDeadline);
+        }
+        Ok(written)
+    }
+
+    /// Removes the cache entry only; lists and queues with the same key are separate.
+    pub fn delete(&self, key: &str) -> Result<()> {
+        let key = validate::key("key", key)?;
+        self.db
+            .exec("DELETE FROM cache WHERE key = ?", &[Param::Text(key)])?;
+        Ok(())
+    }
+}

@@ -1,0 +1,71 @@
+//! Read-only inspection of one object's state, for dashboards, demos and debugging.
+//!
+//! Counts are exact and respect TTLs the way reads do (an expired row is not counted), which
+//! means scanning each table: inspection is an operator's tool, not something for a hot path.
+
+use serde::Serialize;
+use tsify::Tsify;
+
+use crate::db::{Database, Param, QueryExt};
+use crate::error::Result;
+use crate::store::Store;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct Inspection {
+    pub schema_version: i64,
+    pub subscriptions: i64,
+    /// Locks currently held (unexpired).
+    pub locks: i64,
+    /// Unexpired cache entries.
+    pub cache_entries: i64,
+    /// Unexpired non-empty lists, and the items they hold.
+    pub lists: i64,
+    pub list_items: i64,
+    /// Unexpired queue entries, over all queues.
+    pub queued_entries: i64,
+    /// Rows whose deadline has passed and that the next sweep will delete.
+    pub expired_rows_awaiting_sweep: i64,
+    pub database_bytes: f64,
+    /// Unix ms of the armed alarm, if any.
+    pub next_alarm_at: Option<i64>,
+}
+
+impl<D: Database> Store<D> {
+    pub fn inspect(&self, now: i64) -> Result<Inspection> {
+        let count = |sql: &str| -> Result<i64> {
+            Ok(self.db.query_int(sql, &[Param::Int(now)])?.unwrap_or(0))
+        };
+        Ok(Inspection {
+            schema_version: crate::schema::stored_version(&self.db)?,
+            subscriptions: self
+                .db
+                .query_int("SELECT COUNT(*) FROM subscriptions", &[])?
+                .unwrap_or(0),
+            locks: count("SELECT COUNT(*) FROM locks WHERE expires_at > ?1")?,
+            cache_entries: count(
+                "SELECT COUNT(*) FROM cache WHERE expires_at IS NULL OR expires_at > ?1",
+            )?,
+            lists: count(
+                "SELECT COUNT(DISTINCT i.list_key) FROM list_items i
+                 LEFT JOIN lists l ON l.list_key = i.list_key
+                 WHERE l.expires_at IS NULL OR l.expires_at > ?1",
+            )?,
+            list_items: count(
+                "SELECT COUNT(*) FROM list_items i
+                 LEFT JOIN lists l ON l.list_key = i.list_key
+                 WHERE l.expires_at IS NULL OR l.expires_at > ?1",
+            )?,
+            queued_entries: count("SELECT COUNT(*) FROM queue_entries WHERE expires_at > ?1")?,
+            expired_rows_awaiting_sweep: count(
+                "SELECT (SELECT COUNT(*) FROM cache WHERE expires_at <= ?1)
+                      + (SELECT COUNT(*) FROM locks WHERE expires_at <= ?1)
+                      + (SELECT COUNT(*) FROM queue_entries WHERE expires_at <= ?1)
+                      + (SELECT COUNT(*) FROM list_items i JOIN lists l ON l.list_key = i.list_key
+                         WHERE l.expires_at <= ?1)",
+            )?,
+            database_bytes: self.db.database_size() as f64,
+            next_alarm_at: self.alarm.armed(),
+        })
+    }
+}

@@ -1,0 +1,33 @@
+//! Rust core of `chat-state-cloudflare-do`: the Chat SDK state (subscriptions, locks, cache,
+//! lists, queues) kept in a SQLite-backed Cloudflare Durable Object, plus the shard router.
+//!
+//! Layout, one module per concern:
+//! - [`store`] — the [`store::Store`] every operation hangs off;
+//! - [`subscriptions`], [`locks`], [`cache`], [`lists`], [`queues`] — the operations;
+//! - [`expiry`] — alarm scheduling and the sweep of expired rows;
+//! - [`schema`] — versioned tables and in-place upgrades;
+//! - [`routing`] — which Durable Object a call goes to;
+//! - [`inspect`] — read-only counts for operators;
+//! - [`validate`] and [`error`] — argument checks and the error every path returns;
+//! - [`db`] — the SQL interface; [`workerd`] implements it over `ctx.storage.sql` and exports
+//!   everything to JavaScript with `wasm-bindgen`.
+
+pub mod cache;
+pub mod db;
+pub mod error;
+pub mod expiry;
+pub mod inspect;
+pub mod lists;
+pub mod locks;
+pub mod queues;
+pub mod routing;
+pub mod schema;
+pub mod store;
+pub mod subscriptions;
+pub mod validate;
+pub mod workerd;
+
+#[cfg(test)]
+mod native_db;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! Append-only lists with a length cap and one TTL per list (Redis `RPUSH`+`LTRIM`+`PEXPIRE`).
+//!
+//! Items live in `list_items` keyed by `(list_key, seq)`; `seq` grows by one per append and items
+//! are only ever removed from the oldest end, so the live items of a list are always the
+//! contiguous range `(max_seq - maxLength, max_seq]` and trimming is one range delete on the
+//! primary key. The list's expiry is a single row in `lists`: refreshing it on append writes that
+//! one row, never the items. An append to a 100-item list with a TTL therefore writes the new item,
+//! deletes the oldest, and updates the `lists` row (plus its expiry-index entry), whatever the
+//! list's length.
+
+use crate::db::{Database, Param};
+use crate::error::Result;
+use crate::expiry::Cleanup;
+use crate::store::Store;
+use crate::validate;
+
+/// Options of `appendToList`, already taken apart by the caller.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppendOptions {
+    pub max_length: Option<f64>,
+    pub ttl_ms: Option<f64>,
+}
+
+impl<D: Database> Store<D> {
+    pub fn append_to_list(
+        &self,
+        key: &str,
+        json: &str,
+        options: AppendOptions,
+        now: i64,
+    ) -> Result<()> {
+        let key = validate::key("key", key)?;
+        let json = validate::value("value", json)?;
+        let max_length = validate::optional_limit("options.maxLength", options.max_length)?;
+        let ttl_ms = validate::optional_ttl("options.ttlMs", options.ttl_ms)?;
+        let new_deadline = ttl_ms.map(|ttl| now + ttl);
+
+        self.db.transaction(&mut || {
+            // One read for both facts: the list's current expiry and its newest seq.
+            let rows = self.db.exec(
+                "SELECT (SELECT expires_at FROM lists WHERE list_key = ?1),
+                        (SELECT MAX(seq) FROM list_items WHERE list_key = ?1)",
+                &[Param::Text(key)],
+            )?;
+            let row = rows.into_iter().next().unwrap_or_default();
+            let current_expiry = row.first().and_then(|v| v.as_int());
+            let mut last_seq = row.get(1).and_then(|v| v.as_int());
+
+            // An expired list starts fresh: its old items must not reappear.
+            if current_expiry.is_some_and(|at| at <= now) {
+                self.db.exec(
+                    "DELETE FROM list_items WHERE list_key = ?",
+                    &[Param::Text(key)],
+                )?;
+                if new_deadline.is_none() {
+                    self.db
+                        .exec("DELETE FROM lists WHERE list_key = ?", &[Param::Text(key)])?;
+                }
+                last_seq = None;
+            }
+
+            let seq = last_seq.map_or(0, |s| s.saturating_add(1));
+            self.db.exec(
+                "INSERT INTO list_items (list_key, seq, value) VALUES (?1, ?2, ?3)",
+                &[Param::Text(key), Param::Int(seq), Param::Text(json)],
+            )?;
+            if let Some(max) = max_length {
+                self.db.exec(
+                    "DELETE FROM list_items WHERE list_key = ?1 AND seq <= ?2",
+                    &[Param::Text(key), Param::Int(seq - max)],
+                )?;
+            }
+            // No TTL keeps whatever expiry the list already has.
+            if let Some(deadline) = new_deadline {
+                self.db.exec(
+                    "INSERT INTO lists (list_key, expires_at) VALUES (?1, ?2)
+                     ON CONFLICT (list_key) DO UPDATE SET expires_at = excluded.expires_at",
+                    &[Param::Text(key), Param::Int(deadline)],
+                )?;
+            }
+            Ok(())
+        })?;
+        if let Some(deadline) = new_deadline {
+            self.alarm.note_deadline(deadline, Cleanup::AtDeadline);
+        }
+        Ok(())
+    }
+
+    /// The list as one JSON array text (`"[]"` when missing or expired), values in insertion
+    /// order. Building the array here lets the adapter parse once instead of once per item.
+    pub fn get_list(&self, key: &str, now: i64) -> Result<String> {
+        let key = validate::key("key", key)?;
+        let rows = self.db.exec(
+            "SELECT value FROM list_items
+             WHERE list_key = ?1
+               AND NOT EXISTS (SELECT 1 FROM lists WHERE list_key = ?1 AND expires_at <= ?2)
+             ORDER BY seq",
+            &[Param::Text(key), Param::Int(now)],
+        )?;
+        let mut json = String::from("[");
+        for (i, value) in rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next())
+            .enumerate()
+        {
+            if i > 0 {
+                json.push(',');
+            }
+            if let Some(text) = value.into_text() {
+                json.push_str(&text);
+            }
+        }
+        json.push(']');
+        Ok(json)
+    }
+}

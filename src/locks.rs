@@ -1,0 +1,133 @@
+//! Distributed locks, one row per held lock.
+//!
+//! Each operation is a single SQL statement, so it is atomic by construction:
+//! - acquire is an upsert that only overwrites an *expired* holder (`WHERE locks.expires_at <=
+//!   now`), and `RETURNING` tells us whether it wrote: an unexpired lock is never granted twice;
+//! - release and extend match on the token, so a holder that lost its lock (expired, force
+//!   released, taken over) cannot touch the new holder's row, and extend never creates a row or
+//!   revives an expired one.
+//!
+//! Locks take part in the expiry sweep but do not pull the alarm earlier (see
+//! [`crate::expiry::Cleanup::Eventually`]): a lock is normally deleted by its release well before
+//! its TTL, so re-arming the alarm for each acquire would cost a `setAlarm` per message for nothing.
+
+use serde::Serialize;
+use tsify::Tsify;
+
+use crate::db::{Database, Param, QueryExt};
+use crate::error::{Error, Result};
+use crate::expiry::Cleanup;
+use crate::store::Store;
+use crate::validate;
+
+/// A held lock, as chat's `Lock` type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct Lock {
+    pub thread_id: String,
+    pub token: String,
+    /// Unix ms.
+    pub expires_at: i64,
+}
+
+/// Lock tokens carry 128 bits from the platform CSPRNG (`crypto.getRandomValues` in workerd), so a
+/// token cannot be guessed to release or extend somebody else's lock.
+fn new_token() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| Error::storage(format!("no secure random source for a lock token: {e}")))?;
+    let mut token = String::with_capacity(5 + 32);
+    token.push_str("cfdo_");
+    for byte in bytes {
+        token.push_str(&format!("{byte:02x}"));
+    }
+    Ok(token)
+}
+
+impl<D: Database> Store<D> {
+    pub fn acquire_lock(&self, thread_id: &str, ttl_ms: f64, now: i64) -> Result<Option<Lock>> {
+        let thread_id = validate::key("threadId", thread_id)?;
+        let ttl_ms = validate::required_ttl("ttlMs", ttl_ms)?;
+        let token = new_token()?;
+        let expires_at = now + ttl_ms;
+        let acquired = self.db.returned_row(
+            "INSERT INTO locks (thread_id, token, expires_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (thread_id) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at
+             WHERE locks.expires_at <= ?4
+             RETURNING 1",
+            &[
+                Param::Text(thread_id),
+                Param::Text(&token),
+                Param::Int(expires_at),
+                Param::Int(now),
+            ],
+        )?;
+        if !acquired {
+            return Ok(None);
+        }
+        self.alarm.note_deadline(expires_at, Cleanup::Eventually);
+        Ok(Some(Lock {
+            thread_id: thread_id.to_owned(),
+            token,
+            expires_at,
+        }))
+    }
+
+    /// Deletes the lock only if `token` still holds it; anything else is a silent no-op.
+    pub fn release_lock(&self, thread_id: &str, token: &str) -> Result<()> {
+        let thread_id = validate::key("lock.threadId", thread_id)?;
+        let token = validate::key("lock.token", token)?;
+        self.db.exec(
+            "DELETE FROM locks WHERE thread_id = ?1 AND token = ?2",
+            &[Param::Text(thread_id), Param::Text(token)],
+        )?;
+        Ok(())
+    }
+
+    /// Moves the expiry to `now + ttl_ms` if `token` holds an unexpired lock; `false` otherwise.
+    pub fn extend_lock(&self, thread_id: &str, token: &str, ttl_ms: f64, now: i64) -> Result<bool> {
+        let thread_id = validate::key("lock.threadId", thread_id)?;
+        let token = validate::key("lock.token", token)?;
+        let ttl_ms = validate::required_ttl("ttlMs", ttl_ms)?;
+        let expires_at = now + ttl_ms;
+        let extended = self.db.returned_row(
+            "UPDATE locks SET expires_at = ?3
+             WHERE thread_id = ?1 AND token = ?2 AND expires_at > ?4
+             RETURNING 1",
+            &[
+                Param::Text(thread_id),
+                Param::Text(token),
+                Param::Int(expires_at),
+                Param::Int(now),
+            ],
+        )?;
+        if extended {
+            self.alarm.note_deadline(expires_at, Cleanup::Eventually);
+        }
+        Ok(extended)
+    }
+
+    /// Deletes the lock whoever holds it; the old holder's release then matches nothing.
+    pub fn force_release_lock(&self, thread_id: &str) -> Result<()> {
+        let thread_id = validate::key("threadId", thread_id)?;
+        self.db.exec(
+            "DELETE FROM locks WHERE thread_id = ?",
+            &[Param::Text(thread_id)],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_token;
+
+    #[test]
+    fn tokens_are_128_bit_hex_and_distinct() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 5 + 32);
+        assert!(a[5..].chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}

@@ -1,0 +1,65 @@
+//! The state store: one per Durable Object, over that object's SQLite database.
+//!
+//! Each concern adds its operations to [`Store`] in its own module (`subscriptions`, `locks`,
+//! `cache`, `lists`, `queues`, `expiry`, `inspect`). Every operation takes `now` (Unix ms) from the
+//! caller instead of reading a clock, so the native tests drive time exactly and the same code runs
+//! in workerd with `Date.now()`.
+//!
+//! Atomicity comes from two places. A Durable Object runs one request at a time, and every store
+//! method is synchronous, so no other call can interleave with one. Within a call, anything that
+//! reads then writes is either a single SQL statement (an upsert with a `WHERE`, a `DELETE ...
+//! RETURNING`) or runs inside [`Database::transaction`], so a failure part-way writes nothing.
+
+use crate::db::{Database, RowCounts};
+use crate::error::Result;
+use crate::expiry::AlarmSchedule;
+use crate::schema;
+
+pub struct Store<D: Database> {
+    pub(crate) db: D,
+    pub(crate) alarm: AlarmSchedule,
+}
+
+impl<D: Database> Store<D> {
+    /// Opens the store: upgrades the schema and makes sure an alarm will clean up whatever has a
+    /// deadline. `armed_alarm` is what `ctx.storage.getAlarm()` returned.
+    ///
+    /// When no alarm is armed we look up the earliest deadline once (an indexed `MIN` per table)
+    /// and request one; this heals an object whose alarm was lost and arms the first sweep of rows
+    /// copied by a schema upgrade. When one is armed we trust it: every write path keeps it no
+    /// later than the earliest cache or list deadline.
+    pub fn open(db: D, armed_alarm: Option<i64>, now: i64) -> Result<Self> {
+        schema::migrate(&db)?;
+        let store = Store {
+            db,
+            alarm: AlarmSchedule::new(armed_alarm),
+        };
+        if armed_alarm.is_none() {
+            if let Some(deadline) = store.next_deadline()? {
+                store.alarm.request(deadline.max(now));
+            }
+        }
+        Ok(store)
+    }
+
+    /// The alarm time the last write asked for, if it must move. The caller (the wasm layer) passes
+    /// it to `ctx.storage.setAlarm` right after the operation returns.
+    pub fn take_alarm_request(&self) -> Option<i64> {
+        self.alarm.take_request()
+    }
+
+    /// Called when `setAlarm` failed: we no longer know what is armed, so the next write re-arms.
+    pub fn alarm_request_failed(&self) {
+        self.alarm.forget();
+    }
+
+    /// The alarm time this store believes is armed.
+    pub fn armed_alarm(&self) -> Option<i64> {
+        self.alarm.armed()
+    }
+
+    /// Cumulative SQLite rows read and written by this instance (what Cloudflare bills).
+    pub fn row_counts(&self) -> RowCounts {
+        self.db.row_counts()
+    }
+}

@@ -1,0 +1,35 @@
+//! Subscriptions: a set of thread ids that never expires (Redis `SADD`/`SREM`/`SISMEMBER`).
+
+use crate::db::{Database, Param, QueryExt};
+use crate::error::Result;
+use crate::store::Store;
+use crate::validate;
+
+impl<D: Database> Store<D> {
+    /// Idempotent: subscribing twice writes nothing the second time.
+    pub fn subscribe(&self, thread_id: &str) -> Result<()> {
+        let thread_id = validate::key("threadId", thread_id)?;
+        self.db.exec(
+            "INSERT INTO subscriptions (thread_id) VALUES (?) ON CONFLICT DO NOTHING",
+            &[Param::Text(thread_id)],
+        )?;
+        Ok(())
+    }
+
+    pub fn unsubscribe(&self, thread_id: &str) -> Result<()> {
+        let thread_id = validate::key("threadId", thread_id)?;
+        self.db.exec(
+            "DELETE FROM subscriptions WHERE thread_id = ?",
+            &[Param::Text(thread_id)],
+        )?;
+        Ok(())
+    }
+
+    pub fn is_subscribed(&self, thread_id: &str) -> Result<bool> {
+        let thread_id = validate::key("threadId", thread_id)?;
+        self.db.returned_row(
+            "SELECT 1 FROM subscriptions WHERE thread_id = ?",
+            &[Param::Text(thread_id)],
+        )
+    }
+}

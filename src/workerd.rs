@@ -1,0 +1,603 @@
+//! The JavaScript boundary: [`WorkerdDb`] runs the store's SQL on `ctx.storage.sql`, and
+//! [`StateCore`] / [`ShardRouter`] are what the TypeScript shell calls.
+//!
+//! Every exported function takes its arguments as raw `JsValue`s (typed in the `.d.ts` with
+//! `unchecked_param_type`) and checks them itself. wasm-bindgen's own conversions would coerce a
+//! number to a string, or replace a lone surrogate with U+FFFD so two distinct keys collide; here
+//! a wrong argument becomes an error that names it. Nothing on these paths panics: a panic would
+//! trap the wasm instance every object in the isolate shares.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use js_sys::{Date, Promise, Reflect};
+use tsify::{Ts, Tsify};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use worker::{ScheduledTime, SqlStorage, SqlStorageValue, State, Storage};
+
+use crate::db::{Database, Param, Row, RowCounts, Value};
+use crate::error::{Error, Result};
+use crate::expiry::SWEEP_MAX_BATCHES;
+use crate::lists::AppendOptions;
+use crate::routing::{Route, Router, Scope};
+use crate::store::Store;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `ctx.storage`, for the one method `worker` 0.8.7 does not bind.
+    type StorageSys;
+
+    /// Runs the callback in a SQLite transaction; a throw from it rolls the transaction back.
+    #[wasm_bindgen(method, catch, js_name = transactionSync)]
+    fn transaction_sync(
+        this: &StorageSys,
+        body: &mut dyn FnMut() -> std::result::Result<JsValue, JsValue>,
+    ) -> std::result::Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(callback: &js_sys::Function, ms: i32) -> JsValue;
+}
+
+fn js_error(e: Error) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+fn js_message(value: &JsValue) -> String {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| format!("{value:?}"))
+}
+
+fn now() -> i64 {
+    Date::now() as i64
+}
+
+/// [`Database`] over a Durable Object's SQLite storage.
+pub struct WorkerdDb {
+    sql: SqlStorage,
+    storage: StorageSys,
+    counts: Cell<RowCounts>,
+}
+
+impl WorkerdDb {
+    fn count(&self, cursor: &worker::SqlCursor) {
+        let mut counts = self.counts.get();
+        counts.read += cursor.rows_read() as u64;
+        counts.written += cursor.rows_written() as u64;
+        self.counts.set(counts);
+    }
+}
+
+fn to_value(value: SqlStorageValue) -> Value {
+    match value {
+        SqlStorageValue::Integer(n) => Value::Int(n),
+        SqlStorageValue::Float(f) => Value::Real(f),
+        SqlStorageValue::String(s) => Value::Text(s),
+        SqlStorageValue::Boolean(b) => Value::Int(i64::from(b)),
+        SqlStorageValue::Null | SqlStorageValue::Blob(_) => Value::Null,
+    }
+}
+
+impl Database for WorkerdDb {
+    fn exec(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+        let bindings: Vec<JsValue> = params
+            .iter()
+            .map(|p| match p {
+                Param::Null => JsValue::NULL,
+                // Deadlines and sequence numbers stay far below 2^53.
+                Param::Int(n) => JsValue::from_f64(*n as f64),
+                Param::Text(s) => JsValue::from_str(s),
+            })
+            .collect();
+        let cursor = self
+            .sql
+            .exec_raw(sql, bindings)
+            .map_err(|e| Error::storage(e.to_string()))?;
+        let mut rows = Vec::new();
+        for row in cursor.raw() {
+            let row = row.map_err(|e| Error::storage(e.to_string()))?;
+            rows.push(row.into_iter().map(to_value).collect());
+        }
+        self.count(&cursor);
+        Ok(rows)
+    }
+
+    fn exec_script(&self, sql: &str) -> Result<()> {
+        let cursor = self
+            .sql
+            .exec_raw(sql, None)
+            .map_err(|e| Error::storage(e.to_string()))?;
+        // Stepping the cursor to its end runs every statement of the script.
+        for row in cursor.raw() {
+            row.map_err(|e| Error::storage(e.to_string()))?;
+        }
+        self.count(&cursor);
+        Ok(())
+    }
+
+    fn transaction<T>(&self, body: &mut dyn FnMut() -> Result<T>) -> Result<T> {
+        let mut outcome: Option<Result<T>> = None;
+        let thrown = {
+            let mut run = || match body() {
+                Ok(value) => {
+                    outcome = Some(Ok(value));
+                    Ok(JsValue::UNDEFINED)
+                }
+                Err(e) => {
+                    outcome = Some(Err(e));
+                    // Throwing is how transactionSync learns to roll back.
+                    Err(JsValue::from_str("rollback"))
+                }
+            };
+            self.storage.transaction_sync(&mut run).err()
+        };
+        match (outcome, thrown) {
+            (Some(Err(e)), _) => Err(e),
+            (_, Some(thrown)) => Err(Error::storage(js_message(&thrown))),
+            (Some(Ok(value)), None) => Ok(value),
+            (None, None) => Err(Error::storage("transaction body did not run")),
+        }
+    }
+
+    fn row_counts(&self) -> RowCounts {
+        self.counts.get()
+    }
+
+    fn database_size(&self) -> u64 {
+        self.sql.database_size() as u64
+    }
+}
+
+// ---- argument conversion -------------------------------------------------------------------
+
+fn string_arg(argument: &'static str, value: &JsValue) -> Result<String> {
+    let Some(js) = value.dyn_ref::<js_sys::JsString>() else {
+        return Err(Error::invalid(
+            argument,
+            format!("must be a string, got {}", type_name(value)),
+        ));
+    };
+    if !js.is_valid_utf16() {
+        return Err(Error::invalid(
+            argument,
+            "must be well-formed Unicode (it contains a lone surrogate)",
+        ));
+    }
+    Ok(String::from(js))
+}
+
+fn number_arg(argument: &'static str, value: &JsValue) -> Result<f64> {
+    value.as_f64().ok_or_else(|| {
+        Error::invalid(
+            argument,
+            format!("must be a number, got {}", type_name(value)),
+        )
+    })
+}
+
+fn optional_number_arg(argument: &'static str, value: &JsValue) -> Result<Option<f64>> {
+    if value.is_undefined() || value.is_null() {
+        Ok(None)
+    } else {
+        number_arg(argument, value).map(Some)
+    }
+}
+
+fn type_name(value: &JsValue) -> String {
+    if value.is_null() {
+        "null".into()
+    } else if value.is_array() {
+        "an array".into()
+    } else {
+        value
+            .js_typeof()
+            .as_string()
+            .unwrap_or_else(|| "unknown".into())
+    }
+}
+
+fn field(object: &JsValue, name: &str) -> Result<JsValue> {
+    Reflect::get(object, &JsValue::from_str(name)).map_err(|e| Error::storage(js_message(&e)))
+}
+
+// ---- the Durable Object's core -------------------------------------------------------------
+
+struct Inner {
+    store: Store<WorkerdDb>,
+    storage: Storage,
+}
+
+impl Inner {
+    /// Applies the alarm time the last operation asked for, if any.
+    async fn apply_alarm_request(&self) -> Result<()> {
+        let Some(at) = self.store.take_alarm_request() else {
+            return Ok(());
+        };
+        let when = ScheduledTime::new(Date::new(&JsValue::from_f64(at as f64)));
+        if let Err(e) = self.storage.set_alarm(when).await {
+            self.store.alarm_request_failed();
+            return Err(Error::storage(format!("setAlarm failed: {e}")));
+        }
+        Ok(())
+    }
+}
+
+/// Runs `op`, then arms the alarm if `op` asked for it, as one JS promise.
+fn with_alarm<T: Into<JsValue> + 'static>(
+    inner: &Rc<Inner>,
+    op: impl FnOnce(&Inner) -> Result<T>,
+) -> Promise {
+    let result = op(inner);
+    let inner = Rc::clone(inner);
+    future_to_promise(async move {
+        let value = result.map_err(js_error)?;
+        inner.apply_alarm_request().await.map_err(js_error)?;
+        Ok(value.into())
+    })
+}
+
+/// One per Durable Object instance: the store over its SQLite database.
+#[wasm_bindgen]
+pub struct StateCore {
+    inner: Rc<Inner>,
+}
+
+#[wasm_bindgen]
+impl StateCore {
+    /// Opens the object's state: upgrades the schema, and arms the alarm if rows have deadlines
+    /// and none is armed. `armedAlarm` is `await ctx.storage.getAlarm()`.
+    pub async fn open(
+        #[wasm_bindgen(unchecked_param_type = "DurableObjectState")] ctx: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number | null")] armed_alarm: JsValue,
+    ) -> std::result::Result<StateCore, JsError> {
+        let armed = optional_number_arg("armedAlarm", &armed_alarm).map_err(js_error)?;
+        let storage_js = field(&ctx, "storage").map_err(js_error)?;
+        let state = State::from(ctx.unchecked_into::<worker::worker_sys::DurableObjectState>());
+        let storage = state.storage();
+        let db = WorkerdDb {
+            sql: storage.sql(),
+            storage: storage_js.unchecked_into(),
+            counts: Cell::new(RowCounts::default()),
+        };
+        let store = Store::open(db, armed.map(|t| t as i64), now()).map_err(js_error)?;
+        let inner = Rc::new(Inner { store, storage });
+        inner.apply_alarm_request().await.map_err(js_error)?;
+        Ok(StateCore { inner })
+    }
+
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
+    ) -> std::result::Result<(), JsError> {
+        let thread_id = string_arg("threadId", &thread_id).map_err(js_error)?;
+        self.inner.store.subscribe(&thread_id).map_err(js_error)
+    }
+
+    pub fn unsubscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
+    ) -> std::result::Result<(), JsError> {
+        let thread_id = string_arg("threadId", &thread_id).map_err(js_error)?;
+        self.inner.store.unsubscribe(&thread_id).map_err(js_error)
+    }
+
+    #[wasm_bindgen(js_name = isSubscribed)]
+    pub fn is_subscribed(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
+    ) -> std::result::Result<bool, JsError> {
+        let thread_id = string_arg("threadId", &thread_id).map_err(js_error)?;
+        self.inner.store.is_subscribed(&thread_id).map_err(js_error)
+    }
+
+    #[wasm_bindgen(js_name = acquireLock, unchecked_return_type = "Promise<Lock | null>")]
+    pub fn acquire_lock(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] ttl_ms: JsValue,
+    ) -> Promise {
+        with_alarm(&self.inner, |inner| {
+            let thread_id = string_arg("threadId", &thread_id)?;
+            let ttl_ms = number_arg("ttlMs", &ttl_ms)?;
+            match inner.store.acquire_lock(&thread_id, ttl_ms, now())? {
+                None => Ok(JsValue::NULL),
+                Some(lock) => Ok(lock
+                    .into_ts()
+                    .map_err(|e| Error::storage(e.to_string()))?
+                    .js_value()),
+            }
+        })
+    }
+
+    #[wasm_bindgen(js_name = releaseLock)]
+    pub fn release_lock(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
+    ) -> std::result::Result<(), JsError> {
+        let thread_id = string_arg("lock.threadId", &thread_id).map_err(js_error)?;
+        let token = string_arg("lock.token", &token).map_err(js_error)?;
+        self.inner
+            .store
+            .release_lock(&thread_id, &token)
+            .map_err(js_error)
+    }
+
+    #[wasm_bindgen(js_name = extendLock, unchecked_return_type = "Promise<boolean>")]
+    pub fn extend_lock(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] ttl_ms: JsValue,
+    ) -> Promise {
+        with_alarm(&self.inner, |inner| {
+            let thread_id = string_arg("lock.threadId", &thread_id)?;
+            let token = string_arg("lock.token", &token)?;
+            let ttl_ms = number_arg("ttlMs", &ttl_ms)?;
+            inner.store.extend_lock(&thread_id, &token, ttl_ms, now())
+        })
+    }
+
+    #[wasm_bindgen(js_name = forceReleaseLock)]
+    pub fn force_release_lock(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
+    ) -> std::result::Result<(), JsError> {
+        let thread_id = string_arg("threadId", &thread_id).map_err(js_error)?;
+        self.inner
+            .store
+            .force_release_lock(&thread_id)
+            .map_err(js_error)
+    }
+
+    /// The value's JSON text, or `null`.
+    pub fn get(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+    ) -> std::result::Result<Option<String>, JsError> {
+        let key = string_arg("key", &key).map_err(js_error)?;
+        self.inner.store.get(&key, now()).map_err(js_error)
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn set(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] json: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number | undefined")] ttl_ms: JsValue,
+    ) -> Promise {
+        with_alarm(&self.inner, |inner| {
+            let key = string_arg("key", &key)?;
+            let json = string_arg("value", &json)?;
+            let ttl_ms = optional_number_arg("ttlMs", &ttl_ms)?;
+            inner.store.set(&key, &json, ttl_ms, now())?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = setIfNotExists, unchecked_return_type = "Promise<boolean>")]
+    pub fn set_if_not_exists(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] json: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number | undefined")] ttl_ms: JsValue,
+    ) -> Promise {
+        with_alarm(&self.inner, |inner| {
+            let key = string_arg("key", &key)?;
+            let json = string_arg("value", &json)?;
+            let ttl_ms = optional_number_arg("ttlMs", &ttl_ms)?;
+            inner.store.set_if_not_exists(&key, &json, ttl_ms, now())
+        })
+    }
+
+    pub fn delete(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+    ) -> std::result::Result<(), JsError> {
+        let key = string_arg("key", &key).map_err(js_error)?;
+        self.inner.store.delete(&key).map_err(js_error)
+    }
+
+    #[wasm_bindgen(js_name = appendToList, unchecked_return_type = "Promise<void>")]
+    pub fn append_to_list(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] json: JsValue,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ maxLength?: number; ttlMs?: number } | undefined"
+        )]
+        options: JsValue,
+    ) -> Promise {
+        with_alarm(&self.inner, |inner| {
+            let key = string_arg("key", &key)?;
+            let json = string_arg("value", &json)?;
+            let options = if options.is_undefined() || options.is_null() {
+                AppendOptions::default()
+            } else if options.is_object() {
+                AppendOptions {
+                    max_length: optional_number_arg(
+                        "options.maxLength",
+                        &field(&options, "maxLength")?,
+                    )?,
+                    ttl_ms: optional_number_arg("options.ttlMs", &field(&options, "ttlMs")?)?,
+                }
+            } else {
+                return Err(Error::invalid(
+                    "options",
+                    format!("must be an object, got {}", type_name(&options)),
+                ));
+            };
+            inner.store.append_to_list(&key, &json, options, now())?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// The list as JSON array text.
+    #[wasm_bindgen(js_name = getList)]
+    pub fn get_list(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+    ) -> std::result::Result<String, JsError> {
+        let key = string_arg("key", &key).map_err(js_error)?;
+        self.inner.store.get_list(&key, now()).map_err(js_error)
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn enqueue(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] entry_json: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] expires_at: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] max_size: JsValue,
+    ) -> Promise {
+        with_alarm(&self.inner, |inner| {
+            let thread_id = string_arg("threadId", &thread_id)?;
+            let entry_json = string_arg("entry", &entry_json)?;
+            let expires_at = number_arg("entry.expiresAt", &expires_at)?;
+            let max_size = optional_number_arg("maxSize", &max_size)?;
+            inner
+                .store
+                .enqueue(&thread_id, &entry_json, expires_at, max_size, now())
+        })
+    }
+
+    /// The oldest live entry's JSON text, or `null`.
+    pub fn dequeue(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
+    ) -> std::result::Result<Option<String>, JsError> {
+        let thread_id = string_arg("threadId", &thread_id).map_err(js_error)?;
+        self.inner
+            .store
+            .dequeue(&thread_id, now())
+            .map_err(js_error)
+    }
+
+    #[wasm_bindgen(js_name = queueDepth)]
+    pub fn queue_depth(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
+    ) -> std::result::Result<u32, JsError> {
+        let thread_id = string_arg("threadId", &thread_id).map_err(js_error)?;
+        self.inner
+            .store
+            .queue_depth(&thread_id, now())
+            .map_err(js_error)
+    }
+
+    pub fn inspect(&self) -> std::result::Result<Ts<crate::inspect::Inspection>, JsError> {
+        let inspection = self.inner.store.inspect(now()).map_err(js_error)?;
+        Ok(inspection.into_ts()?)
+    }
+
+    /// Cumulative SQLite rows `[read, written]` by this instance, from the cursors' counters.
+    #[wasm_bindgen(js_name = rowCounts)]
+    pub fn row_counts(&self) -> Vec<f64> {
+        let counts = self.inner.store.row_counts();
+        vec![counts.read as f64, counts.written as f64]
+    }
+
+    /// The alarm handler: sweeps expired rows in bounded batches, yielding to waiting requests
+    /// between batches, then arms the next alarm. Resolves to the number of rows deleted.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn alarm(&self) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let started = now();
+            inner.store.begin_sweep();
+            let mut deleted = 0i64;
+            let mut more = false;
+            for batch in 0..SWEEP_MAX_BATCHES {
+                if batch > 0 {
+                    yield_to_runtime().await;
+                }
+                let outcome = inner.store.sweep_batch(started).map_err(js_error)?;
+                deleted += outcome.rows_deleted;
+                more = outcome.budget_exhausted;
+                if !more {
+                    break;
+                }
+            }
+            inner.store.finish_sweep(now(), more).map_err(js_error)?;
+            inner.apply_alarm_request().await.map_err(js_error)?;
+            Ok(JsValue::from_f64(deleted as f64))
+        })
+    }
+}
+
+/// Lets other requests to the object run between sweep batches.
+async fn yield_to_runtime() {
+    let promise = Promise::new(&mut |resolve, _reject| {
+        set_timeout(&resolve, 0);
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+// ---- routing ---------------------------------------------------------------------------------
+
+/// The shard router one adapter instance uses (see the `routing` module).
+#[wasm_bindgen]
+pub struct ShardRouter {
+    router: Router,
+}
+
+#[wasm_bindgen]
+impl ShardRouter {
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number | undefined")] shards: JsValue,
+    ) -> std::result::Result<ShardRouter, JsError> {
+        let name = string_arg("name", &name).map_err(js_error)?;
+        let shards = optional_number_arg("shards", &shards).map_err(js_error)?;
+        Ok(ShardRouter {
+            router: Router::new(&name, shards).map_err(js_error)?,
+        })
+    }
+
+    /// Routes a thread-scoped call (subscriptions, locks, queues). `argument` names the
+    /// argument in errors.
+    #[wasm_bindgen(js_name = routeThread)]
+    pub fn route_thread(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
+        argument: &str,
+    ) -> std::result::Result<Ts<Route>, JsError> {
+        self.route(Scope::Thread, thread_id, argument)
+    }
+
+    /// Routes a cache or list call by its key.
+    #[wasm_bindgen(js_name = routeKey)]
+    pub fn route_key(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+    ) -> std::result::Result<Ts<Route>, JsError> {
+        self.route(Scope::Key, key, "key")
+    }
+
+    /// Every object name this router sends to.
+    #[wasm_bindgen(js_name = objectNames)]
+    pub fn object_names(&self) -> Vec<String> {
+        self.router.object_names()
+    }
+
+    fn route(
+        &self,
+        scope: Scope,
+        key: JsValue,
+        argument: &str,
+    ) -> std::result::Result<Ts<Route>, JsError> {
+        let argument = match argument {
+            "lock.threadId" => "lock.threadId",
+            _ if scope == Scope::Key => "key",
+            _ => "threadId",
+        };
+        let key = string_arg(argument, &key).map_err(js_error)?;
+        let route = self.router.route(scope, argument, &key).map_err(js_error)?;
+        Ok(route.into_ts()?)
+    }
+}

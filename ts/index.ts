@@ -1,0 +1,9 @@
+export { ChatStateDO } from "./durable-object.js";
+export {
+  CloudflareDOStateAdapter,
+  createCloudflareState,
+  type ChatStateNamespace,
+  type CloudflareStateOptions,
+  type ShardInspection,
+} from "./adapter.js";
+export type { Inspection } from "./wasm.js";
