@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The test command (`npm test`): Rust tests natively, the TypeScript type check, then the vitest
+# suite inside workerd. Ends with one "N passed, N failed" line over both suites.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+source scripts/env.sh
+
+echo "== cargo test"
+cargo_log=$(mktemp)
+cargo test --quiet 2>&1 | tee "$cargo_log"
+rust_passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$cargo_log" | awk '{s+=$4} END {print s+0}')
+rust_failed=$(grep -oE '[0-9]+ failed' "$cargo_log" | awk '{s+=$1} END {print s+0}')
+
+echo "== tsc --noEmit"
+npx tsc --noEmit -p tsconfig.json
+
+echo "== vitest (inside workerd)"
+report=.vitest-report.json
+rm -f "$report"
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile="$report" "$@" || status=$?
+if [ ! -f "$report" ]; then
+  echo "vitest wrote no report"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+read -r js_passed js_failed < <(node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(r.numPassedTests, r.numFailedTests + (r.numRuntimeErrors ?? 0));
+' "$report")
+echo
+echo "Rust: $rust_passed passed; workerd: $js_passed passed, $js_failed failed"
+echo "$((rust_passed + js_passed)) passed, $((rust_failed + js_failed)) failed"
+exit "$status"
