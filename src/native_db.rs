@@ -30,6 +30,14 @@ impl rusqlite::ToSql for Param<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(match self {
             Param::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            // workerd binds numbers as JS doubles: mirror its limit so native tests catch an
+            // integer that would lose precision (or be bound as REAL) on the way there.
+            Param::Int(n) if n.unsigned_abs() > (1 << 53) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    format!("integer {n} is beyond 2^53 and cannot be bound exactly in workerd")
+                        .into(),
+                ))
+            }
             Param::Int(n) => ToSqlOutput::Borrowed(ValueRef::Integer(*n)),
             Param::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
         })

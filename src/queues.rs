@@ -43,17 +43,18 @@ impl<D: Database> Store<D> {
             )?;
             // Drop what can never be delivered: expired entries, and live ones beyond max_size
             // counting from the newest (the newest entry itself is always kept, like LTRIM).
-            self.db.exec(
-                "DELETE FROM queue_entries WHERE queue_key = ?1 AND (expires_at <= ?2 OR seq <= (
-                     SELECT seq FROM queue_entries WHERE queue_key = ?1 AND expires_at > ?2
-                     ORDER BY seq DESC LIMIT 1 OFFSET ?3))",
-                &[
-                    Param::Text(key),
-                    Param::Int(now),
-                    // No cap: an offset past any possible depth selects nothing.
-                    Param::Int(max_size.unwrap_or(i64::MAX)),
-                ],
-            )?;
+            match max_size {
+                Some(max_size) => self.db.exec(
+                    "DELETE FROM queue_entries WHERE queue_key = ?1 AND (expires_at <= ?2 OR seq <= (
+                         SELECT seq FROM queue_entries WHERE queue_key = ?1 AND expires_at > ?2
+                         ORDER BY seq DESC LIMIT 1 OFFSET ?3))",
+                    &[Param::Text(key), Param::Int(now), Param::Int(max_size)],
+                )?,
+                None => self.db.exec(
+                    "DELETE FROM queue_entries WHERE queue_key = ?1 AND expires_at <= ?2",
+                    &[Param::Text(key), Param::Int(now)],
+                )?,
+            };
             self.queue_depth_unchecked(key, now)
         })?;
         if expires_at > now {
