@@ -82,6 +82,10 @@ impl AlarmSchedule {
         self.request.set(Some(at));
     }
 
+    pub fn pending_request(&self) -> Option<i64> {
+        self.request.get()
+    }
+
     pub fn take_request(&self) -> Option<i64> {
         self.request.take()
     }

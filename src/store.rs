@@ -48,6 +48,11 @@ impl<D: Database> Store<D> {
         self.alarm.take_request()
     }
 
+    /// Whether an alarm request is waiting (without taking it).
+    pub fn alarm_request(&self) -> Option<i64> {
+        self.alarm.pending_request()
+    }
+
     /// Called when `setAlarm` failed: we no longer know what is armed, so the next write re-arms.
     pub fn alarm_request_failed(&self) {
         self.alarm.forget();

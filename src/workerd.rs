@@ -226,18 +226,24 @@ impl Inner {
     }
 }
 
-/// Runs `op`, then arms the alarm if `op` asked for it, as one JS promise.
-fn with_alarm<T: Into<JsValue> + 'static>(
+/// Runs `op`; if it asked for the alarm to move, returns a promise that arms it and then resolves
+/// to the result, else returns the result itself. Most writes carry a deadline later than the
+/// armed alarm, so the common path stays synchronous (no promise, no extra turn), and a rejected
+/// argument throws synchronously, before any promise exists.
+fn with_alarm<T: Into<JsValue>>(
     inner: &Rc<Inner>,
     op: impl FnOnce(&Inner) -> Result<T>,
-) -> Promise {
-    let result = op(inner);
+) -> std::result::Result<JsValue, JsError> {
+    let value: JsValue = op(inner).map_err(js_error)?.into();
+    if inner.store.alarm_request().is_none() {
+        return Ok(value);
+    }
     let inner = Rc::clone(inner);
-    future_to_promise(async move {
-        let value = result.map_err(js_error)?;
+    Ok(future_to_promise(async move {
         inner.apply_alarm_request().await.map_err(js_error)?;
-        Ok(value.into())
+        Ok(value)
     })
+    .into())
 }
 
 /// One per Durable Object instance: the store over its SQLite database.
@@ -294,12 +300,12 @@ impl StateCore {
         self.inner.store.is_subscribed(&thread_id).map_err(js_error)
     }
 
-    #[wasm_bindgen(js_name = acquireLock, unchecked_return_type = "Promise<Lock | null>")]
+    #[wasm_bindgen(js_name = acquireLock, unchecked_return_type = "Lock | null | Promise<Lock | null>")]
     pub fn acquire_lock(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number")] ttl_ms: JsValue,
-    ) -> Promise {
+    ) -> std::result::Result<JsValue, JsError> {
         with_alarm(&self.inner, |inner| {
             let thread_id = string_arg("threadId", &thread_id)?;
             let ttl_ms = number_arg("ttlMs", &ttl_ms)?;
@@ -327,13 +333,13 @@ impl StateCore {
             .map_err(js_error)
     }
 
-    #[wasm_bindgen(js_name = extendLock, unchecked_return_type = "Promise<boolean>")]
+    #[wasm_bindgen(js_name = extendLock, unchecked_return_type = "boolean | Promise<boolean>")]
     pub fn extend_lock(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number")] ttl_ms: JsValue,
-    ) -> Promise {
+    ) -> std::result::Result<JsValue, JsError> {
         with_alarm(&self.inner, |inner| {
             let thread_id = string_arg("lock.threadId", &thread_id)?;
             let token = string_arg("lock.token", &token)?;
@@ -363,13 +369,13 @@ impl StateCore {
         self.inner.store.get(&key, now()).map_err(js_error)
     }
 
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    #[wasm_bindgen(unchecked_return_type = "void | Promise<void>")]
     pub fn set(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] json: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number | undefined")] ttl_ms: JsValue,
-    ) -> Promise {
+    ) -> std::result::Result<JsValue, JsError> {
         with_alarm(&self.inner, |inner| {
             let key = string_arg("key", &key)?;
             let json = string_arg("value", &json)?;
@@ -379,13 +385,13 @@ impl StateCore {
         })
     }
 
-    #[wasm_bindgen(js_name = setIfNotExists, unchecked_return_type = "Promise<boolean>")]
+    #[wasm_bindgen(js_name = setIfNotExists, unchecked_return_type = "boolean | Promise<boolean>")]
     pub fn set_if_not_exists(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] json: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number | undefined")] ttl_ms: JsValue,
-    ) -> Promise {
+    ) -> std::result::Result<JsValue, JsError> {
         with_alarm(&self.inner, |inner| {
             let key = string_arg("key", &key)?;
             let json = string_arg("value", &json)?;
@@ -402,7 +408,7 @@ impl StateCore {
         self.inner.store.delete(&key).map_err(js_error)
     }
 
-    #[wasm_bindgen(js_name = appendToList, unchecked_return_type = "Promise<void>")]
+    #[wasm_bindgen(js_name = appendToList, unchecked_return_type = "void | Promise<void>")]
     pub fn append_to_list(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
@@ -411,7 +417,7 @@ impl StateCore {
             unchecked_param_type = "{ maxLength?: number; ttlMs?: number } | undefined"
         )]
         options: JsValue,
-    ) -> Promise {
+    ) -> std::result::Result<JsValue, JsError> {
         with_alarm(&self.inner, |inner| {
             let key = string_arg("key", &key)?;
             let json = string_arg("value", &json)?;
@@ -446,14 +452,14 @@ impl StateCore {
         self.inner.store.get_list(&key, now()).map_err(js_error)
     }
 
-    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    #[wasm_bindgen(unchecked_return_type = "number | Promise<number>")]
     pub fn enqueue(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] entry_json: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number")] expires_at: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number")] max_size: JsValue,
-    ) -> Promise {
+    ) -> std::result::Result<JsValue, JsError> {
         with_alarm(&self.inner, |inner| {
             let thread_id = string_arg("threadId", &thread_id)?;
             let entry_json = string_arg("entry", &entry_json)?;

@@ -1,7 +1,8 @@
 // The Durable Object class users re-export from their Worker. Each RPC method forwards to the Rust
 // core (`StateCore`), which validates arguments, runs the SQL and keeps the alarm; nothing here
 // decides anything. Values arrive and leave as JSON text: the adapter serialises on the caller's
-// side, so the object never parses a value.
+// side, so the object never parses a value. Writes that carry a deadline return a promise only
+// when they had to move the alarm (`setAlarm`); otherwise they complete synchronously.
 import { DurableObject } from "cloudflare:workers";
 import { StateCore, type Inspection, type Lock } from "./wasm.js";
 
@@ -28,7 +29,7 @@ export class ChatStateDO extends DurableObject<unknown> {
     return this.#core.isSubscribed(threadId);
   }
 
-  acquireLock(threadId: string, ttlMs: number): Promise<Lock | null> {
+  acquireLock(threadId: string, ttlMs: number): Lock | null | Promise<Lock | null> {
     return this.#core.acquireLock(threadId, ttlMs);
   }
 
@@ -36,7 +37,7 @@ export class ChatStateDO extends DurableObject<unknown> {
     this.#core.releaseLock(threadId, token);
   }
 
-  extendLock(threadId: string, token: string, ttlMs: number): Promise<boolean> {
+  extendLock(threadId: string, token: string, ttlMs: number): boolean | Promise<boolean> {
     return this.#core.extendLock(threadId, token, ttlMs);
   }
 
@@ -49,11 +50,11 @@ export class ChatStateDO extends DurableObject<unknown> {
     return this.#core.get(key) ?? null;
   }
 
-  set(key: string, json: string, ttlMs?: number): Promise<void> {
+  set(key: string, json: string, ttlMs?: number): void | Promise<void> {
     return this.#core.set(key, json, ttlMs);
   }
 
-  setIfNotExists(key: string, json: string, ttlMs?: number): Promise<boolean> {
+  setIfNotExists(key: string, json: string, ttlMs?: number): boolean | Promise<boolean> {
     return this.#core.setIfNotExists(key, json, ttlMs);
   }
 
@@ -65,7 +66,7 @@ export class ChatStateDO extends DurableObject<unknown> {
     key: string,
     json: string,
     options?: { maxLength?: number; ttlMs?: number },
-  ): Promise<void> {
+  ): void | Promise<void> {
     return this.#core.appendToList(key, json, options);
   }
 
@@ -74,7 +75,7 @@ export class ChatStateDO extends DurableObject<unknown> {
     return this.#core.getList(key);
   }
 
-  enqueue(threadId: string, entryJson: string, expiresAt: number, maxSize: number): Promise<number> {
+  enqueue(threadId: string, entryJson: string, expiresAt: number, maxSize: number): number | Promise<number> {
     return this.#core.enqueue(threadId, entryJson, expiresAt, maxSize);
   }
 
