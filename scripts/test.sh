@@ -15,21 +15,27 @@ rust_failed=$(grep -oE '[0-9]+ failed' "$cargo_log" | awk '{s+=$1} END {print s+
 echo "== tsc --noEmit"
 npx tsc --noEmit -p tsconfig.json
 
+counts() {
+  node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    console.log(r.numPassedTests, r.numFailedTests + (r.numRuntimeErrors ?? 0));
+  ' "$1" 2>/dev/null || echo "0 1"
+}
+
 echo "== vitest (inside workerd)"
 report=.vitest-report.json
 rm -f "$report"
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile="$report" "$@" || status=$?
-if [ ! -f "$report" ]; then
-  echo "vitest wrote no report"
-  echo "0 passed, 1 failed"
-  exit 1
-fi
-read -r js_passed js_failed < <(node -e '
-  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  console.log(r.numPassedTests, r.numFailedTests + (r.numRuntimeErrors ?? 0));
-' "$report")
+read -r js_passed js_failed < <(counts "$report")
+
+echo "== the packed npm package, installed into a scratch Worker (inside workerd)"
+pack_report=.vitest-pack-report.json
+rm -f "$pack_report"
+bash scripts/pack-test.sh || status=1
+read -r pack_passed pack_failed < <(counts "$pack_report")
+
 echo
-echo "Rust: $rust_passed passed; workerd: $js_passed passed, $js_failed failed"
-echo "$((rust_passed + js_passed)) passed, $((rust_failed + js_failed)) failed"
+echo "Rust: $rust_passed passed, $rust_failed failed; workerd: $js_passed passed, $js_failed failed; packed package: $pack_passed passed, $pack_failed failed"
+echo "$((rust_passed + js_passed + pack_passed)) passed, $((rust_failed + js_failed + pack_failed)) failed"
 exit "$status"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Packs the npm package, installs the tarball into a scratch Worker project (.tools/pack-test/)
+# and runs the contract suite there inside workerd, importing only "chat-state-cloudflare-do".
+# Proves the published artifact (dist/ + pkg/ wasm) loads and works, not just the repo sources.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+root=$PWD
+work=.tools/pack-test
+rm -rf "$work" && mkdir -p "$work/test"
+
+bash scripts/build-dist.sh >/dev/null
+tarball=$(npm pack --ignore-scripts --silent --pack-destination "$work")
+echo "packed $tarball ($(du -k "$work/$tarball" | cut -f1) KB)"
+
+dev_version() { node -p "require('./package.json').devDependencies['$1']"; }
+cat > "$work/package.json" <<JSON
+{
+  "name": "pack-test",
+  "private": true,
+  "type": "module",
+  "dependencies": {
+    "chat-state-cloudflare-do": "file:./$tarball",
+    "chat": "$(dev_version chat)"
+  },
+  "devDependencies": {
+    "@cloudflare/vitest-plugin": "$(dev_version @cloudflare/vitest-plugin)",
+    "@cloudflare/workers-types": "$(dev_version @cloudflare/workers-types)",
+    "vitest": "$(dev_version vitest)"
+  }
+}
+JSON
+cp test-pack/worker.ts "$work/worker.ts"
+sed -e 's#"main": "test/worker.ts"#"main": "worker.ts"#' wrangler.jsonc > "$work/wrangler.jsonc"
+cp vitest.config.ts "$work/vitest.config.ts"
+# The same contract tests, importing the package by name instead of the repo's ts/.
+for f in test/contract.test.ts test/helpers.ts test/env.d.ts; do
+  sed -e 's#"\.\./ts/index\.js"#"chat-state-cloudflare-do"#g' "$f" > "$work/$f"
+done
+
+cd "$work"
+npm install --no-audit --no-fund --loglevel=error >/dev/null
+npx vitest run --reporter=default --reporter=json --outputFile="$root/.vitest-pack-report.json"
