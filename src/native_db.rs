@@ -1,3 +1,4 @@
+// #[cfg(test)]: compiled only for tests (declared `#[cfg(test)] mod native_db;` in lib.rs).
 //! A `rusqlite` implementation of [`Database`] so `cargo test` runs the real SQL natively.
 
 use std::cell::Cell;

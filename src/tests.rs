@@ -1,3 +1,4 @@
+// #[cfg(test)]: compiled only for tests (declared `#[cfg(test)] mod tests;` in lib.rs).
 //! Native tests of the store over real SQLite (rusqlite), with an explicit clock.
 
 use crate::db::{Database, QueryExt};
