@@ -17,7 +17,7 @@ import {
   signedWebhook,
 } from "../examples/bot/demo/slack.mjs";
 import { createCloudflareState, type CloudflareDOStateAdapter } from "../ts/index.js";
-import { sql, stubFor } from "./helpers.js";
+import { alarmOf, sql, stubFor } from "./helpers.js";
 
 const SLACK_API = "https://slack.test/api/";
 const INSPECT_TOKEN = "e2e-inspect-token";
@@ -60,6 +60,7 @@ async function inspect(): Promise<ObjectInspection[]> {
 const posts = (step: string) => record.steps.find((s) => s.name === step)?.posts.map((p) => p.text);
 
 beforeAll(async () => {
+  vi.spyOn(console, "info").mockImplementation(() => {}); // chat's info logs (warnings stay)
   // The Slack Web API calls the bot makes (axios' fetch adapter) go to the fake Slack; nothing
   // else may leave the test.
   const realFetch = globalThis.fetch;
@@ -68,7 +69,6 @@ beforeAll(async () => {
     if (request.url.startsWith(SLACK_API)) return slack.handle(request);
     return realFetch(request);
   });
-  record = await runScenario({ deliver, inspect, slack, say: (entry) => transcript.push(entry) });
   state = createCloudflareState({ namespace: env.CHAT_STATE, shards: 4 });
   await state.connect();
 });
@@ -78,6 +78,12 @@ afterAll(() => {
 });
 
 describe("example bot, end to end", () => {
+  // The conversation runs once; the tests below check what it left behind (and fail if it broke).
+  it("plays the demo's scripted Slack conversation", async () => {
+    record = await runScenario({ deliver, inspect, slack, say: (entry) => transcript.push(entry) });
+    expect(slack.posts).toHaveLength(record.expectedPosts);
+  });
+
   it("rejects a delivery whose signature does not match", async () => {
     const payload = JSON.stringify(eventCallback(messageEvent({ user: ALICE, text: "forged", ts: nextTs() })));
     const request = await signedWebhook("https://bot.test/api/webhooks/slack", payload, { secret: "wrong-secret" });
@@ -169,6 +175,28 @@ describe("example bot, end to end", () => {
     expect(slack.posts.slice(before).map((p) => p.text)).toEqual([
       "Noted, bob: that's your message #3 in this thread (turn 7).",
     ]);
+  });
+
+  it("inspect() agrees with the tables and the armed alarm of every object", async () => {
+    const now = Date.now();
+    const count = async (name: string, query: string) =>
+      (await sql<{ n: number }>(name, query, now))[0]?.n;
+    for (const o of await inspect()) {
+      const name = o.objectName;
+      expect({ name, ...o }).toMatchObject({
+        name,
+        subscriptions: await count(name, "SELECT COUNT(*) AS n FROM subscriptions WHERE ?1 = ?1"),
+        locks: await count(name, "SELECT COUNT(*) AS n FROM locks WHERE expires_at > ?"),
+        cacheEntries: await count(name, "SELECT COUNT(*) AS n FROM cache WHERE expires_at IS NULL OR expires_at > ?"),
+        lists: await count(
+          name,
+          "SELECT COUNT(DISTINCT i.list_key) AS n FROM list_items i LEFT JOIN lists l USING (list_key) WHERE l.expires_at IS NULL OR l.expires_at > ?",
+        ),
+        queuedEntries: await count(name, "SELECT COUNT(*) AS n FROM queue_entries WHERE expires_at > ?"),
+        nextAlarmAt: await alarmOf(name),
+      });
+      expect(o.subscriptions + o.cacheEntries + o.lists).toBeGreaterThan(0); // every shard got used
+    }
   });
 
   it("produced a readable transcript", () => {

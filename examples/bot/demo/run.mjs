@@ -9,7 +9,7 @@ import http from "node:http";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runScenario } from "./scenario.mjs";
-import { BOT_TOKEN, FakeSlack, SIGNING_SECRET, signedWebhook } from "./slack.mjs";
+import { BOT_TOKEN, CHANNEL_ID, FakeSlack, SIGNING_SECRET, signedWebhook, threadIdOf } from "./slack.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const botDir = resolve(here, "..");
@@ -23,7 +23,7 @@ const BOT_PORT = 8910;
 const SLACK_PORT = 8911;
 const INSPECTOR_PORT = 8912;
 const INSPECT_TOKEN = "demo-inspect-token";
-const botUrl = `http://${HOST}:${BOT_PORT}`;
+let botUrl = `http://${HOST}:${BOT_PORT}`;
 
 const fresh = process.argv.includes("--fresh");
 const useColor = process.stdout.isTTY && !process.env.NO_COLOR;
@@ -54,6 +54,7 @@ const slackServer = http.createServer(async (req, res) => {
 
 let wrangler;
 let wranglerExited = null;
+let wranglerOutput = "";
 
 function startBot() {
   const log = createWriteStream(logFile);
@@ -79,8 +80,12 @@ function startBot() {
       env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" },
     },
   );
-  wrangler.stdout.pipe(log);
-  wrangler.stderr.pipe(log);
+  for (const stream of [wrangler.stdout, wrangler.stderr]) {
+    stream.on("data", (chunk) => {
+      log.write(chunk);
+      if (wranglerOutput.length < 100_000) wranglerOutput += chunk.toString();
+    });
+  }
   wrangler.on("exit", (code, signal) => (wranglerExited = { code, signal }));
 }
 
@@ -103,24 +108,35 @@ process.once("SIGINT", () => {
   void stopBot().finally(() => process.exit(130));
 });
 
-async function inspect() {
-  const response = await fetch(`${botUrl}/state`, { headers: { authorization: `Bearer ${INSPECT_TOKEN}` } });
+async function getState(threads = []) {
+  const query = threads.map((t) => `thread=${encodeURIComponent(t)}`).join("&");
+  const response = await fetch(`${botUrl}/state${query ? `?${query}` : ""}`, {
+    headers: { authorization: `Bearer ${INSPECT_TOKEN}` },
+  });
   if (!response.ok) throw new Error(`GET /state: HTTP ${response.status}`);
-  return (await response.json()).objects;
+  return await response.json();
 }
 
+const inspect = async () => (await getState()).objects;
+const threadInfo = async (threadId) => (await getState([threadId])).threads[0];
+
+/** Waits for wrangler's "Ready on <url>" (the port it really bound), then for the bot to answer. */
 async function waitForBot(timeoutMs = 120_000) {
   const start = Date.now();
+  let ready = null;
   while (Date.now() - start < timeoutMs) {
     if (wranglerExited) throw new Error(`wrangler dev exited (${JSON.stringify(wranglerExited)})`);
-    try {
-      await inspect();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 250));
+    ready ??= /Ready on (http:\/\/[^\s]+)/.exec(wranglerOutput);
+    if (ready) {
+      botUrl = ready[1].replace(/\/$/, "");
+      try {
+        await inspect();
+        return;
+      } catch {}
     }
+    await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`the bot did not answer on ${botUrl} within ${timeoutMs / 1000} s`);
+  throw new Error(`the bot did not start within ${timeoutMs / 1000} s`);
 }
 
 /** POSTs one signed delivery; over HTTP the bot's background work is not observable, so `done`
@@ -214,6 +230,7 @@ async function main() {
   const record = await runScenario({
     deliver,
     inspect,
+    threadInfo,
     slack,
     say,
     previousThreadTs: previous?.threadTs,
@@ -225,13 +242,12 @@ async function main() {
   }
   writeFileSync(sessionFile, JSON.stringify({ runs: run, threadTs: record.threadTs }, null, 2));
 
-  const objects = await inspect();
-  const routes = await fetch(
-    `${botUrl}/state?${[record.threadId, ...(previous ? [`slack:C0GENERAL1:${previous.threadTs}`] : [])].map((t) => `thread=${encodeURIComponent(t)}`).join("&")}`,
-    { headers: { authorization: `Bearer ${INSPECT_TOKEN}` } },
-  ).then((r) => r.json());
-  printSummary(objects, new Set(Object.values(routes.routes)));
-  for (const [thread, object] of Object.entries(routes.routes)) console.log(c("2", `    ${thread} → ${object}`));
+  const threadIds = [record.threadId, ...(previous ? [threadIdOf(CHANNEL_ID, previous.threadTs)] : [])];
+  const { objects, threads } = await getState(threadIds);
+  printSummary(objects, new Set(threads.map((t) => t.objectName)));
+  for (const t of threads) {
+    console.log(c("2", `    ${t.threadId} → ${t.objectName} (subscribed: ${t.subscribed})`));
+  }
   console.log(
     c("2", `\n${posts} bot replies, ${slack.calls.length} Slack API calls answered locally; ${((Date.now() - startedAt) / 1000).toFixed(1)} s. Run again to see the state persist.`),
   );

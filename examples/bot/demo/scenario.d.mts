@@ -37,6 +37,7 @@ export function runScenario(options: {
     options?: { retryNum?: number },
   ) => Promise<{ status: number; done: Promise<unknown> }>;
   inspect: () => Promise<ObjectInspection[]>;
+  threadInfo?: (threadId: string) => Promise<{ objectName: string; subscribed: boolean }>;
   slack: FakeSlack;
   say: (entry: TranscriptEntry) => void;
   previousThreadTs?: string;

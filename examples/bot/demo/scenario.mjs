@@ -5,6 +5,7 @@
 //   deliver(payload, { retryNum }) -> { status, done }   POSTs one webhook; `done` settles when
 //                                                         the bot has finished processing it
 //   inspect() -> per-object inspection array              the bot's `GET /state` (objects)
+//   threadInfo(threadId) -> { objectName, subscribed }    where a thread lives (optional)
 //   slack: FakeSlack                                      answers the bot's Web API calls
 //   say(entry)                                            receives each transcript entry
 import {
@@ -45,7 +46,7 @@ function total(objects, field) {
  * a follow-up there, without a mention, which the bot only answers if its subscription persisted.
  * Returns what happened, step by step, for assertions.
  */
-export async function runScenario({ deliver, inspect, slack, say, previousThreadTs }) {
+export async function runScenario({ deliver, inspect, threadInfo, slack, say, previousThreadTs }) {
   const record = { steps: [], threadTs: undefined, threadId: undefined };
   let expectedPosts = slack.posts.length;
 
@@ -82,7 +83,10 @@ export async function runScenario({ deliver, inspect, slack, say, previousThread
 
   if (previousThreadTs) {
     say({ kind: "header", text: `#general, thread ${previousThreadTs} from the previous run` });
-    note(`state says: ${previousThreadTs} is subscribed, so a reply without a mention reaches the bot`);
+    if (threadInfo) {
+      const info = await threadInfo(threadIdOf(CHANNEL_ID, previousThreadTs));
+      note(`isSubscribed() = ${info.subscribed} in ${info.objectName}: a reply there needs no mention`);
+    }
     const ts = nextTs();
     await exchange(
       "returning",

@@ -46,6 +46,21 @@ function createBot(env: Env) {
     history: { user: { identity: ({ author }) => userKeyOf(author), retention: "30d" } },
   });
 
+  // Adds a user's message to their history. Written as an explicit entry because chat resolves
+  // `message.userKey` only for the message a handler is called with, not for `context.skipped`.
+  const remember = (thread: Thread<ThreadState>, message: Message) =>
+    bot.history.user.append(
+      thread,
+      { role: "user", text: message.text, platformMessageId: message.id },
+      { userKey: userKeyOf(message.author) },
+    );
+
+  // Posts a reply and records it in the user's history as the assistant's turn.
+  const reply = async (thread: Thread<ThreadState>, to: Message, text: string) => {
+    await thread.post(text);
+    await bot.history.user.append(thread, { role: "assistant", text }, { userKey: userKeyOf(to.author) });
+  };
+
   bot.onNewMention(async (thread, message) => {
     await thread.subscribe();
     const topic = message.text.replace(/^@\S+\s*/, "");
@@ -95,53 +110,33 @@ function userKeyOf(author: Message["author"]): string {
   return `slack:${author.userId}`;
 }
 
-/**
- * Adds a user's message to their history. Written as an explicit entry because chat resolves
- * `message.userKey` only for the message a handler is called with, not for `context.skipped`.
- */
-async function remember(thread: Thread<ThreadState>, message: Message): Promise<void> {
-  await getBot().bot.history.user.append(
-    thread,
-    { role: "user", text: message.text, platformMessageId: message.id },
-    { userKey: userKeyOf(message.author) },
-  );
-}
-
-/** Posts a reply and records it in the user's history as the assistant's turn. */
-async function reply(thread: Thread<ThreadState>, to: Message, text: string): Promise<void> {
-  await thread.post(text);
-  await getBot().bot.history.user.append(thread, { role: "assistant", text }, { userKey: userKeyOf(to.author) });
-}
-
 // One Chat instance per isolate, built on the first request (bindings come with the request).
 let instance: ReturnType<typeof createBot> | undefined;
-function getBot(env?: Env): ReturnType<typeof createBot> {
-  if (!instance) {
-    if (!env) throw new Error("bot not initialised");
-    instance = createBot(env);
-  }
-  return instance;
-}
 
 export default {
   async fetch(request, env, ctx): Promise<Response> {
-    const { bot, state } = getBot(env);
+    instance ??= createBot(env);
+    const { bot, state } = instance;
     const url = new URL(request.url);
 
     if (request.method === "POST" && url.pathname === "/api/webhooks/slack") {
       return bot.webhooks.slack(request, { waitUntil: (task) => ctx.waitUntil(task) });
     }
 
+    // Read-only state inspection: per-object counts, plus where given threads live.
     if (request.method === "GET" && url.pathname === "/state" && env.INSPECT_TOKEN) {
       if (request.headers.get("authorization") !== `Bearer ${env.INSPECT_TOKEN}`) {
         return new Response("Unauthorized", { status: 401 });
       }
-      await bot.initialize();
-      const threads = url.searchParams.getAll("thread");
-      return Response.json({
-        objects: await state.inspect(),
-        routes: Object.fromEntries(threads.map((id) => [id, state.objectNameForThread(id)])),
-      });
+      await bot.initialize(); // connects the state adapter
+      const threads = await Promise.all(
+        url.searchParams.getAll("thread").map(async (threadId) => ({
+          threadId,
+          objectName: state.objectNameForThread(threadId),
+          subscribed: await state.isSubscribed(threadId),
+        })),
+      );
+      return Response.json({ objects: await state.inspect(), threads });
     }
 
     return new Response("Not found", { status: 404 });
