@@ -58,11 +58,11 @@ export async function runScenario({ deliver, inspect, threadInfo, slack, say, pr
     return posts;
   };
 
-  /** One delivery that should make the bot post `replies` messages. */
-  async function exchange(name, id, text, event, replies) {
-    user(id, text);
+  /** Delivers `payload` (a user's message) and waits for the bot's `replies` posts. */
+  async function exchange(name, payload, replies) {
+    user(payload.event.user, payload.event.text);
     const before = slack.posts.length;
-    const { status, done } = await deliver(eventCallback(event));
+    const { status, done } = await deliver(payload);
     await done;
     expectedPosts += replies;
     await slack.waitForPosts(expectedPosts);
@@ -87,12 +87,10 @@ export async function runScenario({ deliver, inspect, threadInfo, slack, say, pr
       const info = await threadInfo(threadIdOf(CHANNEL_ID, previousThreadTs));
       note(`isSubscribed() = ${info.subscribed} in ${info.objectName}: a reply there needs no mention`);
     }
-    const ts = nextTs();
+    const text = "Morning! Where were we?";
     await exchange(
       "returning",
-      ALICE,
-      "Morning! Where were we?",
-      messageEvent({ user: ALICE, text: "Morning! Where were we?", ts, threadTs: previousThreadTs }),
+      eventCallback(messageEvent({ user: ALICE, text, ts: nextTs(), threadTs: previousThreadTs })),
       2,
     );
   }
@@ -103,8 +101,7 @@ export async function runScenario({ deliver, inspect, threadInfo, slack, say, pr
   record.threadId = threadIdOf(CHANNEL_ID, rootTs);
   say({ kind: "header", text: `#general, new thread ${rootTs}` });
   const mentionText = `<@${BOT_USER_ID}> can you keep track of the launch checklist?`;
-  const mention = appMentionEvent({ user: ALICE, text: mentionText, ts: rootTs });
-  await exchange("mention", ALICE, mentionText, mention, 1);
+  await exchange("mention", eventCallback(appMentionEvent({ user: ALICE, text: mentionText, ts: rootTs })), 1);
 
   // 2. Slack delivers the same message a second time, as a `message` event (the app subscribes
   //    to both app_mention and message.channels): chat's dedupe key stops it.
@@ -116,18 +113,9 @@ export async function runScenario({ deliver, inspect, threadInfo, slack, say, pr
   );
 
   // 3. A follow-up in the thread, no mention: answered because the thread is subscribed.
-  const followTs = nextTs();
   const followText = "I'll take the release notes.";
-  const follow = eventCallback(messageEvent({ user: BOB, text: followText, ts: followTs, threadTs: rootTs }));
-  user(BOB, followText);
-  {
-    const before = slack.posts.length;
-    const { status, done } = await deliver(follow);
-    await done;
-    expectedPosts += 1;
-    await slack.waitForPosts(expectedPosts);
-    record.steps.push({ name: "follow-up", status, posts: botPostsSince(before) });
-  }
+  const follow = eventCallback(messageEvent({ user: BOB, text: followText, ts: nextTs(), threadTs: rootTs }));
+  await exchange("follow-up", follow, 1);
 
   // 4. Slack retries that exact delivery (same event_id, X-Slack-Retry-Num: 1).
   await duplicate("retried delivery", follow, 1, "Slack retries that delivery (X-Slack-Retry-Num: 1)");
