@@ -63,11 +63,10 @@ beforeAll(async () => {
   vi.spyOn(console, "info").mockImplementation(() => {}); // chat's info logs (warnings stay)
   // The Slack Web API calls the bot makes (axios' fetch adapter) go to the fake Slack; nothing
   // else may leave the test.
-  const realFetch = globalThis.fetch;
   vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
     const request = new Request(input, init);
     if (request.url.startsWith(SLACK_API)) return slack.handle(request);
-    return realFetch(request);
+    throw new Error(`unexpected outbound fetch: ${request.method} ${request.url}`);
   });
   state = createCloudflareState({ namespace: env.CHAT_STATE, shards: 4 });
   await state.connect();
