@@ -92,6 +92,18 @@ describe("example bot, end to end", () => {
     expect(response.status).toBe(401);
   });
 
+  it("serves GET /state only with the inspection token", async () => {
+    for (const authorization of [undefined, "Bearer wrong", `Bearer ${INSPECT_TOKEN}x`]) {
+      const headers: Record<string, string> = authorization ? { authorization } : {};
+      const response = await worker.fetch(
+        new Request("https://bot.test/state", { headers }) as Request<unknown, IncomingRequestCfProperties>,
+        botEnv,
+        createExecutionContext(),
+      );
+      expect(response.status).toBe(401);
+    }
+  });
+
   it("answers the mention once and subscribes, despite the duplicate delivery", async () => {
     expect(record.steps.every((s) => s.status === 200)).toBe(true);
     expect(posts("mention")).toEqual([expect.stringMatching(/^Hi alice! I'm following this thread/)]);

@@ -110,6 +110,13 @@ function userKeyOf(author: Message["author"]): string {
   return `slack:${author.userId}`;
 }
 
+/** Constant-time check of `Authorization: Bearer <token>`. */
+function hasBearer(request: Request, token: string): boolean {
+  const given = new TextEncoder().encode(request.headers.get("authorization") ?? "");
+  const wanted = new TextEncoder().encode(`Bearer ${token}`);
+  return given.byteLength === wanted.byteLength && crypto.subtle.timingSafeEqual(given, wanted);
+}
+
 // One Chat instance per isolate, built on the first request (bindings come with the request).
 let instance: ReturnType<typeof createBot> | undefined;
 
@@ -125,9 +132,7 @@ export default {
 
     // Read-only state inspection: per-object counts, plus where given threads live.
     if (request.method === "GET" && url.pathname === "/state" && env.INSPECT_TOKEN) {
-      if (request.headers.get("authorization") !== `Bearer ${env.INSPECT_TOKEN}`) {
-        return new Response("Unauthorized", { status: 401 });
-      }
+      if (!hasBearer(request, env.INSPECT_TOKEN)) return new Response("Unauthorized", { status: 401 });
       await bot.initialize(); // connects the state adapter
       const threads = await Promise.all(
         url.searchParams.getAll("thread").map(async (threadId) => ({
