@@ -16,15 +16,21 @@ if [ ! -x "$tools/bin/wasm-bindgen" ]; then
 fi
 
 cargo build --lib --release --target wasm32-unknown-unknown --quiet
+built=target/wasm32-unknown-unknown/release/chat_state_cloudflare_do.wasm
+stamp="$(sha256sum "$built" | cut -d' ' -f1) $version"
+if [ -f pkg/.build-stamp ] && [ "$(cat pkg/.build-stamp)" = "$stamp" ]; then
+  exit 0 # pkg/ is already the output of this exact build
+fi
 rm -rf pkg
 "$tools/bin/wasm-bindgen" --target web --out-dir pkg --out-name chat_state \
-  target/wasm32-unknown-unknown/release/chat_state_cloudflare_do.wasm
+  "$built"
 
 wasm_opt=node_modules/.bin/wasm-opt
 if [ -x "$wasm_opt" ]; then
   "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals pkg/chat_state_bg.wasm -o pkg/chat_state_bg.wasm
 fi
+echo "$stamp" > pkg/.build-stamp
 raw=$(wc -c < pkg/chat_state_bg.wasm)
 gz=$(gzip -9 -c pkg/chat_state_bg.wasm | wc -c)
 echo "pkg/chat_state_bg.wasm: $raw bytes raw, $gz bytes gzip"

@@ -18,7 +18,8 @@ npx tsc --noEmit -p tsconfig.json
 counts() {
   node -e '
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-    console.log(r.numPassedTests, r.numFailedTests + (r.numRuntimeErrors ?? 0));
+    // A suite that fails outside a test (beforeAll, import) counts as a failure too.
+    console.log(r.numPassedTests, r.numFailedTests + r.numFailedTestSuites + (r.numRuntimeErrors ?? 0));
   ' "$1" 2>/dev/null || echo "0 1"
 }
 
