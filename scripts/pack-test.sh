@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Packs the npm package, installs the tarball into a scratch Worker project (.tools/pack-test/)
-# and runs the contract suite there inside workerd, importing only "chat-state-cloudflare-do".
-# Proves the published artifact (dist/ + pkg/ wasm) loads and works, not just the repo sources.
+# and runs there, inside workerd, importing only "chat-state-cloudflare-do": the contract suite,
+# chat's own calls through two Slack bots (test/chat-calls.test.ts), and the example bot end to
+# end (test/e2e.test.ts). Proves the published artifact (dist/ + pkg/ wasm) loads and works, not
+# just the repo sources.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 root=$PWD
 work=.tools/pack-test
-rm -rf "$work" && mkdir -p "$work/test"
+rm -rf "$work" && mkdir -p "$work/test" "$work/examples/bot/src" "$work/examples/bot/demo"
 
 bash scripts/build-dist.sh >/dev/null
 tarball=$(npm pack --ignore-scripts --silent --pack-destination "$work")
@@ -21,7 +23,8 @@ cat > "$work/package.json" <<JSON
   "type": "module",
   "dependencies": {
     "chat-state-cloudflare-do": "file:./$tarball",
-    "chat": "$(dev_version chat)"
+    "chat": "$(dev_version chat)",
+    "@chat-adapter/slack": "$(dev_version @chat-adapter/slack)"
   },
   "devDependencies": {
     "@cloudflare/vitest-plugin": "$(dev_version @cloudflare/vitest-plugin)",
@@ -32,11 +35,15 @@ cat > "$work/package.json" <<JSON
 JSON
 cp test-pack/worker.ts "$work/worker.ts"
 sed -e 's#"main": "test/worker.ts"#"main": "worker.ts"#' wrangler.jsonc > "$work/wrangler.jsonc"
-cp vitest.config.ts "$work/vitest.config.ts"
-# The same contract tests, importing the package by name instead of the repo's ts/.
-for f in test/contract.test.ts test/helpers.ts test/env.d.ts; do
+cp test-pack/vitest.config.ts "$work/vitest.config.ts"
+# The same tests, importing the package by name instead of the repo's ts/.
+for f in test/contract.test.ts test/chat-calls.test.ts test/e2e.test.ts test/helpers.ts test/env.d.ts; do
   sed -e 's#"\.\./ts/index\.js"#"chat-state-cloudflare-do"#g' "$f" > "$work/$f"
 done
+if grep -n '\.\./ts/' "$work"/test/*.ts; then echo "pack-test: a test still imports the repo's ts/" >&2; exit 1; fi
+# The example bot as it is: it already imports the package by name.
+cp examples/bot/src/index.ts "$work/examples/bot/src/index.ts"
+cp examples/bot/demo/slack.mjs examples/bot/demo/scenario.mjs "$work/examples/bot/demo/"
 
 cd "$work"
 npm install --no-audit --no-fund --loglevel=error >/dev/null
