@@ -96,9 +96,11 @@ describe("locks", () => {
 
   it("extendLock extends only a held, unexpired lock and never resurrects", async () => {
     const state = await freshAdapter();
-    const lock = await state.acquireLock("t", 60);
+    // Generous TTLs where a test needs a value to still be alive: RPCs on a loaded machine can
+    // take tens of milliseconds. Only "must have expired" waits are short.
+    const lock = await state.acquireLock("t", 1_000);
     expect(await state.extendLock(lock!, 30_000)).toBe(true);
-    await sleep(100);
+    await sleep(1_100);
     // Still held thanks to the extension.
     expect(await state.acquireLock("t", 30_000)).toBeNull();
     expect(await state.extendLock({ ...lock!, token: "cfdo_wrong" }, 30_000)).toBe(false);
@@ -150,7 +152,7 @@ describe("cache", () => {
   it("set overwrites and resets the TTL; 0 or no TTL never expires", async () => {
     const state = await freshAdapter();
     await state.set("k", 1, 50);
-    await state.set("k", 2);
+    await state.set("k", 2); // no TTL: the 50 ms one is gone
     await sleep(80);
     expect(await state.get("k")).toBe(2);
     await state.set("z", "zero", 0);
@@ -201,18 +203,18 @@ describe("lists", () => {
 
   it("a TTL sets the whole list's expiry; no TTL keeps it; an expired list starts fresh", async () => {
     const state = await freshAdapter();
-    await state.appendToList("l", 1, { ttlMs: 80 });
-    await state.appendToList("l", 2); // keeps the 80 ms expiry
+    await state.appendToList("l", 1, { ttlMs: 1_000 });
+    await state.appendToList("l", 2); // keeps the 1 s expiry
     expect(await state.getList("l")).toEqual([1, 2]);
-    await sleep(120);
+    await sleep(1_100);
     expect(await state.getList("l")).toEqual([]);
     await state.appendToList("l", 3);
     expect(await state.getList("l")).toEqual([3]);
     // Refreshing: each append with a TTL pushes the expiry out.
-    await state.appendToList("r", "a", { ttlMs: 80 });
-    await sleep(50);
-    await state.appendToList("r", "b", { ttlMs: 80 });
-    await sleep(50);
+    await state.appendToList("r", "a", { ttlMs: 1_000 });
+    await sleep(600);
+    await state.appendToList("r", "b", { ttlMs: 1_000 });
+    await sleep(600);
     expect(await state.getList("r")).toEqual(["a", "b"]);
   });
 });
