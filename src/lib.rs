@@ -28,6 +28,8 @@ pub mod validate;
 pub mod workerd;
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod native_db;
 #[cfg(test)]
 mod tests;

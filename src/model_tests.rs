@@ -1,0 +1,725 @@
+//! Model-based property test of the store, natively, with an exact clock.
+//!
+//! A small reference model of the contract (Redis semantics, strict TTL reads) runs beside the
+//! real [`Store`] over rusqlite. proptest generates sequences of every store operation over a
+//! three-key space, with random values, TTLs a few milliseconds long, clock steps that land on
+//! and around every deadline, bad arguments, alarm sweeps (some with an injected SQLite failure
+//! part-way), and re-opens of the object (with its alarm kept or lost). Each operation's result
+//! is compared with the model's; after each one the invariants below are checked. On a failure
+//! proptest shrinks the sequence and the panic message shows the minimal one.
+//!
+//! Invariants checked after every operation:
+//! - every result equals the model's (tokens excepted: the model records the real token and
+//!   checks it is new and unguessable-looking);
+//! - a rejected call changed no row (SQLite's change counter did not move);
+//! - whenever a row with a deadline exists, an alarm is armed in the runtime (simulated: the
+//!   last time the store asked for, cleared when it fires, re-armed by the runtime's retry when
+//!   the handler fails);
+//! - after a successful sweep no expired row is left, and the live counts `inspect()` reports
+//!   equal the model's.
+//!
+//! `MODEL_SEQUENCES` sets the number of sequences (default 1,000); soak runs raise it.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+
+use crate::db::{Database, Param, QueryExt};
+use crate::error::Error;
+use crate::expiry::MIN_SWEEP_INTERVAL_MS;
+use crate::lists::AppendOptions;
+use crate::native_db::NativeDb;
+use crate::store::Store;
+
+const T0: i64 = 1_800_000_000_000;
+const KEYS: [&str; 3] = ["a", "b", "thread-state:c"];
+/// How long the simulated runtime waits before retrying an alarm whose handler threw.
+const RETRY_BACKOFF_MS: i64 = 2_000;
+
+/// A TTL argument: `None` (absent), or a number that may be zero, fractional or invalid.
+type Ttl = Option<f64>;
+
+#[derive(Debug, Clone)]
+enum TokenPick {
+    /// The token the model says holds the key now (or the newest issued, if none does).
+    Current,
+    /// Some token issued earlier in the sequence.
+    Issued(usize),
+    /// A token never issued.
+    Wrong,
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Advance(i64),
+    Subscribe(usize),
+    Unsubscribe(usize),
+    IsSubscribed(usize),
+    Acquire(usize, f64),
+    Release(usize, TokenPick),
+    Extend(usize, TokenPick, f64),
+    ForceRelease(usize),
+    Get(usize),
+    Set(usize, u8, Ttl),
+    SetIfNotExists(usize, u8, Ttl),
+    Delete(usize),
+    Append(usize, u8, Option<f64>, Ttl),
+    GetList(usize),
+    /// Entry expiry relative to now (may be in the past), maxSize.
+    Enqueue(usize, u8, i64, Option<f64>),
+    Dequeue(usize),
+    QueueDepth(usize),
+    Inspect,
+    /// The alarm handler runs now; `Some(n)`: SQLite refuses the n-th expired row's delete.
+    Alarm(Option<u8>),
+    /// The object is evicted and re-opened; `false` = its alarm was lost too.
+    Reopen(bool),
+    /// A call with an invalid argument, by number (see `bad_call`).
+    Bad(u8, usize),
+}
+
+fn key() -> impl Strategy<Value = usize> {
+    0..KEYS.len()
+}
+
+fn ttl_ms() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        Just(1.0),
+        Just(2.0),
+        Just(5.0),
+        Just(10.0),
+        Just(30.0),
+        Just(1.5),
+        Just(0.2),
+        Just(100_000.0),
+    ]
+}
+
+fn optional_ttl() -> impl Strategy<Value = Ttl> {
+    prop_oneof![
+        2 => Just(None),
+        1 => Just(Some(0.0)),
+        6 => ttl_ms().prop_map(Some),
+    ]
+}
+
+fn limit() -> impl Strategy<Value = Option<f64>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(0.0)),
+        Just(Some(1.0)),
+        Just(Some(2.0)),
+        Just(Some(3.0)),
+    ]
+}
+
+fn token() -> impl Strategy<Value = TokenPick> {
+    prop_oneof![
+        6 => Just(TokenPick::Current),
+        3 => (0usize..8).prop_map(TokenPick::Issued),
+        1 => Just(TokenPick::Wrong),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => prop_oneof![Just(0i64), Just(1), Just(2), Just(4), Just(9), Just(30), Just(45_000)]
+            .prop_map(Op::Advance),
+        2 => key().prop_map(Op::Subscribe),
+        1 => key().prop_map(Op::Unsubscribe),
+        2 => key().prop_map(Op::IsSubscribed),
+        4 => (key(), ttl_ms()).prop_map(|(k, t)| Op::Acquire(k, t)),
+        2 => (key(), token()).prop_map(|(k, t)| Op::Release(k, t)),
+        3 => (key(), token(), ttl_ms()).prop_map(|(k, t, ttl)| Op::Extend(k, t, ttl)),
+        1 => key().prop_map(Op::ForceRelease),
+        4 => key().prop_map(Op::Get),
+        4 => (key(), any::<u8>(), optional_ttl()).prop_map(|(k, v, t)| Op::Set(k, v, t)),
+        3 => (key(), any::<u8>(), optional_ttl()).prop_map(|(k, v, t)| Op::SetIfNotExists(k, v, t)),
+        1 => key().prop_map(Op::Delete),
+        4 => (key(), any::<u8>(), limit(), optional_ttl())
+            .prop_map(|(k, v, m, t)| Op::Append(k, v, m, t)),
+        3 => key().prop_map(Op::GetList),
+        4 => (key(), any::<u8>(), prop_oneof![Just(-1i64), Just(0), Just(1), Just(3), Just(20), Just(1_000_000)], limit())
+            .prop_map(|(k, v, e, m)| Op::Enqueue(k, v, e, m)),
+        3 => key().prop_map(Op::Dequeue),
+        2 => key().prop_map(Op::QueueDepth),
+        1 => Just(Op::Inspect),
+        2 => prop_oneof![3 => Just(None), 1 => (0u8..4).prop_map(Some)].prop_map(Op::Alarm),
+        1 => any::<bool>().prop_map(Op::Reopen),
+        1 => (0u8..BAD_CALLS, key()).prop_map(|(n, k)| Op::Bad(n, k)),
+    ]
+}
+
+/// The reference model: what the contract says each key holds.
+#[derive(Debug, Default)]
+struct Model {
+    now: i64,
+    subscriptions: BTreeSet<usize>,
+    /// key -> (token, expires_at)
+    locks: BTreeMap<usize, (String, i64)>,
+    /// key -> (value, expires_at)
+    cache: BTreeMap<usize, (String, Option<i64>)>,
+    /// key -> (items, expires_at)
+    lists: BTreeMap<usize, (Vec<String>, Option<i64>)>,
+    /// key -> entries (value, expires_at), oldest first; expired ones are dropped lazily.
+    queues: BTreeMap<usize, Vec<(String, i64)>>,
+    issued: Vec<String>,
+}
+
+fn live(expires_at: Option<i64>, now: i64) -> bool {
+    expires_at.is_none_or(|at| at > now)
+}
+
+/// The model's TTL rule: absent or 0 = none; fractions round up; NaN, infinities and negatives
+/// are rejected. `None` here means "invalid".
+fn model_ttl(ttl: Ttl) -> Option<Option<i64>> {
+    match ttl {
+        None => Some(None),
+        Some(ms) if !ms.is_finite() || ms < 0.0 => None,
+        Some(0.0) => Some(None),
+        Some(ms) => Some(Some(ms.ceil() as i64)),
+    }
+}
+
+impl Model {
+    fn lock_holder(&self, k: usize) -> Option<&(String, i64)> {
+        self.locks.get(&k).filter(|(_, at)| *at > self.now)
+    }
+
+    fn get(&self, k: usize) -> Option<String> {
+        self.cache
+            .get(&k)
+            .filter(|(_, at)| live(*at, self.now))
+            .map(|(v, _)| v.clone())
+    }
+
+    fn list(&self, k: usize) -> Vec<String> {
+        match self.lists.get(&k) {
+            Some((items, at)) if live(*at, self.now) => items.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn live_queue(&self, k: usize) -> Vec<String> {
+        self.queues
+            .get(&k)
+            .map(|q| {
+                q.iter()
+                    .filter(|(_, at)| *at > self.now)
+                    .map(|(v, _)| v.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn token(&self, k: usize, pick: &TokenPick) -> String {
+        match pick {
+            TokenPick::Current => self
+                .locks
+                .get(&k)
+                .map(|(t, _)| t.clone())
+                .or_else(|| self.issued.last().cloned())
+                .unwrap_or_else(|| "cfdo_never_issued".into()),
+            TokenPick::Issued(i) if !self.issued.is_empty() => {
+                self.issued[i % self.issued.len()].clone()
+            }
+            _ => "cfdo_00000000000000000000000000000000".into(),
+        }
+    }
+}
+
+/// The system under test plus the runtime around it (its alarm).
+struct Harness {
+    store: Option<Store<NativeDb>>,
+    /// The alarm as the runtime holds it: the last time the store asked for.
+    runtime_alarm: Option<i64>,
+}
+
+impl Harness {
+    fn s(&self) -> &Store<NativeDb> {
+        self.store.as_ref().expect("store is open")
+    }
+
+    /// What the wasm layer does after each call: hand the requested alarm to the runtime.
+    fn apply_alarm_request(&mut self) {
+        if let Some(at) = self.s().take_alarm_request() {
+            self.runtime_alarm = Some(at);
+        }
+    }
+
+    /// Every row of every table, in key order: compared before and after a call that must not
+    /// write (SQLite's change counter would also count changes a rollback undid).
+    fn snapshot(&self) -> String {
+        let mut out = String::new();
+        for (table, order) in [
+            ("subscriptions", "thread_id"),
+            ("locks", "thread_id"),
+            ("cache", "key"),
+            ("lists", "list_key"),
+            ("list_items", "list_key, seq"),
+            ("queue_entries", "queue_key, seq"),
+        ] {
+            let rows = self
+                .s()
+                .db
+                .exec(&format!("SELECT * FROM {table} ORDER BY {order}"), &[])
+                .unwrap();
+            out.push_str(&format!("{table}: {rows:?}\n"));
+        }
+        out
+    }
+
+    fn count(&self, sql: &str, now: i64) -> i64 {
+        self.s()
+            .db
+            .query_int(sql, &[Param::Int(now)])
+            .unwrap()
+            .unwrap_or(0)
+    }
+}
+
+fn value_json(v: u8) -> String {
+    // A few shapes of JSON text, including a string with an escaped lone surrogate.
+    match v % 4 {
+        0 => format!("{v}"),
+        1 => format!("\"v{v}\""),
+        2 => format!("{{\"n\":{v},\"s\":\"\\ud800\"}}"),
+        _ => format!("[{v},null,true]"),
+    }
+}
+
+const BAD_CALLS: u8 = 12;
+
+/// A call with one invalid argument; returns the argument name the error must cite.
+fn bad_call(s: &Store<NativeDb>, n: u8, k: &str, now: i64) -> (&'static str, Result<(), Error>) {
+    let long_key = "k".repeat(crate::validate::MAX_KEY_BYTES + 1);
+    match n {
+        0 => ("key", s.set("", "1", None, now)),
+        1 => ("ttlMs", s.set(k, "1", Some(f64::NAN), now)),
+        2 => (
+            "ttlMs",
+            s.set_if_not_exists(k, "1", Some(-1.0), now).map(drop),
+        ),
+        3 => ("ttlMs", s.acquire_lock(k, 0.0, now).map(drop)),
+        4 => (
+            "ttlMs",
+            s.extend_lock(k, "cfdo_x", f64::INFINITY, now).map(drop),
+        ),
+        5 => (
+            "options.maxLength",
+            s.append_to_list(
+                k,
+                "1",
+                AppendOptions {
+                    max_length: Some(1.5),
+                    ttl_ms: None,
+                },
+                now,
+            ),
+        ),
+        6 => (
+            "options.ttlMs",
+            s.append_to_list(
+                k,
+                "1",
+                AppendOptions {
+                    max_length: None,
+                    ttl_ms: Some(f64::NEG_INFINITY),
+                },
+                now,
+            ),
+        ),
+        7 => (
+            "entry.expiresAt",
+            s.enqueue(k, "1", f64::NAN, None, now).map(drop),
+        ),
+        8 => (
+            "maxSize",
+            s.enqueue(k, "1", 1e15, Some(-2.0), now).map(drop),
+        ),
+        9 => ("threadId", s.subscribe("a\0b")),
+        10 => ("key", s.get(&long_key, now).map(drop)),
+        _ => ("value", s.set(k, "", None, now)),
+    }
+}
+
+fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), TestCaseError> {
+    if cond {
+        Ok(())
+    } else {
+        Err(TestCaseError::fail(what()))
+    }
+}
+
+fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut m = Model {
+        now: T0,
+        ..Model::default()
+    };
+    let mut h = Harness {
+        store: Some(Store::open(NativeDb::open_in_memory(), None, T0).unwrap()),
+        runtime_alarm: None,
+    };
+    let mut seen_tokens = HashSet::new();
+
+    for (step, op) in ops.iter().enumerate() {
+        let now = m.now;
+        let at = |what: &str| format!("step {step} ({op:?}) at now=T0+{}: {what}", now - T0);
+        match op {
+            Op::Advance(dt) => m.now += dt,
+            Op::Subscribe(k) => {
+                h.s().subscribe(KEYS[*k]).unwrap();
+                m.subscriptions.insert(*k);
+            }
+            Op::Unsubscribe(k) => {
+                h.s().unsubscribe(KEYS[*k]).unwrap();
+                m.subscriptions.remove(k);
+            }
+            Op::IsSubscribed(k) => {
+                let got = h.s().is_subscribed(KEYS[*k]).unwrap();
+                check(got == m.subscriptions.contains(k), || at("isSubscribed"))?;
+            }
+            Op::Acquire(k, ttl) => {
+                let got = h.s().acquire_lock(KEYS[*k], *ttl, now).unwrap();
+                let held = m.lock_holder(*k).is_some();
+                match got {
+                    Some(lock) => {
+                        check(!held, || at("granted a lock that is held"))?;
+                        let expect = now + ttl.ceil() as i64;
+                        check(lock.expires_at == expect, || {
+                            at(&format!("expiresAt {} != {expect}", lock.expires_at))
+                        })?;
+                        check(lock.thread_id == KEYS[*k], || at("threadId"))?;
+                        check(seen_tokens.insert(lock.token.clone()), || {
+                            at("token reused")
+                        })?;
+                        m.issued.push(lock.token.clone());
+                        m.locks.insert(*k, (lock.token, lock.expires_at));
+                    }
+                    None => check(held, || at("refused a free lock"))?,
+                }
+            }
+            Op::Release(k, pick) => {
+                let token = m.token(*k, pick);
+                h.s().release_lock(KEYS[*k], &token).unwrap();
+                if m.locks.get(k).is_some_and(|(t, _)| *t == token) {
+                    m.locks.remove(k);
+                }
+            }
+            Op::Extend(k, pick, ttl) => {
+                let token = m.token(*k, pick);
+                let got = h.s().extend_lock(KEYS[*k], &token, *ttl, now).unwrap();
+                let expect = m.lock_holder(*k).is_some_and(|(t, _)| *t == token);
+                check(got == expect, || at(&format!("extend returned {got}")))?;
+                if expect {
+                    m.locks.insert(*k, (token, now + ttl.ceil() as i64));
+                }
+            }
+            Op::ForceRelease(k) => {
+                h.s().force_release_lock(KEYS[*k]).unwrap();
+                m.locks.remove(k);
+            }
+            Op::Get(k) => {
+                let got = h.s().get(KEYS[*k], now).unwrap();
+                check(got == m.get(*k), || {
+                    at(&format!("get = {got:?}, model {:?}", m.get(*k)))
+                })?;
+            }
+            Op::Set(k, v, ttl) => {
+                let json = value_json(*v);
+                let ttl_ms = model_ttl(*ttl).unwrap();
+                h.s().set(KEYS[*k], &json, *ttl, now).unwrap();
+                m.cache.insert(*k, (json, ttl_ms.map(|t| now + t)));
+            }
+            Op::SetIfNotExists(k, v, ttl) => {
+                let json = value_json(*v);
+                let ttl_ms = model_ttl(*ttl).unwrap();
+                let got = h.s().set_if_not_exists(KEYS[*k], &json, *ttl, now).unwrap();
+                let expect = m.get(*k).is_none();
+                check(got == expect, || {
+                    at(&format!("setIfNotExists returned {got}"))
+                })?;
+                if expect {
+                    m.cache.insert(*k, (json, ttl_ms.map(|t| now + t)));
+                }
+            }
+            Op::Delete(k) => {
+                h.s().delete(KEYS[*k]).unwrap();
+                m.cache.remove(k);
+            }
+            Op::Append(k, v, max, ttl) => {
+                let json = value_json(*v);
+                let ttl_ms = model_ttl(*ttl).unwrap();
+                h.s()
+                    .append_to_list(
+                        KEYS[*k],
+                        &json,
+                        AppendOptions {
+                            max_length: *max,
+                            ttl_ms: *ttl,
+                        },
+                        now,
+                    )
+                    .unwrap();
+                let entry = m.lists.entry(*k).or_default();
+                if !live(entry.1, now) {
+                    *entry = (Vec::new(), None);
+                }
+                entry.0.push(json);
+                if let Some(max) = max.filter(|m| *m > 0.0) {
+                    let max = max as usize;
+                    let len = entry.0.len();
+                    if len > max {
+                        entry.0.drain(..len - max);
+                    }
+                }
+                if let Some(t) = ttl_ms {
+                    entry.1 = Some(now + t);
+                }
+            }
+            Op::GetList(k) => {
+                let got = h.s().get_list(KEYS[*k], now).unwrap();
+                let expect = format!("[{}]", m.list(*k).join(","));
+                check(got == expect, || {
+                    at(&format!("getList = {got}, model {expect}"))
+                })?;
+            }
+            Op::Enqueue(k, v, rel, max) => {
+                let json = value_json(*v);
+                let expires_at = now + rel;
+                let got = h
+                    .s()
+                    .enqueue(KEYS[*k], &json, expires_at as f64, *max, now)
+                    .unwrap();
+                let q = m.queues.entry(*k).or_default();
+                q.retain(|(_, at)| *at > now);
+                if expires_at > now {
+                    q.push((json, expires_at));
+                }
+                if let Some(max) = max.filter(|m| *m > 0.0) {
+                    let max = max as usize;
+                    if q.len() > max {
+                        q.drain(..q.len() - max);
+                    }
+                }
+                let depth = q.len() as u32;
+                check(got == depth, || {
+                    at(&format!("enqueue depth {got}, model {depth}"))
+                })?;
+            }
+            Op::Dequeue(k) => {
+                let got = h.s().dequeue(KEYS[*k], now).unwrap();
+                let q = m.queues.entry(*k).or_default();
+                q.retain(|(_, at)| *at > now);
+                let expect = if q.is_empty() {
+                    None
+                } else {
+                    Some(q.remove(0).0)
+                };
+                check(got == expect, || {
+                    at(&format!("dequeue = {got:?}, model {expect:?}"))
+                })?;
+            }
+            Op::QueueDepth(k) => {
+                let got = h.s().queue_depth(KEYS[*k], now).unwrap();
+                let expect = m.live_queue(*k).len() as u32;
+                check(got == expect, || {
+                    at(&format!("queueDepth {got}, model {expect}"))
+                })?;
+            }
+            Op::Inspect => check_counts(&h, &m, &at)?,
+            Op::Alarm(fail_at) => {
+                // The runtime only runs the handler when an alarm is armed; it clears it first.
+                if h.runtime_alarm.take().is_some() {
+                    let snapshot = h.snapshot();
+                    let failed = match fail_at {
+                        Some(n) => inject_delete_failure(&h, *n, now),
+                        None => false,
+                    };
+                    let s = h.s();
+                    s.begin_sweep();
+                    let mut outcome = Ok(false);
+                    loop {
+                        match s.sweep_batch(now) {
+                            Ok(batch) if batch.budget_exhausted => continue,
+                            Ok(_) => break,
+                            Err(e) => {
+                                outcome = Err(e);
+                                break;
+                            }
+                        }
+                    }
+                    let outcome = outcome.and_then(|_| s.finish_sweep(now, false));
+                    if failed {
+                        h.s().db.exec_script("DROP TRIGGER refuse_delete").unwrap();
+                        check(outcome.is_err(), || at("injected failure not reported"))?;
+                        // One batch, one transaction: nothing was deleted.
+                        check(h.snapshot() == snapshot, || at("failed sweep changed rows"))?;
+                        // The runtime retries a handler that threw.
+                        h.runtime_alarm = Some(now + RETRY_BACKOFF_MS);
+                    } else {
+                        check(outcome.is_ok(), || {
+                            at(&format!("sweep failed: {outcome:?}"))
+                        })?;
+                        let left = h.count(
+                            "SELECT (SELECT COUNT(*) FROM cache WHERE expires_at <= ?1)
+                                  + (SELECT COUNT(*) FROM locks WHERE expires_at <= ?1)
+                                  + (SELECT COUNT(*) FROM queue_entries WHERE expires_at <= ?1)
+                                  + (SELECT COUNT(*) FROM lists WHERE expires_at <= ?1)",
+                            now,
+                        );
+                        check(left == 0, || at(&format!("{left} expired rows left")))?;
+                        // The next sweep is no sooner than the interval unless it must continue.
+                        if let Some(next) = h.s().armed_alarm() {
+                            check(next >= now + MIN_SWEEP_INTERVAL_MS, || {
+                                at(&format!("re-armed at T0+{}", next - T0))
+                            })?;
+                        }
+                    }
+                    h.apply_alarm_request();
+                    check_counts(&h, &m, &at)?;
+                }
+            }
+            Op::Reopen(keep_alarm) => {
+                let Store { db, .. } = h.store.take().unwrap();
+                if !keep_alarm {
+                    h.runtime_alarm = None;
+                }
+                h.store = Some(Store::open(db, h.runtime_alarm, now).unwrap());
+            }
+            Op::Bad(n, k) => {
+                let snapshot = h.snapshot();
+                let (argument, result) = bad_call(h.s(), *n, KEYS[*k], now);
+                match result {
+                    Err(Error::InvalidArgument { argument: a, .. }) => {
+                        check(a == argument, || at(&format!("error names `{a}`")))?
+                    }
+                    other => return Err(TestCaseError::fail(at(&format!("got {other:?}")))),
+                }
+                check(h.snapshot() == snapshot, || at("a rejected call wrote"))?;
+                check(h.s().take_alarm_request().is_none(), || {
+                    at("a rejected call moved the alarm")
+                })?;
+            }
+        }
+        h.apply_alarm_request();
+        // Whatever has a deadline is covered by an armed alarm.
+        let next_deadline = h.s().next_deadline().unwrap();
+        check(next_deadline.is_none() || h.runtime_alarm.is_some(), || {
+            at(&format!(
+                "rows with deadline T0+{} but no alarm armed",
+                next_deadline.unwrap_or(0) - T0
+            ))
+        })?;
+    }
+    // The end state, read in full.
+    let now = m.now;
+    for (k, name) in KEYS.iter().enumerate() {
+        let at = |what: &str| format!("final state of {name}: {what}");
+        check(h.s().get(name, now).unwrap() == m.get(k), || at("get"))?;
+        let list = format!("[{}]", m.list(k).join(","));
+        check(h.s().get_list(name, now).unwrap() == list, || at("getList"))?;
+        check(
+            h.s().queue_depth(name, now).unwrap() as usize == m.live_queue(k).len(),
+            || at("queueDepth"),
+        )?;
+        check(
+            h.s().is_subscribed(name).unwrap() == m.subscriptions.contains(&k),
+            || at("isSubscribed"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Makes SQLite refuse to delete the `n`-th expired cache row or list item (as a full disk or
+/// an I/O error would), so the sweep fails part-way. Returns false if there is no such row.
+fn inject_delete_failure(h: &Harness, n: u8, now: i64) -> bool {
+    let cache_victim = h
+        .s()
+        .db
+        .query_text(
+            "SELECT key FROM cache WHERE expires_at <= ?1 ORDER BY key LIMIT 1 OFFSET ?2",
+            &[Param::Int(now), Param::Int(i64::from(n))],
+        )
+        .unwrap();
+    let trigger = match cache_victim {
+        Some(key) => format!(
+            "CREATE TEMP TRIGGER refuse_delete BEFORE DELETE ON main.cache
+             WHEN old.key = '{}' BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+            key.replace('\'', "''")
+        ),
+        None => {
+            let expired_items = h.count(
+                "SELECT COUNT(*) FROM list_items i JOIN lists l USING (list_key)
+                 WHERE l.expires_at <= ?1",
+                now,
+            );
+            if expired_items == 0 {
+                return false;
+            }
+            "CREATE TEMP TRIGGER refuse_delete BEFORE DELETE ON main.list_items
+             BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
+                .to_string()
+        }
+    };
+    h.s().db.exec_script(&trigger).unwrap();
+    true
+}
+
+/// The live counts `inspect()` reports must equal the model's.
+fn check_counts(h: &Harness, m: &Model, at: &dyn Fn(&str) -> String) -> Result<(), TestCaseError> {
+    let got = h.s().inspect(m.now).unwrap();
+    let lists: Vec<usize> = (0..KEYS.len()).map(|k| m.list(k).len()).collect();
+    let expect = (
+        m.subscriptions.len() as i64,
+        (0..KEYS.len())
+            .filter(|k| m.lock_holder(*k).is_some())
+            .count() as i64,
+        (0..KEYS.len()).filter(|k| m.get(*k).is_some()).count() as i64,
+        lists.iter().filter(|n| **n > 0).count() as i64,
+        lists.iter().sum::<usize>() as i64,
+        (0..KEYS.len())
+            .map(|k| m.live_queue(k).len())
+            .sum::<usize>() as i64,
+    );
+    let actual = (
+        got.subscriptions,
+        got.locks,
+        got.cache_entries,
+        got.lists,
+        got.list_items,
+        got.queued_entries,
+    );
+    check(actual == expect, || {
+        at(&format!("inspect counts {actual:?}, model {expect:?}"))
+    })
+}
+
+fn sequences() -> u32 {
+    std::env::var("MODEL_SEQUENCES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000)
+}
+
+#[test]
+fn store_matches_the_model() {
+    let cases = sequences();
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = prop::collection::vec(op(), 1..80);
+    match runner.run(&strategy, |ops| run_sequence(&ops)) {
+        Ok(()) => eprintln!("model: {cases} sequences matched the store"),
+        Err(TestError::Fail(reason, minimal)) => {
+            panic!(
+                "{reason}\nminimal failing sequence ({} ops):\n{minimal:#?}",
+                minimal.len()
+            )
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
