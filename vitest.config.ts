@@ -3,8 +3,19 @@ import { fileURLToPath } from "node:url";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+// Soak runs raise the counts of the correctness tests: MODEL_SEQUENCES (model-based, default
+// 1,000) and CONTENTION_ROUNDS (lock grants, default 1,000). Tests in workerd read them as bindings.
+const soak = Object.fromEntries(
+  ["MODEL_SEQUENCES", "CONTENTION_ROUNDS"].flatMap((name) => {
+    const value = process.env[name];
+    return value ? [[name, value]] : [];
+  }),
+);
+
 export default defineConfig({
-  plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.jsonc" } })],
+  plugins: [
+    cloudflareTest({ wrangler: { configPath: "./wrangler.jsonc" }, miniflare: { bindings: soak } }),
+  ],
   resolve: {
     // The example bot imports the package by name, as a user's Worker does; here that name is
     // the source (examples/bot/tsconfig.json maps it the same way for wrangler).
