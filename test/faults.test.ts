@@ -1,0 +1,282 @@
+// Faults inside workerd: eviction in the middle of a workload, an alarm whose sweep fails
+// part-way (injected with a SQLite trigger, no production hook), and an upgrade of an object
+// that holds the published 0.1.1 layout. (A restart of the runtime with persisted storage is
+// test-node/restart.test.mjs: it needs a process of its own.)
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { Lock, QueueEntry } from "chat";
+import { createCloudflareState, type CloudflareDOStateAdapter } from "../ts/index.js";
+import { alarmOf, sleep, sql, stubFor } from "./helpers.js";
+
+let runId = 0;
+const faults = { evictions: 0, alarmFailures: 0, upgrades: 0 };
+
+async function adapter(name: string): Promise<CloudflareDOStateAdapter> {
+  const a = createCloudflareState({ namespace: env.CHAT_STATE, name });
+  await a.connect();
+  return a;
+}
+
+const entry = (message: unknown, expiresAt = Date.now() + 600_000) =>
+  ({ enqueuedAt: Date.now(), expiresAt, message }) as unknown as QueueEntry;
+
+describe("faults", () => {
+  it("eviction in the middle of a workload loses no acknowledged write", { timeout: 300_000 }, async () => {
+    const name = `evict-mid-${runId++}`;
+    const WRITERS = 4;
+    const STEPS = 50;
+    const writers = await Promise.all(Array.from({ length: WRITERS }, () => adapter(name)));
+    const acked = { subscribe: [] as string[], set: new Map<string, unknown>(), append: new Map<string, number[]>() };
+    const enqueued = new Map<string, number[]>();
+    const locks: Lock[] = [];
+    const rejected: string[] = [];
+
+    const writer = async (w: number) => {
+      const a = writers[w]!;
+      for (let i = 0; i < STEPS; i++) {
+        const step = async (what: string, call: () => Promise<unknown>, onAck: (r: unknown) => void) => {
+          try {
+            onAck(await call());
+            ackOne();
+          } catch (e) {
+            rejected.push(`${what}: ${String(e)}`);
+          }
+        };
+        switch (i % 5) {
+          case 0:
+            await step(`subscribe ${w}/${i}`, () => a.subscribe(`slack:C${w}:${i}`), () =>
+              acked.subscribe.push(`slack:C${w}:${i}`),
+            );
+            break;
+          case 1:
+            await step(`set ${w}/${i}`, () => a.set(`thread-state:${w}:${i}`, { w, i }, i % 2 ? 3_600_000 : undefined), () =>
+              acked.set.set(`thread-state:${w}:${i}`, { w, i }),
+            );
+            break;
+          case 2:
+            await step(`append ${w}/${i}`, () => a.appendToList(`msg-history:${w}`, i, { maxLength: 100, ttlMs: 3_600_000 }), () =>
+              acked.append.set(`msg-history:${w}`, [...(acked.append.get(`msg-history:${w}`) ?? []), i]),
+            );
+            break;
+          case 3:
+            await step(`enqueue ${w}/${i}`, () => a.enqueue(`queue:${w}`, entry({ i }), 0), () =>
+              enqueued.set(`queue:${w}`, [...(enqueued.get(`queue:${w}`) ?? []), i]),
+            );
+            break;
+          default:
+            await step(`acquireLock ${w}/${i}`, () => a.acquireLock(`lock:${w}:${i}`, 600_000), (lock) =>
+              locks.push(lock as Lock),
+            );
+        }
+      }
+    };
+
+    // Evict whenever another tenth of the workload has been acknowledged, without waiting: the
+    // other writers' calls are in flight meanwhile. (A timer-driven evictor never runs here: the
+    // stream of RPC completions starves timers.)
+    let acks = 0;
+    let mark = (WRITERS * STEPS) / 10;
+    const evicting: Promise<boolean>[] = [];
+    const ackOne = () => {
+      acks++;
+      if (acks >= mark) {
+        mark += (WRITERS * STEPS) / 10;
+        evicting.push(evictDurableObject(stubFor(name)).then(() => true, () => false));
+      }
+    };
+
+    await Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w)));
+    const evictions = (await Promise.all(evicting)).filter(Boolean).length;
+    faults.evictions += evictions;
+    expect(evictions).toBeGreaterThanOrEqual(5);
+
+    // Every call was acknowledged (eviction drains in-flight requests first) ...
+    expect(rejected).toEqual([]);
+    // ... and every acknowledged write is there, read by a fresh adapter after one more eviction.
+    await evictDurableObject(stubFor(name)).catch(() => {});
+    const reader = await adapter(name);
+    for (const t of acked.subscribe) expect(await reader.isSubscribed(t), t).toBe(true);
+    for (const [key, value] of acked.set) expect(await reader.get(key), key).toEqual(value);
+    for (const [key, items] of acked.append) expect(await reader.getList(key), key).toEqual(items);
+    for (const [key, items] of enqueued) {
+      const drained: number[] = [];
+      for (let e = await reader.dequeue(key); e !== null; e = await reader.dequeue(key)) {
+        drained.push((e.message as unknown as { i: number }).i);
+      }
+      expect(drained, key).toEqual(items);
+    }
+    for (const lock of locks) {
+      expect(await reader.acquireLock(lock.threadId, 1_000), lock.threadId).toBeNull();
+      expect(await reader.extendLock(lock, 600_000), lock.threadId).toBe(true);
+    }
+    const writes = acked.subscribe.length + acked.set.size + [...acked.append.values()].flat().length +
+      [...enqueued.values()].flat().length + locks.length;
+    expect(writes).toBe(WRITERS * STEPS);
+    console.log(`eviction: ${evictions} evictions during ${writes} writes by ${WRITERS} callers; every write acknowledged and kept`);
+  });
+
+  it("an alarm that fails part-way through a sweep is retried and never deletes a live row", { timeout: 120_000 }, async () => {
+    const name = `alarm-fault-${runId++}`;
+    const state = await adapter(name);
+    const stub = stubFor(name);
+    const EXPIRED = 2_500;
+
+    // Live state through the adapter.
+    await state.subscribe("t-live");
+    const liveLock = (await state.acquireLock("lock-live", 3_600_000))!;
+    await state.set("live-ttl", { live: 1 }, 3_600_000);
+    await state.set("live-forever", { live: 2 });
+    for (let i = 0; i < 5; i++) await state.appendToList("list-live", i, { ttlMs: 3_600_000 });
+    await state.enqueue("queue-live", entry("live"), 0);
+
+    // Expired rows, seeded directly (2,500 cache rows: three sweep batches), ordered by deadline;
+    // plus an expired lock, queue entry and list.
+    const past = Date.now() - 60_000;
+    await runInDurableObject(stub, (_instance, ctx) => {
+      const q = ctx.storage.sql;
+      for (let i = 0; i < EXPIRED; i++) {
+        q.exec("INSERT INTO cache (key, value, expires_at) VALUES (?, '1', ?)", `dead:${String(i).padStart(4, "0")}`, past + i);
+      }
+      q.exec("INSERT INTO locks VALUES ('lock-dead', 'cfdo_dead', ?)", past);
+      q.exec("INSERT INTO queue_entries VALUES ('queue-live', -1, '\"dead\"', ?)", past);
+      q.exec("INSERT INTO lists VALUES ('list-dead', ?)", past);
+      for (let i = 0; i < 3; i++) q.exec("INSERT INTO list_items VALUES ('list-dead', ?, '1')", i);
+    });
+
+    const live = () =>
+      Promise.all([
+        sql(name, "SELECT * FROM subscriptions"),
+        sql(name, "SELECT * FROM locks WHERE thread_id = 'lock-live'"),
+        sql(name, "SELECT * FROM cache WHERE key LIKE 'live-%' ORDER BY key"),
+        sql(name, "SELECT * FROM lists WHERE list_key = 'list-live'"),
+        sql(name, "SELECT * FROM list_items WHERE list_key = 'list-live' ORDER BY seq"),
+        sql(name, "SELECT * FROM queue_entries WHERE seq >= 0 ORDER BY seq"),
+      ]);
+    const dead = async () =>
+      (await sql<{ n: number }>(name, "SELECT COUNT(*) AS n FROM cache WHERE key LIKE 'dead:%'"))[0]!.n;
+    const liveBefore = await live();
+    expect(liveBefore.map((rows) => rows.length)).toEqual([1, 1, 2, 1, 5, 1]);
+
+    // SQLite refuses to delete one expired row in the second batch: the first batch (1,000 rows,
+    // its own transaction) commits, the second rolls back, the handler throws.
+    const refuse = (victim: string) =>
+      runInDurableObject(stub, (_instance, ctx) => {
+        ctx.storage.sql.exec(
+          `CREATE TRIGGER inject_fault BEFORE DELETE ON cache WHEN old.key = '${victim}'
+           BEGIN SELECT RAISE(ABORT, 'injected fault'); END`,
+        );
+      });
+    const allow = () =>
+      runInDurableObject(stub, (_instance, ctx) => {
+        ctx.storage.sql.exec("DROP TRIGGER inject_fault");
+      });
+
+    // 1. Run by the test helper.
+    await refuse("dead:1500");
+    expect(await alarmOf(name)).not.toBeNull();
+    await expect(runDurableObjectAlarm(stub)).rejects.toThrow(/injected fault/);
+    faults.alarmFailures++;
+    expect(await dead()).toBe(EXPIRED - 1_000);
+    expect(await live()).toEqual(liveBefore);
+    // runDurableObjectAlarm runs and removes the alarm; a throw does not re-arm it (measured).
+    expect(await alarmOf(name)).toBeNull();
+    // Everything live still reads through the adapter, nothing expired does.
+    expect(await state.get("live-ttl")).toEqual({ live: 1 });
+    expect(await state.get("dead:2000")).toBeNull();
+    expect(await state.getList("list-live")).toEqual([0, 1, 2, 3, 4]);
+    expect(await state.getList("list-dead")).toEqual([]);
+    expect(await state.queueDepth("queue-live")).toBe(1);
+    expect(await state.acquireLock("lock-dead", 600_000)).not.toBeNull();
+    await state.forceReleaseLock("lock-dead");
+    await allow();
+
+    // 2. Fired by the runtime, which retries a handler that threw. The write below finds no
+    // alarm armed (the failed run left none) and arms one 50 ms out.
+    await refuse("dead:2200");
+    await state.set("arm", 1, 50);
+    const armedAt = (await alarmOf(name))!;
+    expect(armedAt).toBeGreaterThan(Date.now() - 1_000);
+    // The first attempt deletes one batch (1,000 rows) and fails on the next.
+    for (let i = 0; i < 200 && (await dead()) !== EXPIRED - 2_000; i++) await sleep(25);
+    const failedAt = Date.now();
+    expect(await dead()).toBe(EXPIRED - 2_000);
+    faults.alarmFailures++;
+    expect(await live()).toEqual(liveBefore);
+    // A retry is pending: the runtime keeps the alarm armed.
+    expect(await alarmOf(name)).not.toBeNull();
+    await allow();
+    // The retry completes the sweep.
+    for (let i = 0; i < 600 && (await dead()) !== 0; i++) await sleep(25);
+    const retriedAfter = Date.now() - failedAt;
+    expect(await dead()).toBe(0);
+    expect(await live()).toEqual(liveBefore);
+    expect(await sql(name, "SELECT * FROM locks WHERE thread_id <> 'lock-live'")).toEqual([]);
+    expect(await sql(name, "SELECT * FROM queue_entries WHERE seq < 0")).toEqual([]);
+    expect(await sql(name, "SELECT * FROM list_items WHERE list_key = 'list-dead'")).toEqual([]);
+    // And re-arms for what is left, no sooner than 30 s out.
+    expect((await alarmOf(name))!).toBeGreaterThanOrEqual(Date.now() + 25_000);
+    expect(await state.extendLock(liveLock, 3_600_000)).toBe(true);
+    console.log(`alarm fault: failed run left ${EXPIRED - 2_000} expired rows and all live rows; runtime retry completed ${retriedAfter} ms later`);
+  });
+
+  it("an object holding the 0.1.1 layout is upgraded in place with every row", async () => {
+    const name = `upgrade-${runId++}`;
+    const stub = stubFor(name);
+    const now = Date.now();
+    // The object starts (and creates the current layout); replace it with the 0.1.1 layout and
+    // rows as that release wrote them, then evict so the next request opens it afresh.
+    await stub.inspect();
+    await runInDurableObject(stub, (_instance, ctx) => {
+      const q = ctx.storage.sql;
+      for (const table of ["subscriptions", "locks", "cache", "lists", "list_items", "queue_entries", "_schema_version"]) {
+        q.exec(`DROP TABLE ${table}`);
+      }
+      q.exec(V1_SCHEMA);
+      for (let i = 0; i < 50; i++) q.exec("INSERT INTO subscriptions VALUES (?)", `slack:C1:${i}`);
+      q.exec("INSERT INTO locks VALUES ('slack:C1:0', 'tok-held', ?)", now + 600_000);
+      q.exec("INSERT INTO locks VALUES ('slack:C1:1', 'tok-expired', ?)", now - 1_000);
+      for (let i = 0; i < 100; i++) {
+        q.exec("INSERT INTO cache VALUES (?, ?, ?)", `thread-state:${i}`, JSON.stringify({ i, s: "é\u{1F600}" }), i % 2 ? now + 3_600_000 : null);
+      }
+      q.exec("INSERT INTO cache VALUES ('dedupe:old', 'true', ?)", now - 1_000);
+    });
+    await evictDurableObject(stub);
+    faults.upgrades++;
+
+    const state = await adapter(name);
+    const [inspection] = await state.inspect();
+    expect(inspection).toMatchObject({ schemaVersion: 2, subscriptions: 50, locks: 1, cacheEntries: 100 });
+    for (let i = 0; i < 50; i++) expect(await state.isSubscribed(`slack:C1:${i}`)).toBe(true);
+    for (let i = 0; i < 100; i++) {
+      expect(await state.get(`thread-state:${i}`)).toEqual({ i, s: "é\u{1F600}" });
+    }
+    expect(await state.get("dedupe:old")).toBeNull();
+    expect(await state.acquireLock("slack:C1:0", 1_000)).toBeNull();
+    expect(await state.extendLock({ threadId: "slack:C1:0", token: "tok-held", expiresAt: 0 }, 1_000)).toBe(true);
+    expect(await state.acquireLock("slack:C1:1", 1_000)).not.toBeNull();
+    // The copied rows are in the new tables (WITHOUT ROWID), the old ones are gone.
+    const tables = await sql<{ name: string; sql: string }>(name, "SELECT name, sql FROM sqlite_master WHERE type = 'table'");
+    for (const table of ["subscriptions", "locks", "cache"]) {
+      expect(tables.find((t) => t.name === table)?.sql, table).toContain("WITHOUT ROWID");
+    }
+    expect(tables.map((t) => t.name).filter((n) => n.startsWith("v1_"))).toEqual([]);
+    // The copied deadlines got an alarm.
+    expect(await alarmOf(name)).not.toBeNull();
+    console.log(
+      `faults injected in workerd: ${faults.evictions} evictions mid-workload, ${faults.alarmFailures} failed sweeps, ` +
+        `${faults.upgrades} schema upgrade(s)`,
+    );
+  });
+});
+
+/** schema::V1_SCHEMA_FOR_TESTS in src/schema.rs: the layout chat-state-cloudflare-do 0.1.1 wrote. */
+const V1_SCHEMA = `
+CREATE TABLE IF NOT EXISTS _schema_version (version INTEGER PRIMARY KEY);
+CREATE TABLE subscriptions (thread_id TEXT PRIMARY KEY);
+CREATE TABLE locks (thread_id TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE TABLE cache (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER);
+CREATE INDEX idx_locks_expires ON locks(expires_at);
+CREATE INDEX idx_cache_expires ON cache(expires_at) WHERE expires_at IS NOT NULL;
+INSERT INTO _schema_version (version) VALUES (1);
+`;
