@@ -36,7 +36,17 @@ rm -f "$pack_report"
 bash scripts/pack-test.sh || status=1
 read -r pack_passed pack_failed < <(counts "$pack_report")
 
+echo "== restart of the runtime with persisted storage (wrangler dev, Node test runner)"
+node_tap=.tools/node-test-report.tap
+mkdir -p .tools
+rm -f "$node_tap"
+node --test --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$node_tap" "test-node/*.test.mjs" || status=1
+node_passed=$(grep -oE '^# pass [0-9]+' "$node_tap" 2>/dev/null | awk '{s+=$3} END {print s+0}')
+node_failed=$(grep -oE '^# fail [0-9]+' "$node_tap" 2>/dev/null | awk '{s+=$3} END {print s+0}')
+if [ "$((node_passed + node_failed))" -eq 0 ]; then node_failed=1; fi
+
 echo
-echo "Rust: $rust_passed passed, $rust_failed failed; workerd: $js_passed passed, $js_failed failed; packed package: $pack_passed passed, $pack_failed failed"
-echo "$((rust_passed + js_passed + pack_passed)) passed, $((rust_failed + js_failed + pack_failed)) failed"
+echo "Rust: $rust_passed passed, $rust_failed failed; workerd: $js_passed passed, $js_failed failed; packed package: $pack_passed passed, $pack_failed failed; Node: $node_passed passed, $node_failed failed"
+echo "$((rust_passed + js_passed + pack_passed + node_passed)) passed, $((rust_failed + js_failed + pack_failed + node_failed)) failed"
 exit "$status"
