@@ -21,6 +21,7 @@
 //! `MODEL_SEQUENCES` sets the number of sequences (default 1,000); soak runs raise it.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
@@ -36,6 +37,13 @@ const T0: i64 = 1_800_000_000_000;
 const KEYS: [&str; 3] = ["a", "b", "thread-state:c"];
 /// How long the simulated runtime waits before retrying an alarm whose handler threw.
 const RETRY_BACKOFF_MS: i64 = 2_000;
+
+/// Figures over the whole run (every sequence tried, shrinking included).
+static OPS: AtomicU64 = AtomicU64::new(0);
+static SWEEPS: AtomicU64 = AtomicU64::new(0);
+static FAILED_SWEEPS: AtomicU64 = AtomicU64::new(0);
+static REOPENS: AtomicU64 = AtomicU64::new(0);
+static BAD_CALLS_TRIED: AtomicU64 = AtomicU64::new(0);
 
 /// A TTL argument: `None` (absent), or a number that may be zero, fractional or invalid.
 type Ttl = Option<f64>;
@@ -366,6 +374,7 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
     for (step, op) in ops.iter().enumerate() {
         let now = m.now;
         let at = |what: &str| format!("step {step} ({op:?}) at now=T0+{}: {what}", now - T0);
+        OPS.fetch_add(1, Ordering::Relaxed);
         match op {
             Op::Advance(dt) => m.now += dt,
             Op::Subscribe(k) => {
@@ -551,7 +560,9 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                         }
                     }
                     let outcome = outcome.and_then(|_| s.finish_sweep(now, false));
+                    SWEEPS.fetch_add(1, Ordering::Relaxed);
                     if failed {
+                        FAILED_SWEEPS.fetch_add(1, Ordering::Relaxed);
                         h.s().db.exec_script("DROP TRIGGER refuse_delete").unwrap();
                         check(outcome.is_err(), || at("injected failure not reported"))?;
                         // One batch, one transaction: nothing was deleted.
@@ -582,6 +593,7 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                 }
             }
             Op::Reopen(keep_alarm) => {
+                REOPENS.fetch_add(1, Ordering::Relaxed);
                 let Store { db, .. } = h.store.take().unwrap();
                 if !keep_alarm {
                     h.runtime_alarm = None;
@@ -589,6 +601,7 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                 h.store = Some(Store::open(db, h.runtime_alarm, now).unwrap());
             }
             Op::Bad(n, k) => {
+                BAD_CALLS_TRIED.fetch_add(1, Ordering::Relaxed);
                 let snapshot = h.snapshot();
                 let (argument, result) = bad_call(h.s(), *n, KEYS[*k], now);
                 match result {
@@ -713,7 +726,15 @@ fn store_matches_the_model() {
     });
     let strategy = prop::collection::vec(op(), 1..80);
     match runner.run(&strategy, |ops| run_sequence(&ops)) {
-        Ok(()) => eprintln!("model: {cases} sequences matched the store"),
+        Ok(()) => eprintln!(
+            "model (native): {cases} sequences, {} operations matched the store; {} sweeps \
+             ({} with an injected failure), {} re-opens, {} bad calls",
+            OPS.load(Ordering::Relaxed),
+            SWEEPS.load(Ordering::Relaxed),
+            FAILED_SWEEPS.load(Ordering::Relaxed),
+            REOPENS.load(Ordering::Relaxed),
+            BAD_CALLS_TRIED.load(Ordering::Relaxed),
+        ),
         Err(TestError::Fail(reason, minimal)) => {
             panic!(
                 "{reason}\nminimal failing sequence ({} ops):\n{minimal:#?}",
