@@ -51,7 +51,12 @@ type TokenPick = "current" | "wrong" | number;
 
 const who = fc.constantFrom<Who>(0, 1);
 const k = fc.nat({ max: KEY_COUNT - 1 });
-const value = fc.jsonValue({ maxDepth: 2, stringUnit: "binary" });
+// Strings of any code point, plus lone surrogates (JSON.stringify escapes them).
+const unit = fc.oneof(
+  { arbitrary: fc.string({ unit: "binary", minLength: 1, maxLength: 1 }), weight: 9 },
+  { arbitrary: fc.constantFrom("\uD800", "\uDBFF", "\uDC00", "\uDFFF"), weight: 1 },
+);
+const value = fc.jsonValue({ maxDepth: 2, stringUnit: unit });
 const lockTtl = fc.constantFrom(25, 50, 3_600_000);
 const ttl = fc.constantFrom(undefined, 0, 25, 50, 3_600_000);
 const token = fc.oneof(
