@@ -1,3 +1,4 @@
+// #[cfg(test)]: compiled only for tests (declared `#[cfg(test)] mod model_tests;` in lib.rs).
 //! Model-based property test of the store, natively, with an exact clock.
 //!
 //! A small reference model of the contract (Redis semantics, strict TTL reads) runs beside the
