@@ -1,0 +1,389 @@
+// The bench Worker: runs inside workerd (wrangler dev), the runtime production uses. It exports
+// our Durable Object, a no-op Durable Object (the ceiling: one RPC that does nothing), and the
+// peers' Durable Object classes (subclassed only to add row counters and bench-only preload
+// methods), and answers POST /cell with the figures of one measured cell. bench/run.mjs drives it.
+import { DurableObject } from "cloudflare:workers";
+import { createMemoryState } from "@chat-adapter/state-memory";
+import type { StateAdapter } from "chat";
+import { Agent } from "agents";
+import { ChatSdkStateAgent, createChatSdkState } from "agents/chat-sdk";
+import {
+  ChatStateDO as SeedChatStateDO,
+  createCloudflareState as createSeedState,
+} from "seed-chat-state-do";
+import { ChatStateDO, createCloudflareState } from "../ts/index.js";
+import wasmModule from "../pkg/chat_state_bg.wasm";
+import {
+  countingNamespace,
+  countingStub,
+  tallySql,
+  tallyTransactions,
+  type ObjectRef,
+  type RowCounts,
+  type RpcCounter,
+} from "./counting.js";
+import { runCell, type CellResult, type CellSpec } from "./scenarios.js";
+
+interface Env {
+  OURS: DurableObjectNamespace<BenchChatStateDO>;
+  SWEEP: DurableObjectNamespace<SweepChatStateDO>;
+  NOOP: DurableObjectNamespace<NoopDO>;
+  SEED: DurableObjectNamespace<SeedStateDO>;
+  AGENTS: DurableObjectNamespace<AgentsParent>;
+}
+
+export type Impl = "ours" | "seed" | "agents" | "memory" | "noop";
+
+export interface CellFigures extends CellResult {
+  rpc: number;
+  rowsRead: number;
+  rowsWritten: number;
+}
+
+// ---- our Durable Object ------------------------------------------------------------------------
+
+/** Ours, unchanged, plus bench-only SQL to preload rows for the scale runs. */
+export class BenchChatStateDO extends ChatStateDO {
+  /** Inserts `count` cache rows with a future TTL (dedupe-like keys), in one statement. */
+  benchPreload(count: number, offset: number): number {
+    const deadline = Date.now() + 3_600_000;
+    this.ctx.storage.sql.exec(
+      `WITH RECURSIVE s(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM s WHERE i < ?2)
+       INSERT INTO cache (key, value, expires_at)
+       SELECT 'preload:' || i, 'true', ?3 + i FROM s`,
+      offset,
+      offset + count - 1,
+      deadline,
+    );
+    return count;
+  }
+}
+
+/** Ours for the sweep run: also counts transactions (the sweep runs one per batch). */
+export class SweepChatStateDO extends ChatStateDO {
+  #transactions: () => number;
+
+  constructor(ctx: DurableObjectState, env: unknown) {
+    const transactions = tallyTransactions(ctx);
+    super(ctx, env);
+    this.#transactions = transactions;
+  }
+
+  /** Inserts `count` already-expired cache rows. */
+  benchPreloadExpired(count: number, offset: number): number {
+    const past = Date.now() - 3_600_000;
+    this.ctx.storage.sql.exec(
+      `WITH RECURSIVE s(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM s WHERE i < ?2)
+       INSERT INTO cache (key, value, expires_at)
+       SELECT 'expired:' || i, 'true', ?3 + (i % 1000) FROM s`,
+      offset,
+      offset + count - 1,
+      past,
+    );
+    return count;
+  }
+
+  /** Runs the alarm handler until no expired row is left; reports what it took. */
+  async benchSweep(): Promise<{ ms: number; invocations: number; batches: number; rows: number }> {
+    const batchesBefore = this.#transactions();
+    const started = performance.now();
+    let invocations = 0;
+    const expired = () =>
+      this.ctx.storage.sql
+        .exec<{ n: number }>("SELECT COUNT(*) AS n FROM cache WHERE expires_at <= ?", Date.now())
+        .one().n;
+    const before = expired();
+    while (expired() > 0 && invocations < 1000) {
+      await this.alarm();
+      invocations++;
+    }
+    return {
+      ms: performance.now() - started,
+      invocations,
+      batches: this.#transactions() - batchesBefore,
+      rows: before - expired(),
+    };
+  }
+}
+
+// ---- the ceiling -------------------------------------------------------------------------------
+
+/** One RPC that does nothing: what any Durable Object call costs at least. */
+export class NoopDO extends DurableObject {
+  noop(): void {}
+
+  rowCounts(): RowCounts {
+    return { rowsRead: 0, rowsWritten: 0 };
+  }
+}
+
+// ---- peer: chat-state-cloudflare-do 0.1.1 from npm ---------------------------------------------
+
+export class SeedStateDO extends SeedChatStateDO {
+  #rows: () => RowCounts;
+
+  constructor(ctx: DurableObjectState, env: unknown) {
+    const rows = tallySql(ctx);
+    super(ctx, env);
+    this.#rows = rows;
+  }
+
+  rowCounts(): RowCounts {
+    return this.#rows();
+  }
+
+  benchPreload(count: number, offset: number): number {
+    const deadline = Date.now() + 3_600_000;
+    this.ctx.storage.sql.exec(
+      `WITH RECURSIVE s(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM s WHERE i < ?2)
+       INSERT INTO cache (key, value, expires_at)
+       SELECT 'preload:' || i, 'true', ?3 + i FROM s`,
+      offset,
+      offset + count - 1,
+      deadline,
+    );
+    return count;
+  }
+}
+
+// ---- peer: Cloudflare's agents/chat-sdk --------------------------------------------------------
+
+/** The state sub-agent (a facet of the parent), with row counters. */
+export class BenchStateAgent extends ChatSdkStateAgent {
+  #rows: () => RowCounts;
+
+  constructor(ctx: DurableObjectState, env: unknown) {
+    const rows = tallySql(ctx);
+    super(ctx, env as never);
+    this.#rows = rows;
+  }
+
+  rowCounts(): RowCounts {
+    return this.#rows();
+  }
+
+  benchPreload(count: number, offset: number): number {
+    const deadline = Date.now() + 3_600_000;
+    this.ctx.storage.sql.exec(
+      `WITH RECURSIVE s(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM s WHERE i < ?2)
+       INSERT INTO chat_sdk_state_cache (key, value, expires_at)
+       SELECT 'preload:' || i, 'true', ?3 + i FROM s`,
+      offset,
+      offset + count - 1,
+      deadline,
+    );
+    return count;
+  }
+}
+
+/**
+ * The parent Agent the agents adapter must live in (it reaches its state shards as facets of
+ * this object). Cells for the agents adapter run here, as a bot using it runs.
+ */
+export class AgentsParent extends Agent<Env> {
+  #rows: () => RowCounts;
+  #counter: RpcCounter = { rpc: 0 };
+  #facets = new Map<string, () => { rowCounts(): Promise<RowCounts> }>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    const rows = tallySql(ctx);
+    // Count every call on a facet stub (the adapter's handshake and its method call).
+    const facets = ctx.facets;
+    const get = facets.get.bind(facets);
+    const counter: RpcCounter = { rpc: 0 };
+    const seen = new Map<string, () => { rowCounts(): Promise<RowCounts> }>();
+    (facets as { get: unknown }).get = (name: string, options: never) => {
+      const stub = get(name, options);
+      seen.set(name, () => stub as never);
+      return countingStub(stub, counter);
+    };
+    super(ctx, env);
+    this.#rows = rows;
+    this.#counter = counter;
+    this.#facets = seen;
+  }
+
+  async runCell(spec: CellSpec): Promise<CellFigures> {
+    const state = createChatSdkState({ parent: this as never, agent: BenchStateAgent as never });
+    await state.connect();
+    return await measured(state, spec, this.#counter, async () => {
+      // Facets first: reading them must not count as the parent's rows.
+      let total = { rowsRead: 0, rowsWritten: 0 };
+      for (const facet of this.#facets.values()) total = add(total, await facet().rowCounts());
+      return add(total, this.#rows());
+    });
+  }
+
+  async preload(shard: string, count: number, offset: number): Promise<number> {
+    const facet = await this.subAgent(BenchStateAgent, shard);
+    return await facet.benchPreload(count, offset);
+  }
+}
+
+// ---- running a cell ----------------------------------------------------------------------------
+
+function add(a: RowCounts, b: RowCounts): RowCounts {
+  return { rowsRead: a.rowsRead + b.rowsRead, rowsWritten: a.rowsWritten + b.rowsWritten };
+}
+
+async function measured(
+  state: StateAdapter,
+  spec: CellSpec,
+  counter: RpcCounter,
+  rows: () => Promise<RowCounts>,
+): Promise<CellFigures> {
+  let rpc = 0;
+  let delta: RowCounts = { rowsRead: 0, rowsWritten: 0 };
+  const result = await runCell(state, spec, async (timed) => {
+    const rowsBefore = await rows();
+    const rpcBefore = counter.rpc;
+    await timed();
+    rpc = counter.rpc - rpcBefore;
+    const rowsAfter = await rows();
+    delta = {
+      rowsRead: rowsAfter.rowsRead - rowsBefore.rowsRead,
+      rowsWritten: rowsAfter.rowsWritten - rowsBefore.rowsWritten,
+    };
+  });
+  return { ...result, rpc, ...delta };
+}
+
+async function touchedRows(touched: Map<string, ObjectRef>): Promise<RowCounts> {
+  let total = { rowsRead: 0, rowsWritten: 0 };
+  for (const ref of touched.values()) total = add(total, await ref().rowCounts());
+  return total;
+}
+
+/** The no-op ceiling as a "state adapter" with one method, so it runs through the same loop. */
+function noopCell(env: Env, counter: RpcCounter, touched: Map<string, ObjectRef>, object: string) {
+  const ns = countingNamespace(env.NOOP, counter, touched);
+  return async (spec: CellSpec): Promise<CellFigures> => {
+    const noopState = {
+      noop: async () => {
+        await ns.getByName(object).noop();
+      },
+    } as unknown as StateAdapter;
+    return await measured(noopState, { ...spec, op: "noop" }, counter, () => touchedRows(touched));
+  };
+}
+
+async function runImpl(env: Env, impl: Impl, spec: CellSpec, object: string): Promise<CellFigures> {
+  const counter: RpcCounter = { rpc: 0 };
+  const touched = new Map<string, ObjectRef>();
+  switch (impl) {
+    case "ours": {
+      const state = createCloudflareState({
+        namespace: countingNamespace(env.OURS, counter, touched) as never,
+        name: object,
+      });
+      await state.connect();
+      return await measured(state, spec, counter, () => touchedRows(touched));
+    }
+    case "seed": {
+      const state = createSeedState({
+        namespace: countingNamespace(env.SEED, counter, touched) as never,
+        name: object,
+      });
+      await state.connect();
+      return await measured(state as unknown as StateAdapter, spec, counter, () => touchedRows(touched));
+    }
+    case "agents":
+      return await env.AGENTS.getByName(object).runCell(spec);
+    case "memory": {
+      const state = createMemoryState();
+      await state.connect();
+      return await measured(state, spec, counter, async () => ({ rowsRead: 0, rowsWritten: 0 }));
+    }
+    case "noop":
+      return await noopCell(env, counter, touched, object)(spec);
+  }
+}
+
+// ---- footprint -----------------------------------------------------------------------------------
+
+/** Instantiates our wasm module afresh (imports stubbed: instantiation runs no import). */
+function instantiateMs(): number {
+  const imports: Record<string, Record<string, unknown>> = {};
+  for (const { module, name, kind } of WebAssembly.Module.imports(wasmModule)) {
+    imports[module] ??= {};
+    imports[module]![name] = kind === "function" ? () => undefined : undefined;
+  }
+  const started = performance.now();
+  const runs = 20;
+  for (let i = 0; i < runs; i++) new WebAssembly.Instance(wasmModule, imports as WebAssembly.Imports);
+  return (performance.now() - started) / runs;
+}
+
+/** First call on a brand-new object: object creation, constructor (schema) and the call. */
+async function firstCallMs(env: Env, impl: "ours" | "seed" | "noop", name: string): Promise<number> {
+  const started = performance.now();
+  switch (impl) {
+    case "ours":
+      await env.OURS.getByName(name).isSubscribed("slack:C1:t");
+      break;
+    case "seed":
+      await env.SEED.getByName(name).isSubscribed("slack:C1:t");
+      break;
+    case "noop":
+      await env.NOOP.getByName(name).noop();
+      break;
+  }
+  return performance.now() - started;
+}
+
+// ---- HTTP entry ----------------------------------------------------------------------------------
+
+interface Request_ {
+  action: "cell" | "preload" | "sweep" | "footprint";
+  impl?: Impl;
+  object?: string;
+  spec?: CellSpec;
+  count?: number;
+  offset?: number;
+}
+
+export default {
+  async fetch(request: Request, env: Env): Promise<Response> {
+    if (request.method !== "POST") return new Response("chat-state-cloudflare-do bench worker");
+    const body = (await request.json()) as Request_;
+    try {
+      switch (body.action) {
+        case "cell":
+          return Response.json(await runImpl(env, body.impl!, body.spec!, body.object!));
+        case "preload": {
+          const { impl, object, count, offset } = body as Required<Request_>;
+          if (impl === "ours") return Response.json(await env.OURS.getByName(object).benchPreload(count, offset));
+          if (impl === "seed") return Response.json(await env.SEED.getByName(object).benchPreload(count, offset));
+          if (impl === "agents") {
+            // Dedupe keys land on the agents adapter's default shard, thread keys on the thread's.
+            const parent = env.AGENTS.getByName(object);
+            await parent.preload("default", count, offset);
+            return Response.json(await parent.preload("slack:C0123ABCD", count, offset));
+          }
+          throw new Error(`cannot preload ${impl}`);
+        }
+        case "sweep": {
+          const stub = env.SWEEP.getByName(body.object!);
+          for (let offset = 0; offset < body.count!; offset += 50_000) {
+            await stub.benchPreloadExpired(Math.min(50_000, body.count! - offset), offset);
+          }
+          return Response.json(await stub.benchSweep());
+        }
+        case "footprint": {
+          const tag = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+          const first: Record<string, number[]> = { ours: [], seed: [], noop: [] };
+          for (let i = 0; i < 5; i++) {
+            for (const impl of ["noop", "ours", "seed"] as const) {
+              first[impl]!.push(await firstCallMs(env, impl, `cold-${tag}-${i}`));
+            }
+          }
+          return Response.json({ instantiateMs: instantiateMs(), firstCallMs: first });
+        }
+      }
+    } catch (error) {
+      const e = error as Error;
+      return Response.json({ error: `${e.name}: ${e.message}`, stack: e.stack }, { status: 500 });
+    }
+    return Response.json({ error: "unknown action" }, { status: 400 });
+  },
+} satisfies ExportedHandler<Env>;
