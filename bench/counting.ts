@@ -29,14 +29,14 @@ export type ObjectRef = () => { rowCounts(): Promise<RowCounts> | RowCounts };
  * Wraps a Durable Object namespace: stubs it hands out count their calls, and every object
  * touched is remembered (by name) so the bench can read its row counters afterwards.
  */
-export function countingNamespace<N extends DurableObjectNamespace<any>>(
+export function countingNamespace<N extends object>(
   namespace: N,
   counter: RpcCounter,
   touched: Map<string, ObjectRef>,
 ): N {
   const names = new Map<string, string>(); // id string -> name
   return new Proxy(namespace, {
-    get(target, property) {
+    get(target: any, property) {
       const value = Reflect.get(target, property) as unknown;
       if (typeof value !== "function") return value;
       const method = value.bind(target) as (...args: any[]) => any;

@@ -17,8 +17,8 @@ export const OPS = [
   "enqueueDequeue",
   "message",
 ] as const;
-/** `noop` is the ceiling's one call; it is not an adapter operation. */
-export type Op = (typeof OPS)[number] | "noop";
+/** `noop` and `write1` are the ceilings' one call; they are not adapter operations. */
+export type Op = (typeof OPS)[number] | "noop" | "write1";
 
 /** Which adapter methods each op needs (a peer lacking one cannot run it). */
 export const OP_METHODS: Record<(typeof OPS)[number], (keyof StateAdapter)[]> = {
@@ -115,8 +115,9 @@ async function prepare(
   const channelKey = channelHistory(home);
   switch (op) {
     case "noop":
+    case "write1":
       return async () => {
-        await (state as unknown as { noop(): Promise<void> }).noop();
+        await (state as unknown as Record<string, () => Promise<void>>)[op]!();
       };
     case "setIfNotExists":
       return async (i) => {

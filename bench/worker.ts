@@ -22,6 +22,7 @@ import {
   type RowCounts,
   type RpcCounter,
 } from "./counting.js";
+import { measureInObject, type CpuOp } from "./in-object.js";
 import { runCell, type CellResult, type CellSpec } from "./scenarios.js";
 
 interface Env {
@@ -44,6 +45,11 @@ export interface CellFigures extends CellResult {
 
 /** Ours, unchanged, plus bench-only SQL to preload rows for the scale runs. */
 export class BenchChatStateDO extends ChatStateDO {
+  /** Bench-only: time inside the object per call (see in-object.ts). */
+  async benchInObject(only?: CpuOp[], reps?: number) {
+    return await measureInObject(this, "ours", only, reps);
+  }
+
   /** Inserts `count` cache rows with a future TTL (dedupe-like keys), in one statement. */
   benchPreload(count: number, offset: number): number {
     const deadline = Date.now() + 3_600_000;
@@ -108,9 +114,26 @@ export class SweepChatStateDO extends ChatStateDO {
 
 // ---- the ceiling -------------------------------------------------------------------------------
 
-/** One RPC that does nothing: what any Durable Object call costs at least. */
+/**
+ * The ceilings. `noop`: one RPC that does nothing, what any Durable Object call costs at least.
+ * `write1`: one RPC that upserts one row of a WITHOUT ROWID table (1 row written), what any
+ * call that must wait for a durable SQLite commit costs at least.
+ */
 export class NoopDO extends DurableObject {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER) WITHOUT ROWID");
+  }
+
   noop(): void {}
+
+  write1(key: string, value: number): void {
+    this.ctx.storage.sql.exec(
+      "INSERT INTO t (k, v) VALUES (?1, ?2) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+      key,
+      value,
+    );
+  }
 
   rowCounts(): RowCounts {
     return { rowsRead: 0, rowsWritten: 0 };
@@ -130,6 +153,10 @@ export class SeedStateDO extends SeedChatStateDO {
 
   rowCounts(): RowCounts {
     return this.#rows();
+  }
+
+  async benchInObject() {
+    return await measureInObject(this, "seed");
   }
 
   benchPreload(count: number, offset: number): number {
@@ -160,6 +187,10 @@ export class BenchStateAgent extends ChatSdkStateAgent {
 
   rowCounts(): RowCounts {
     return this.#rows();
+  }
+
+  async benchInObject() {
+    return await measureInObject(this, "agents");
   }
 
   benchPreload(count: number, offset: number): number {
@@ -214,6 +245,11 @@ export class AgentsParent extends Agent<Env> {
     });
   }
 
+  async inObject(): Promise<unknown> {
+    const facet = await this.subAgent(BenchStateAgent, "cpu");
+    return await facet.benchInObject();
+  }
+
   async preload(shard: string, count: number, offset: number): Promise<number> {
     const facet = await this.subAgent(BenchStateAgent, shard);
     return await facet.benchPreload(count, offset);
@@ -258,12 +294,16 @@ async function touchedRows(touched: Map<string, ObjectRef>): Promise<RowCounts> 
 function noopCell(env: Env, counter: RpcCounter, touched: Map<string, ObjectRef>, object: string) {
   const ns = countingNamespace(env.NOOP, counter, touched);
   return async (spec: CellSpec): Promise<CellFigures> => {
+    let n = 0;
     const noopState = {
       noop: async () => {
         await ns.getByName(object).noop();
       },
+      write1: async () => {
+        await ns.getByName(object).write1(`k${n % 16}`, n++);
+      },
     } as unknown as StateAdapter;
-    return await measured(noopState, { ...spec, op: "noop" }, counter, () => touchedRows(touched));
+    return await measured(noopState, spec, counter, () => touchedRows(touched));
   };
 }
 
@@ -277,7 +317,7 @@ async function runImpl(env: Env, impl: Impl, spec: CellSpec, object: string): Pr
         name: object,
       });
       await state.connect();
-      return await measured(state, spec, counter, () => touchedRows(touched));
+      return await measured(state as unknown as StateAdapter, spec, counter, () => touchedRows(touched));
     }
     case "seed": {
       const state = createSeedState({
@@ -292,7 +332,10 @@ async function runImpl(env: Env, impl: Impl, spec: CellSpec, object: string): Pr
     case "memory": {
       const state = createMemoryState();
       await state.connect();
-      return await measured(state, spec, counter, async () => ({ rowsRead: 0, rowsWritten: 0 }));
+      return await measured(state as unknown as StateAdapter, spec, counter, async () => ({
+        rowsRead: 0,
+        rowsWritten: 0,
+      }));
     }
     case "noop":
       return await noopCell(env, counter, touched, object)(spec);
@@ -334,12 +377,13 @@ async function firstCallMs(env: Env, impl: "ours" | "seed" | "noop", name: strin
 // ---- HTTP entry ----------------------------------------------------------------------------------
 
 interface Request_ {
-  action: "cell" | "preload" | "sweep" | "footprint";
+  action: "cell" | "preload" | "sweep" | "footprint"  | "cpu";
   impl?: Impl;
   object?: string;
   spec?: CellSpec;
   count?: number;
   offset?: number;
+  only?: CpuOp[];
 }
 
 export default {
@@ -368,6 +412,15 @@ export default {
             await stub.benchPreloadExpired(Math.min(50_000, body.count! - offset), offset);
           }
           return Response.json(await stub.benchSweep());
+        }
+        case "cpu": {
+          const name = `cpu-${Date.now()}`;
+          if (body.only) return Response.json(await env.OURS.getByName(name).benchInObject(body.only, 15));
+          return Response.json({
+            ours: await env.OURS.getByName(name).benchInObject(),
+            seed: await env.SEED.getByName(name).benchInObject(),
+            agents: await env.AGENTS.getByName(name).inObject(),
+          });
         }
         case "footprint": {
           const tag = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
