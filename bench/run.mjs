@@ -225,30 +225,41 @@ async function main() {
       }
     }
 
-    // -- scale: the same ops with rows already stored.
+    // -- scale: the same ops with rows already stored. Every object is preloaded first, then
+    // each op is measured at every size back to back (twice), so load drift hits all sizes alike.
     const scaleOps = OPS.map(([op]) => op);
+    const scaleObjects = [];
     for (const rows of SCALES) {
       for (const impl of ["ours", "seed", "agents"]) {
         if (impl !== "ours" && !PEER_SCALES.includes(rows)) continue;
         const object = `scale-${rows}-${runId}`;
-        log(`scale ${rows}: preloading ${impl}`);
+        log(`scale: preloading ${rows} rows into ${impl}`);
         const t0 = Date.now();
         for (let offset = 0; offset < rows; offset += 100_000) {
           const count = Math.min(100_000, rows - offset);
           await post({ action: "preload", impl, object, count, offset });
         }
-        const preloadMs = Date.now() - t0;
-        for (const op of scaleOps) {
+        scaleObjects.push({ rows, impl, object, preloadMs: Date.now() - t0 });
+      }
+    }
+    const scaleCells = new Map();
+    for (let pass = 0; pass < (QUICK ? 1 : 2); pass++) {
+      for (const op of scaleOps) {
+        log(`scale pass ${pass + 1}: ${op}`);
+        for (const { rows, impl, object, preloadMs } of scaleObjects) {
           if (!supports(impl, op) || failures[impl]?.[op]) continue;
+          const key = `${rows}|${impl}|${op}`;
           try {
-            const figures = merge([await cell(impl, op, 1, SEQ_BUDGET_MS / 2, object, object)]);
-            scale.push({ rows, impl, op, preloadMs, ...figures });
+            const figures = await cell(impl, op, 1, SEQ_BUDGET_MS / 2, object, object);
+            if (!scaleCells.has(key)) scaleCells.set(key, { rows, impl, op, preloadMs, cells: [] });
+            scaleCells.get(key).cells.push(figures);
           } catch (error) {
-            scale.push({ rows, impl, op, error: String(error.message ?? error) });
+            scaleCells.set(key, { rows, impl, op, error: String(error.message ?? error) });
           }
         }
       }
     }
+    scale = [...scaleCells.values()].map(({ cells, ...rest }) => (cells ? { ...rest, ...merge(cells) } : rest));
 
     // -- alarm sweep of expired rows.
     log(`sweep of ${SWEEP_ROWS} expired rows`);
@@ -495,7 +506,7 @@ function render(s) {
   }
   if (seedPartial) {
     messageLines.push(
-      `| seed 0.1.1 — cannot run a chat 4.41 message: no \`setIfNotExists\` (chat's dedupe) and no lists; the 6 calls it has cost | — | — | ${rows(seedPartial.rpc)} + 2 missing | ${rows(seedPartial.rowsRead)} + missing | ${rows(seedPartial.rowsWritten)} + missing |`,
+      `| seed 0.1.1 — cannot run a chat 4.41 message: no \`setIfNotExists\` (chat's dedupe) and no lists; the 5 calls it has cost | — | — | ${rows(seedPartial.rpc)} + 3 missing | ${rows(seedPartial.rowsRead)} + missing | ${rows(seedPartial.rowsWritten)} + missing |`,
     );
   }
 
@@ -581,7 +592,8 @@ ${scaleLines.join("\n")}
 
 ## Alarm sweep
 
-${sw ? `${fmt(sw.rows)} expired cache rows swept by our alarm handler in ${fmt(sw.ms)} ms: ${fmt(sw.invocations)} alarm invocations, ${fmt(sw.batches)} batches (transactions), ${fmt(sw.rows / Math.max(1, sw.batches))} rows per batch, the handler yielding to waiting requests between batches.` : "not run"}
+${sw ? `**ours:** ${fmt(sw.rows)} expired cache rows swept in ${fmt(sw.ms)} ms: ${fmt(sw.invocations)} alarm invocations, ${fmt(sw.batches)} batches (one transaction each), ${fmt(sw.rows / Math.max(1, sw.batches))} rows per batch, ${fmt(sw.ms / Math.max(1, sw.batches), 1)} ms per batch; the handler yields to waiting requests between batches, so no request waits behind more than one batch.` : "not run"}
+${sw?.seed ? `**seed 0.1.1:** its alarm deletes all ${fmt(sw.seed.rows)} rows in one statement, ${fmt(sw.seed.ms)} ms during which the object serves nothing. (agents schedules its cleanup through the Agents scheduler; not measured here.)` : ""}
 
 ## Time inside the object
 
