@@ -241,3 +241,49 @@ export async function runCell(
   });
   return { units, ms, samples, windows };
 }
+
+/**
+ * Runs one op on several implementations at once, one caller, alternating unit by unit (the
+ * order rotates every unit), so every implementation sees the same load at the same moments:
+ * on a shared machine this is what makes their figures comparable. Each implementation's time
+ * is the sum of its own units' times.
+ */
+export async function runInterleaved(
+  entries: { state: StateAdapter; op: Op }[],
+  spec: CellSpec,
+  measure: (timed: () => Promise<void>) => Promise<void>,
+): Promise<CellResult[]> {
+  const actions: ((i: number) => Promise<void>)[] = [];
+  for (const { state, op } of entries) {
+    if (op === "appendToList" || op === "getList" || op === "message") {
+      await fillHistory(state, channelHistory(spec.home));
+    }
+    const action = await prepare(state, op, spec.tag, spec.home, 0);
+    for (let i = 0; i < spec.warmup; i++) await action(-1 - i);
+    actions.push(action);
+  }
+  const results: CellResult[] = entries.map(() => ({ units: 0, ms: 0, samples: [], windows: [] }));
+  const windowStart = entries.map(() => 0);
+  await measure(async () => {
+    await tick();
+    const started = performance.now();
+    for (let i = 0; i < spec.units && performance.now() - started < spec.budgetMs; i++) {
+      for (let j = 0; j < actions.length; j++) {
+        const k = (i + j) % actions.length;
+        const t0 = performance.now();
+        await actions[k]!(i);
+        const dt = performance.now() - t0;
+        const r = results[k]!;
+        r.units++;
+        r.ms += dt;
+        r.samples.push(dt);
+        windowStart[k]! += dt;
+        if (r.units % WINDOW === 0) {
+          r.windows.push(windowStart[k]! / WINDOW);
+          windowStart[k] = 0;
+        }
+      }
+    }
+  });
+  return results;
+}

@@ -23,7 +23,7 @@ import {
   type RpcCounter,
 } from "./counting.js";
 import { measureInObject, type CpuOp } from "./in-object.js";
-import { runCell, type CellResult, type CellSpec } from "./scenarios.js";
+import { runCell, runInterleaved, type CellResult, type CellSpec, type Op } from "./scenarios.js";
 
 interface Env {
   OURS: DurableObjectNamespace<BenchChatStateDO>;
@@ -372,6 +372,60 @@ async function runImpl(env: Env, impl: Impl, spec: CellSpec, object: string): Pr
   }
 }
 
+/**
+ * One caller, several implementations alternating unit by unit (see runInterleaved): the
+ * ceilings, ours and the seed, all called from this Worker.
+ */
+async function runInterleavedImpls(
+  env: Env,
+  impls: { impl: "noop" | "ours" | "seed"; op: Op }[],
+  spec: CellSpec,
+  object: string,
+): Promise<CellFigures[]> {
+  const entries = impls.map(({ impl, op }) => {
+    const counter: RpcCounter = { rpc: 0 };
+    const touched = new Map<string, ObjectRef>();
+    let state: StateAdapter;
+    if (impl === "ours") {
+      state = createCloudflareState({
+        namespace: countingNamespace(env.OURS, counter, touched) as never,
+        name: object,
+      }) as unknown as StateAdapter;
+    } else if (impl === "seed") {
+      state = createSeedState({
+        namespace: countingNamespace(env.SEED, counter, touched) as never,
+        name: object,
+      }) as unknown as StateAdapter;
+    } else {
+      const ns = countingNamespace(env.NOOP, counter, touched);
+      let n = 0;
+      state = {
+        noop: async () => {
+          await ns.getByName(object).noop();
+        },
+        write1: async () => {
+          await ns.getByName(object).write1(`k${n % 16}`, n++);
+        },
+      } as unknown as StateAdapter;
+    }
+    return { state, op, counter, touched };
+  });
+  for (const { state } of entries) await state.connect?.();
+  const before: { rpc: number; rows: RowCounts }[] = [];
+  const after: { rpc: number; rows: RowCounts }[] = [];
+  const results = await runInterleaved(entries, spec, async (timed) => {
+    for (const e of entries) before.push({ rpc: e.counter.rpc, rows: await touchedRows(e.touched) });
+    await timed();
+    for (const e of entries) after.push({ rpc: e.counter.rpc, rows: await touchedRows(e.touched) });
+  });
+  return results.map((result, k) => ({
+    ...result,
+    rpc: after[k]!.rpc - before[k]!.rpc,
+    rowsRead: after[k]!.rows.rowsRead - before[k]!.rows.rowsRead,
+    rowsWritten: after[k]!.rows.rowsWritten - before[k]!.rows.rowsWritten,
+  }));
+}
+
 // ---- footprint -----------------------------------------------------------------------------------
 
 /** Instantiates our wasm module afresh (imports stubbed: instantiation runs no import). */
@@ -407,7 +461,8 @@ async function firstCallMs(env: Env, impl: "ours" | "seed" | "noop", name: strin
 // ---- HTTP entry ----------------------------------------------------------------------------------
 
 interface Request_ {
-  action: "cell" | "preload" | "sweep" | "footprint"  | "cpu";
+  action: "cell" | "interleaved" | "preload" | "sweep" | "footprint" | "cpu";
+  impls?: { impl: "noop" | "ours" | "seed"; op: Op }[];
   impl?: Impl;
   object?: string;
   spec?: CellSpec;
@@ -424,6 +479,8 @@ export default {
       switch (body.action) {
         case "cell":
           return Response.json(await runImpl(env, body.impl!, body.spec!, body.object!));
+        case "interleaved":
+          return Response.json(await runInterleavedImpls(env, body.impls!, body.spec!, body.object!));
         case "preload": {
           const { impl, object, count, offset } = body as Required<Request_>;
           if (impl === "ours") return Response.json(await env.OURS.getByName(object).benchPreload(count, offset));
