@@ -284,18 +284,35 @@ async function main() {
       }
     }
     const scaleCells = new Map();
+    const keep = (entry, figures) => {
+      const key = `${entry.rows}|${entry.impl}|${entry.op}`;
+      if (!scaleCells.has(key)) scaleCells.set(key, { rows: entry.rows, impl: entry.impl, op: entry.op, preloadMs: entry.preloadMs, cells: [] });
+      scaleCells.get(key).cells.push(figures);
+    };
     for (let pass = 0; pass < SCALE_PASSES; pass++) {
       for (const op of scaleOps) {
         log(`scale pass ${pass + 1}: ${op}`);
-        for (const { rows, impl, object, preloadMs } of scaleObjects) {
-          if (!supports(impl, op) || failures[impl]?.[op]) continue;
-          const key = `${rows}|${impl}|${op}`;
+        // Ours at every size and the seed at its sizes alternate call by call in one cell.
+        const entries = scaleObjects
+          .filter(({ impl }) => impl !== "agents" && supports(impl, op) && !failures[impl]?.[op])
+          .map((o) => ({ ...o, op }));
+        try {
+          const figures = await post({
+            action: "interleaved",
+            object: entries[0].object,
+            impls: entries.map(({ impl, object }) => ({ impl, op, object })),
+            spec: { ...spec(op, "ours", 1, 100 * entries.length, `scale-${runId}`), warmup: 2 },
+          });
+          entries.forEach((e, k) => keep(e, figures[k]));
+        } catch (error) {
+          for (const e of entries) scaleCells.set(`${e.rows}|${e.impl}|${e.op}`, { rows: e.rows, impl: e.impl, op, error: String(error.message ?? error) });
+        }
+        for (const o of scaleObjects.filter(({ impl }) => impl === "agents")) {
+          if (failures.agents?.[op]) continue;
           try {
-            const figures = await cell(impl, op, 1, 150, object, object);
-            if (!scaleCells.has(key)) scaleCells.set(key, { rows, impl, op, preloadMs, cells: [] });
-            scaleCells.get(key).cells.push(figures);
+            keep({ ...o, op }, await cell("agents", op, 1, 150, o.object, `scale-${runId}`));
           } catch (error) {
-            scaleCells.set(key, { rows, impl, op, error: String(error.message ?? error) });
+            scaleCells.set(`${o.rows}|agents|${op}`, { rows: o.rows, impl: "agents", op, error: String(error.message ?? error) });
           }
         }
       }
@@ -677,7 +694,8 @@ ${messageLines.join("\n")}
 The same operations (1 caller) on objects that already hold 10^3, 10^5${SCALES.includes(1e6) ? " and 10^6" : ""} cache rows with TTLs
 (dedupe-like keys, preloaded with one SQL statement per 100,000 rows through a bench-only method).
 Peers are measured at ${PEER_SCALES.map((n) => `10^${Math.log10(n)}`).join(" and ")} only, to keep the run within a few minutes.
-Each op is measured at every size back to back, ${SCALE_PASSES} passes; ops/s is the median pass. Preload times: ${preloads.join("; ")}.
+Ours at every size and the seed alternate call by call in one cell per op (agents in its own cells right after),
+${SCALE_PASSES} passes; ops/s is the median pass, and the time ratios below are taken pass by pass. Preload times: ${preloads.join("; ")}.
 
 ${scaleLines.join("\n")}
 

@@ -378,11 +378,11 @@ async function runImpl(env: Env, impl: Impl, spec: CellSpec, object: string): Pr
  */
 async function runInterleavedImpls(
   env: Env,
-  impls: { impl: "noop" | "ours" | "seed"; op: Op }[],
+  impls: { impl: "noop" | "ours" | "seed"; op: Op; object?: string }[],
   spec: CellSpec,
-  object: string,
+  defaultObject: string,
 ): Promise<CellFigures[]> {
-  const entries = impls.map(({ impl, op }) => {
+  const entries = impls.map(({ impl, op, object = defaultObject }) => {
     const counter: RpcCounter = { rpc: 0 };
     const touched = new Map<string, ObjectRef>();
     let state: StateAdapter;
@@ -462,7 +462,7 @@ async function firstCallMs(env: Env, impl: "ours" | "seed" | "noop", name: strin
 
 interface Request_ {
   action: "cell" | "interleaved" | "preload" | "sweep" | "footprint" | "cpu";
-  impls?: { impl: "noop" | "ours" | "seed"; op: Op }[];
+  impls?: { impl: "noop" | "ours" | "seed"; op: Op; object?: string }[];
   impl?: Impl;
   object?: string;
   spec?: CellSpec;
