@@ -336,7 +336,7 @@ async function main() {
 
   const wasm = readFileSync(join(root, "pkg/chat_state_bg.wasm"));
   const compile = [];
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < 9; i++) {
     const t0 = performance.now();
     await WebAssembly.compile(wasm);
     compile.push(performance.now() - t0);
@@ -717,8 +717,8 @@ ${inObjectTable(s)}
 | | |
 |---|---|
 | wasm (pkg/chat_state_bg.wasm) | ${fmt(f.wasmRaw / 1024, 1)} KB raw, ${fmt(f.wasmGzip / 1024, 1)} KB gzip |
-| compile (V8 in Node ${m.node}, median of 5) | ${fmt(f.compileMs, 1)} ms (workerd compiles the module once at Worker start-up) |
-| instantiate (in workerd, mean of 20) | ${ms(f.instantiateMs)} ms |
+| compile (V8 in Node ${m.node}, median of 9) | ${fmt(f.compileMs, 1)} ms (workerd compiles the module once at Worker start-up) |
+| instantiate (in workerd, mean of 50) | ${ms(f.instantiateMs)} ms |
 | first call on a new object (median of 5: object start, schema, call) | ours ${ms(firsts.ours)} ms; seed 0.1.1 ${ms(firsts.seed)} ms; no-op object ${ms(firsts.noop)} ms |
 
 ## Peers
