@@ -755,7 +755,7 @@ function chart(s) {
   const barH = 11;
   const groupH = impls.length * barH + 14;
   const top = 56;
-  const height = top + ops.length * groupH + 40;
+  const height = top + ops.length * groupH + 44;
   const x = (v) => left + ((width - left - 80) * v) / max;
   const esc = (t) => t.replaceAll("&", "&amp;").replaceAll("<", "&lt;");
   const parts = [
@@ -768,7 +768,12 @@ function chart(s) {
     parts.push(`<text x="${30 + i * 170}" y="42">${esc(SHORT[impl])}</text>`);
   });
   parts.push(`<line x1="${x(ceiling)}" y1="${top - 6}" x2="${x(ceiling)}" y2="${height - 30}" stroke="#16a34a" stroke-dasharray="4 3"/>`);
-  parts.push(`<text x="${x(ceiling) + 4}" y="${height - 16}" fill="#16a34a">no-op RPC ceiling ${fmt(ceiling)}/s</text>`);
+  parts.push(`<text x="${x(ceiling)}" y="${height - 16}" fill="#16a34a" text-anchor="end">no-op RPC ceiling ${fmt(ceiling)}/s</text>`);
+  const writeCeiling = s.results.write1?.noop?.seq.opsPerSec;
+  if (writeCeiling) {
+    parts.push(`<line x1="${x(writeCeiling)}" y1="${top - 6}" x2="${x(writeCeiling)}" y2="${height - 30}" stroke="#a16207" stroke-dasharray="2 3"/>`);
+    parts.push(`<text x="${x(writeCeiling)}" y="${height - 4}" fill="#a16207" text-anchor="end">1-row write RPC ceiling ${fmt(writeCeiling)}/s</text>`);
+  }
   ops.forEach(([op, label], g) => {
     const y0 = top + g * groupH;
     parts.push(`<text x="${left - 8}" y="${y0 + (impls.length * barH) / 2 + 4}" text-anchor="end">${esc(label)}</text>`);
