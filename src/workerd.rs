@@ -15,6 +15,7 @@ use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use worker::{ScheduledTime, SqlStorage, SqlStorageValue, State, Storage};
 
 use crate::db::{Database, Param, Row, RowCounts, Value};
 use crate::error::{Error, Result};
@@ -23,16 +24,10 @@ use crate::lists::AppendOptions;
 use crate::routing::{Route, Router, Scope};
 use crate::store::Store;
 
-// The few platform calls we make, bound directly (no `worker` crate: it added ~45 KB of wasm
-// for the same five methods, and its cursor iterator crossed into JavaScript several times per
-// row).
 #[wasm_bindgen]
 extern "C" {
-    /// `ctx.storage`.
+    /// `ctx.storage`, for the one method `worker` 0.8.7 does not bind.
     type StorageSys;
-
-    #[wasm_bindgen(method, getter)]
-    fn sql(this: &StorageSys) -> SqlSys;
 
     /// Runs the callback in a SQLite transaction; a throw from it rolls the transaction back.
     #[wasm_bindgen(method, catch, js_name = transactionSync)]
@@ -40,41 +35,6 @@ extern "C" {
         this: &StorageSys,
         body: &mut dyn FnMut() -> std::result::Result<JsValue, JsValue>,
     ) -> std::result::Result<JsValue, JsValue>;
-
-    /// `setAlarm(scheduledTime)`, an absolute time in Unix ms.
-    #[wasm_bindgen(method, catch, js_name = setAlarm)]
-    fn set_alarm(this: &StorageSys, scheduled_time: f64) -> std::result::Result<Promise, JsValue>;
-
-    /// `ctx.storage.sql`.
-    type SqlSys;
-
-    /// `exec(query, ...bindings)`.
-    #[wasm_bindgen(method, catch, variadic, js_name = exec)]
-    fn exec(
-        this: &SqlSys,
-        query: &str,
-        bindings: &[JsValue],
-    ) -> std::result::Result<CursorSys, JsValue>;
-
-    #[wasm_bindgen(method, getter, js_name = databaseSize)]
-    fn database_size(this: &SqlSys) -> f64;
-
-    /// A statement's cursor.
-    type CursorSys;
-
-    /// An iterator over the rows as arrays.
-    #[wasm_bindgen(method)]
-    fn raw(this: &CursorSys) -> JsValue;
-
-    #[wasm_bindgen(method, getter, js_name = rowsRead)]
-    fn rows_read(this: &CursorSys) -> f64;
-
-    #[wasm_bindgen(method, getter, js_name = rowsWritten)]
-    fn rows_written(this: &CursorSys) -> f64;
-
-    /// `Array.from`: steps a cursor to its end in one call; catches what stepping throws.
-    #[wasm_bindgen(catch, js_namespace = Array, js_name = from)]
-    fn array_from(iterable: &JsValue) -> std::result::Result<js_sys::Array, JsValue>;
 
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(callback: &js_sys::Function, ms: i32) -> JsValue;
@@ -92,44 +52,38 @@ fn js_message(value: &JsValue) -> String {
         .unwrap_or_else(|| format!("{value:?}"))
 }
 
-fn storage_error(value: JsValue) -> Error {
-    Error::storage(js_message(&value))
-}
-
 fn now() -> i64 {
     Date::now() as i64
 }
 
-/// Largest integer a JavaScript number holds exactly.
-const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
-
-/// A column value as the cursor returns it: numbers (INTEGER and REAL), strings, null.
-fn to_value(value: JsValue) -> Value {
-    if let Some(n) = value.as_f64() {
-        if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER {
-            Value::Int(n as i64)
-        } else {
-            Value::Real(n)
-        }
-    } else if let Some(text) = value.as_string() {
-        Value::Text(text)
-    } else if let Some(b) = value.as_bool() {
-        Value::Int(i64::from(b))
-    } else {
-        Value::Null
-    }
-}
-
 /// [`Database`] over a Durable Object's SQLite storage.
 pub struct WorkerdDb {
-    sql: SqlSys,
+    sql: SqlStorage,
     storage: StorageSys,
     counts: Cell<RowCounts>,
 }
 
 impl WorkerdDb {
-    /// Runs one statement and steps it to the end; returns the rows as JavaScript arrays.
-    fn run(&self, sql: &str, params: &[Param<'_>]) -> Result<js_sys::Array> {
+    fn count(&self, cursor: &worker::SqlCursor) {
+        let mut counts = self.counts.get();
+        counts.read += cursor.rows_read() as u64;
+        counts.written += cursor.rows_written() as u64;
+        self.counts.set(counts);
+    }
+}
+
+fn to_value(value: SqlStorageValue) -> Value {
+    match value {
+        SqlStorageValue::Integer(n) => Value::Int(n),
+        SqlStorageValue::Float(f) => Value::Real(f),
+        SqlStorageValue::String(s) => Value::Text(s),
+        SqlStorageValue::Boolean(b) => Value::Int(i64::from(b)),
+        SqlStorageValue::Null | SqlStorageValue::Blob(_) => Value::Null,
+    }
+}
+
+impl Database for WorkerdDb {
+    fn exec(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
         let bindings: Vec<JsValue> = params
             .iter()
             .map(|p| match p {
@@ -139,33 +93,30 @@ impl WorkerdDb {
                 Param::Text(s) => JsValue::from_str(s),
             })
             .collect();
-        let cursor = self.sql.exec(sql, &bindings).map_err(storage_error)?;
-        let rows = array_from(&cursor.raw()).map_err(storage_error)?;
-        let mut counts = self.counts.get();
-        counts.read += cursor.rows_read() as u64;
-        counts.written += cursor.rows_written() as u64;
-        self.counts.set(counts);
+        let cursor = self
+            .sql
+            .exec_raw(sql, bindings)
+            .map_err(|e| Error::storage(e.to_string()))?;
+        let mut rows = Vec::new();
+        for row in cursor.raw() {
+            let row = row.map_err(|e| Error::storage(e.to_string()))?;
+            rows.push(row.into_iter().map(to_value).collect());
+        }
+        self.count(&cursor);
         Ok(rows)
-    }
-}
-
-impl Database for WorkerdDb {
-    fn exec(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
-        let rows = self.run(sql, params)?;
-        Ok(rows
-            .iter()
-            .map(|row| {
-                row.unchecked_into::<js_sys::Array>()
-                    .iter()
-                    .map(to_value)
-                    .collect()
-            })
-            .collect())
     }
 
     fn exec_script(&self, sql: &str) -> Result<()> {
+        let cursor = self
+            .sql
+            .exec_raw(sql, None)
+            .map_err(|e| Error::storage(e.to_string()))?;
         // Stepping the cursor to its end runs every statement of the script.
-        self.run(sql, &[]).map(|_| ())
+        for row in cursor.raw() {
+            row.map_err(|e| Error::storage(e.to_string()))?;
+        }
+        self.count(&cursor);
+        Ok(())
     }
 
     fn transaction<T>(&self, body: &mut dyn FnMut() -> Result<T>) -> Result<T> {
@@ -257,7 +208,7 @@ fn field(object: &JsValue, name: &str) -> Result<JsValue> {
 
 struct Inner {
     store: Store<WorkerdDb>,
-    storage: StorageSys,
+    storage: Storage,
 }
 
 impl Inner {
@@ -266,16 +217,10 @@ impl Inner {
         let Some(at) = self.store.take_alarm_request() else {
             return Ok(());
         };
-        let armed = match self.storage.set_alarm(at as f64) {
-            Ok(promise) => JsFuture::from(promise).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = armed {
+        let when = ScheduledTime::new(Date::new(&JsValue::from_f64(at as f64)));
+        if let Err(e) = self.storage.set_alarm(when).await {
             self.store.alarm_request_failed();
-            return Err(Error::storage(format!(
-                "setAlarm failed: {}",
-                js_message(&e)
-            )));
+            return Err(Error::storage(format!("setAlarm failed: {e}")));
         }
         Ok(())
     }
@@ -316,10 +261,12 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "number | null")] armed_alarm: JsValue,
     ) -> std::result::Result<StateCore, JsError> {
         let armed = optional_number_arg("armedAlarm", &armed_alarm).map_err(js_error)?;
-        let storage: StorageSys = field(&ctx, "storage").map_err(js_error)?.unchecked_into();
+        let storage_js = field(&ctx, "storage").map_err(js_error)?;
+        let state = State::from(ctx.unchecked_into::<worker::worker_sys::DurableObjectState>());
+        let storage = state.storage();
         let db = WorkerdDb {
             sql: storage.sql(),
-            storage: storage.clone().unchecked_into(),
+            storage: storage_js.unchecked_into(),
             counts: Cell::new(RowCounts::default()),
         };
         let store = Store::open(db, armed.map(|t| t as i64), now()).map_err(js_error)?;
