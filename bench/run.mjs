@@ -629,8 +629,8 @@ Everything runs inside local **workerd** (wrangler ${s.versions.wrangler}, worke
 runtime production uses: the adapters run in a Worker (Cloudflare's agents adapter in the parent
 Agent it requires) and every stub call is a real RPC to a SQLite-backed Durable Object.
 
-**Machine:** ${m.cpus} × ${m.model}, ${m.memGiB} GiB, Node ${m.node}. This is a **shared 2-core box**: other
-agents were building and testing at the same time (load average ${m.loadBefore.map((x) => x.toFixed(1)).join(" / ")} at the start,
+**Machine:** ${m.cpus} × ${m.model}, ${m.memGiB} GiB, Node ${m.node}. This is a **shared 2-core
+development box**, where other work may run at the same time (load average ${m.loadBefore.map((x) => x.toFixed(1)).join(" / ")} at the start,
 ${m.loadAfter.map((x) => x.toFixed(1)).join(" / ")} at the end), so absolute figures are low and noisy; the comparisons are
 fair because implementations are measured side by side: call by call in the same cell where possible, else in adjacent
 cells of the same round (${ROUNDS} rounds, order rotated), and ratios are taken round by round.
