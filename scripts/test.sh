@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
-# The test command (`npm test`): Rust tests natively, the TypeScript type check, then the vitest
-# suite inside workerd. Ends with one "N passed, N failed" line over both suites.
+# The test command (`npm test`, also what .ci/run runs): the Rust tests natively, the TypeScript
+# type check, the vitest suite inside workerd, the packed npm package in a scratch Worker, and a
+# restart of the runtime on persisted storage. Every stage runs even if an earlier one failed;
+# the last line is one "N passed, N failed" over all of them, and the exit code is non-zero if
+# anything failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 source scripts/env.sh
 
+status=0
 echo "== cargo test"
 cargo_log=$(mktemp)
-cargo test --quiet 2>&1 | tee "$cargo_log"
+cargo_status=0
+cargo test --quiet 2>&1 | tee "$cargo_log" || cargo_status=1
 rust_passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$cargo_log" | awk '{s+=$4} END {print s+0}')
 rust_failed=$(grep -oE '[0-9]+ failed' "$cargo_log" | awk '{s+=$1} END {print s+0}')
+# A build failure runs no test: count it as one failure so the closing line shows it.
+if [ "$cargo_status" -ne 0 ]; then status=1; [ "$rust_failed" -gt 0 ] || rust_failed=1; fi
 
 echo "== tsc --noEmit"
-npx tsc --noEmit -p tsconfig.json
+tsc_failed=0
+npx tsc --noEmit -p tsconfig.json || { status=1; tsc_failed=1; }
 
 counts() {
   node -e '
@@ -26,7 +34,6 @@ counts() {
 echo "== vitest (inside workerd)"
 report=.vitest-report.json
 rm -f "$report"
-status=0
 npx vitest run --reporter=default --reporter=json --outputFile="$report" "$@" || status=$?
 read -r js_passed js_failed < <(counts "$report")
 
@@ -48,5 +55,5 @@ if [ "$((node_passed + node_failed))" -eq 0 ]; then node_failed=1; fi
 
 echo
 echo "Rust: $rust_passed passed, $rust_failed failed; workerd: $js_passed passed, $js_failed failed; packed package: $pack_passed passed, $pack_failed failed; Node: $node_passed passed, $node_failed failed"
-echo "$((rust_passed + js_passed + pack_passed + node_passed)) passed, $((rust_failed + js_failed + pack_failed + node_failed)) failed"
+echo "$((rust_passed + js_passed + pack_passed + node_passed)) passed, $((rust_failed + tsc_failed + js_failed + pack_failed + node_failed)) failed"
 exit "$status"
