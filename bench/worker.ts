@@ -43,6 +43,32 @@ export interface CellFigures extends CellResult {
 
 // ---- our Durable Object ------------------------------------------------------------------------
 
+/**
+ * Inserts `count` cache rows numbered from `offset` in one statement (a recursive CTE), keyed
+ * `<prefix><i>`; deadlines are `deadline + i` (or `deadline + i % 1000` with `spread: 1000`).
+ * Each implementation's preload differs only in its table, prefix and deadlines.
+ */
+function preloadCacheRows(
+  sql: SqlStorage,
+  table: string,
+  prefix: string,
+  deadline: number,
+  count: number,
+  offset: number,
+  spread?: number,
+): number {
+  sql.exec(
+    `WITH RECURSIVE s(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM s WHERE i < ?2)
+     INSERT INTO ${table} (key, value, expires_at)
+     SELECT ?4 || i, 'true', ?3 + ${spread ? `(i % ${spread})` : "i"} FROM s`,
+    offset,
+    offset + count - 1,
+    deadline,
+    prefix,
+  );
+  return count;
+}
+
 /** Ours, unchanged, plus bench-only SQL to preload rows for the scale runs. */
 export class BenchChatStateDO extends ChatStateDO {
   /** Bench-only: time inside the object per call (see in-object.ts). */
@@ -52,16 +78,7 @@ export class BenchChatStateDO extends ChatStateDO {
 
   /** Inserts `count` cache rows with a future TTL (dedupe-like keys), in one statement. */
   benchPreload(count: number, offset: number): number {
-    const deadline = Date.now() + 3_600_000;
-    this.ctx.storage.sql.exec(
-      `WITH RECURSIVE s(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM s WHERE i < ?2)
-       INSERT INTO cache (key, value, expires_at)
-       SELECT 'preload:' || i, 'true', ?3 + i FROM s`,
-      offset,
-      offset + count - 1,
-      deadline,
-    );
-    return count;
+    return preloadCacheRows(this.ctx.storage.sql, "cache", "preload:", Date.now() + 3_600_000, count, offset);
   }
 }
 
@@ -84,16 +101,7 @@ export class SweepChatStateDO extends ChatStateDO {
 
   /** Inserts `count` already-expired cache rows. */
   benchPreloadExpired(count: number, offset: number): number {
-    const past = Date.now() - 3_600_000;
-    this.ctx.storage.sql.exec(
-      `WITH RECURSIVE s(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM s WHERE i < ?2)
-       INSERT INTO cache (key, value, expires_at)
-       SELECT 'expired:' || i, 'true', ?3 + (i % 1000) FROM s`,
-      offset,
-      offset + count - 1,
-      past,
-    );
-    return count;
+    return preloadCacheRows(this.ctx.storage.sql, "cache", "expired:", Date.now() - 3_600_000, count, offset, 1000);
   }
 
   /** Runs the alarm handler until no expired row is left; reports what it took. */
@@ -190,16 +198,7 @@ export class SeedStateDO extends SeedChatStateDO {
   }
 
   benchPreload(count: number, offset: number): number {
-    const deadline = Date.now() + 3_600_000;
-    this.ctx.storage.sql.exec(
-      `WITH RECURSIVE s(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM s WHERE i < ?2)
-       INSERT INTO cache (key, value, expires_at)
-       SELECT 'preload:' || i, 'true', ?3 + i FROM s`,
-      offset,
-      offset + count - 1,
-      deadline,
-    );
-    return count;
+    return preloadCacheRows(this.ctx.storage.sql, "cache", "preload:", Date.now() + 3_600_000, count, offset);
   }
 }
 
@@ -224,16 +223,7 @@ export class BenchStateAgent extends ChatSdkStateAgent {
   }
 
   benchPreload(count: number, offset: number): number {
-    const deadline = Date.now() + 3_600_000;
-    this.ctx.storage.sql.exec(
-      `WITH RECURSIVE s(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM s WHERE i < ?2)
-       INSERT INTO chat_sdk_state_cache (key, value, expires_at)
-       SELECT 'preload:' || i, 'true', ?3 + i FROM s`,
-      offset,
-      offset + count - 1,
-      deadline,
-    );
-    return count;
+    return preloadCacheRows(this.ctx.storage.sql, "chat_sdk_state_cache", "preload:", Date.now() + 3_600_000, count, offset);
   }
 }
 
