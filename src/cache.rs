@@ -6,6 +6,7 @@
 use crate::db::{Database, Param, QueryExt};
 use crate::error::Result;
 use crate::expiry::Cleanup;
+use crate::idempotency;
 use crate::store::Store;
 use crate::validate;
 
@@ -26,7 +27,8 @@ impl<D: Database> Store<D> {
         let expires_at = validate::optional_ttl("ttlMs", ttl_ms)?.map(|ttl| now + ttl);
         self.db.exec(
             "INSERT INTO cache (key, value, expires_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
+                                             request_id = NULL",
             &[Param::Text(key), Param::Text(json), expires_at.into()],
         )?;
         if let Some(deadline) = expires_at {
@@ -38,19 +40,26 @@ impl<D: Database> Store<D> {
     /// Writes only if no unexpired value exists; `true` when it wrote. One statement: the upsert
     /// overwrites an existing row only when that row has expired, and `RETURNING` reports whether
     /// it wrote, so two racing callers can never both win.
+    ///
+    /// With a `request_id` the row remembers who wrote it, in the same row: a retry whose first
+    /// attempt won finds its own id on the live row and answers `true` again, while a genuine
+    /// second writer (another id) still gets `false`. That lookup runs only on the refusal path.
     pub fn set_if_not_exists(
         &self,
         key: &str,
         json: &str,
         ttl_ms: Option<f64>,
+        request_id: Option<&str>,
         now: i64,
     ) -> Result<bool> {
         let key = validate::key("key", key)?;
         let json = validate::value("value", json)?;
         let expires_at = validate::optional_ttl("ttlMs", ttl_ms)?.map(|ttl| now + ttl);
+        let request_id = idempotency::request_id("requestId", request_id)?;
         let written = self.db.returned_row(
-            "INSERT INTO cache (key, value, expires_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+            "INSERT INTO cache (key, value, expires_at, request_id) VALUES (?1, ?2, ?3, ?5)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
+                                             request_id = excluded.request_id
              WHERE cache.expires_at IS NOT NULL AND cache.expires_at <= ?4
              RETURNING 1",
             &[
@@ -58,12 +67,23 @@ impl<D: Database> Store<D> {
                 Param::Text(json),
                 expires_at.into(),
                 Param::Int(now),
+                request_id.into(),
             ],
         )?;
-        if let (true, Some(deadline)) = (written, expires_at) {
-            self.alarm.note_deadline(deadline, Cleanup::AtDeadline);
+        if written {
+            if let Some(deadline) = expires_at {
+                self.alarm.note_deadline(deadline, Cleanup::AtDeadline);
+            }
+            return Ok(true);
         }
-        Ok(written)
+        match request_id {
+            Some(id) => self.db.returned_row(
+                "SELECT 1 FROM cache WHERE key = ?1 AND request_id = ?2
+                   AND (expires_at IS NULL OR expires_at > ?3)",
+                &[Param::Text(key), Param::Text(id), Param::Int(now)],
+            ),
+            None => Ok(false),
+        }
     }
 
     /// Removes the cache entry only; lists and queues with the same key are separate.

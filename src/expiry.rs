@@ -126,8 +126,10 @@ impl<D: Database> Store<D> {
                      WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT ?2) RETURNING 1",
                 "DELETE FROM locks WHERE thread_id IN (SELECT thread_id FROM locks
                      WHERE expires_at <= ?1 LIMIT ?2) RETURNING 1",
+                // Receipts (taken or dropped entries kept for retries) go when their window ends.
                 "DELETE FROM queue_entries WHERE (queue_key, seq) IN (SELECT queue_key, seq
-                     FROM queue_entries WHERE expires_at <= ?1 LIMIT ?2) RETURNING 1",
+                     FROM queue_entries WHERE COALESCE(retain_until, expires_at) <= ?1 LIMIT ?2)
+                 RETURNING 1",
             ] {
                 if budget == 0 {
                     break;
@@ -213,7 +215,7 @@ impl<D: Database> Store<D> {
                  SELECT MIN(expires_at) AS d FROM cache WHERE expires_at IS NOT NULL
                  UNION ALL SELECT MIN(expires_at) FROM lists WHERE expires_at IS NOT NULL
                  UNION ALL SELECT MIN(expires_at) FROM locks
-                 UNION ALL SELECT MIN(expires_at) FROM queue_entries)",
+                 UNION ALL SELECT MIN(COALESCE(retain_until, expires_at)) FROM queue_entries)",
             &[],
         )
     }

@@ -24,6 +24,8 @@ pub struct Inspection {
     pub list_items: i64,
     /// Unexpired queue entries, over all queues.
     pub queued_entries: i64,
+    /// Taken or dropped queue entries kept for two minutes so a retried call is answered once.
+    pub retry_receipts: i64,
     /// Rows whose deadline has passed and that the next sweep will delete.
     pub expired_rows_awaiting_sweep: i64,
     pub database_bytes: f64,
@@ -57,10 +59,14 @@ impl<D: Database> Store<D> {
                  WHERE l.expires_at IS NULL OR l.expires_at > ?1",
             )?,
             queued_entries: count("SELECT COUNT(*) FROM queue_entries WHERE expires_at > ?1")?,
+            retry_receipts: count(
+                "SELECT COUNT(*) FROM queue_entries WHERE taken_by IS NOT NULL AND retain_until > ?1",
+            )?,
             expired_rows_awaiting_sweep: count(
                 "SELECT (SELECT COUNT(*) FROM cache WHERE expires_at <= ?1)
                       + (SELECT COUNT(*) FROM locks WHERE expires_at <= ?1)
-                      + (SELECT COUNT(*) FROM queue_entries WHERE expires_at <= ?1)
+                      + (SELECT COUNT(*) FROM queue_entries
+                         WHERE COALESCE(retain_until, expires_at) <= ?1)
                       + (SELECT COUNT(*) FROM list_items i JOIN lists l ON l.list_key = i.list_key
                          WHERE l.expires_at <= ?1)",
             )?,

@@ -5,6 +5,7 @@
 //! - [`store`] — the [`store::Store`] every operation hangs off;
 //! - [`subscriptions`], [`locks`], [`cache`], [`lists`], [`queues`] — the operations;
 //! - [`expiry`] — alarm scheduling and the sweep of expired rows;
+//! - [`idempotency`] — request ids and receipts: a retried call takes effect once;
 //! - [`schema`] — versioned tables and in-place upgrades;
 //! - [`routing`] — which Durable Object a call goes to;
 //! - [`inspect`] — read-only counts for operators;
@@ -16,6 +17,7 @@ pub mod cache;
 pub mod db;
 pub mod error;
 pub mod expiry;
+pub mod idempotency;
 pub mod inspect;
 pub mod lists;
 pub mod locks;
@@ -31,5 +33,7 @@ pub mod workerd;
 mod model_tests;
 #[cfg(test)]
 mod native_db;
+#[cfg(test)]
+mod retry_tests;
 #[cfg(test)]
 mod tests;

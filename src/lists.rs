@@ -7,10 +7,16 @@
 //! one row, never the items. An append to a 100-item list with a TTL therefore writes the new item,
 //! deletes the oldest, and updates the `lists` row (plus its expiry-index entry), whatever the
 //! list's length.
+//!
+//! Retry safety: each item carries, in `requests`, the ids of the appends its list received
+//! within the receipt window, its own last (`idempotency::ListReceipts`). The newest item always
+//! survives trimming, so a retried append reads that one row to learn whether its first attempt
+//! landed; if it did, nothing is written.
 
-use crate::db::{Database, Param};
+use crate::db::{Database, Param, Value};
 use crate::error::Result;
 use crate::expiry::Cleanup;
+use crate::idempotency::{self, ListReceipts};
 use crate::store::Store;
 use crate::validate;
 
@@ -27,24 +33,30 @@ impl<D: Database> Store<D> {
         key: &str,
         json: &str,
         options: AppendOptions,
+        request_id: Option<&str>,
         now: i64,
     ) -> Result<()> {
         let key = validate::key("key", key)?;
         let json = validate::value("value", json)?;
         let max_length = validate::optional_limit("options.maxLength", options.max_length)?;
         let ttl_ms = validate::optional_ttl("options.ttlMs", options.ttl_ms)?;
+        let request_id = idempotency::request_id("requestId", request_id)?;
         let new_deadline = ttl_ms.map(|ttl| now + ttl);
 
-        self.db.transaction(&mut || {
-            // One read for both facts: the list's current expiry and its newest seq.
+        let appended = self.db.transaction(&mut || {
+            // One read for every fact: the list's expiry, and its newest item's seq and receipts.
             let rows = self.db.exec(
-                "SELECT (SELECT expires_at FROM lists WHERE list_key = ?1),
-                        (SELECT MAX(seq) FROM list_items WHERE list_key = ?1)",
+                "SELECT l.expires_at, i.seq, i.requests FROM (SELECT 1)
+                 LEFT JOIN lists l ON l.list_key = ?1
+                 LEFT JOIN (SELECT seq, requests FROM list_items WHERE list_key = ?1
+                            ORDER BY seq DESC LIMIT 1) i ON 1",
                 &[Param::Text(key)],
             )?;
-            let row = rows.into_iter().next().unwrap_or_default();
-            let current_expiry = row.first().and_then(|v| v.as_int());
-            let mut last_seq = row.get(1).and_then(|v| v.as_int());
+            let mut row = rows.into_iter().next().unwrap_or_default().into_iter();
+            let current_expiry = row.next().and_then(|v| v.as_int());
+            let mut last_seq = row.next().and_then(|v| v.as_int());
+            let mut receipts =
+                ListReceipts::parse(row.next().and_then(Value::into_text).as_deref());
 
             // An expired list starts fresh: its old items must not reappear.
             if current_expiry.is_some_and(|at| at <= now) {
@@ -57,12 +69,22 @@ impl<D: Database> Store<D> {
                         .exec("DELETE FROM lists WHERE list_key = ?", &[Param::Text(key)])?;
                 }
                 last_seq = None;
+                receipts = ListReceipts::default();
+            } else if request_id.is_some_and(|id| receipts.contains(id, now)) {
+                // A retry whose first attempt landed: nothing more to do.
+                return Ok(false);
             }
 
             let seq = last_seq.map_or(0, |s| s.saturating_add(1));
+            let receipts = receipts.next(request_id, now);
             self.db.exec(
-                "INSERT INTO list_items (list_key, seq, value) VALUES (?1, ?2, ?3)",
-                &[Param::Text(key), Param::Int(seq), Param::Text(json)],
+                "INSERT INTO list_items (list_key, seq, value, requests) VALUES (?1, ?2, ?3, ?4)",
+                &[
+                    Param::Text(key),
+                    Param::Int(seq),
+                    Param::Text(json),
+                    receipts.as_deref().into(),
+                ],
             )?;
             if let Some(max) = max_length {
                 self.db.exec(
@@ -78,9 +100,9 @@ impl<D: Database> Store<D> {
                     &[Param::Text(key), Param::Int(deadline)],
                 )?;
             }
-            Ok(())
+            Ok(true)
         })?;
-        if let Some(deadline) = new_deadline {
+        if let (true, Some(deadline)) = (appended, new_deadline) {
             self.alarm.note_deadline(deadline, Cleanup::AtDeadline);
         }
         Ok(())

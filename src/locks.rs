@@ -7,6 +7,11 @@
 //!   released, taken over) cannot touch the new holder's row, and extend never creates a row or
 //!   revives an expired one.
 //!
+//! The caller may choose the token (the adapter draws 128 bits from Web Crypto before the first
+//! attempt): a retry of an acquire whose reply was lost then finds the lock held by its own token
+//! and gets that same lock back instead of `null` (see `idempotency`). Without a token the object
+//! draws one, as before.
+//!
 //! Locks take part in the expiry sweep but do not pull the alarm earlier (see
 //! [`crate::expiry::Cleanup::Eventually`]): a lock is normally deleted by its release well before
 //! its TTL, so re-arming the alarm for each acquire would cost a `setAlarm` per message for nothing.
@@ -45,32 +50,75 @@ fn new_token() -> Result<String> {
 }
 
 impl<D: Database> Store<D> {
-    pub fn acquire_lock(&self, thread_id: &str, ttl_ms: f64, now: i64) -> Result<Option<Lock>> {
+    /// Grants the lock if no unexpired holder has it. `token` is the caller's (`None`: draw one).
+    /// A call whose token already holds the lock is a retry of a granted acquire: it gets the
+    /// lock back with its stored expiry, and nothing is written.
+    pub fn acquire_lock(
+        &self,
+        thread_id: &str,
+        ttl_ms: f64,
+        token: Option<&str>,
+        now: i64,
+    ) -> Result<Option<Lock>> {
         let thread_id = validate::key("threadId", thread_id)?;
         let ttl_ms = validate::required_ttl("ttlMs", ttl_ms)?;
-        let token = new_token()?;
+        let token = match token {
+            Some(token) => validate::new_token("token", token)?.to_owned(),
+            None => new_token()?,
+        };
         let expires_at = now + ttl_ms;
-        let acquired = self.db.returned_row(
+        if self.insert_lock_if_free(thread_id, &token, expires_at, now)? {
+            self.alarm.note_deadline(expires_at, Cleanup::Eventually);
+            return Ok(Some(Lock {
+                thread_id: thread_id.to_owned(),
+                token,
+                expires_at,
+            }));
+        }
+        // Held. By this very token? Then this is a retry whose first attempt won.
+        if let Some(held_until) = self.lock_expiry(thread_id, &token, now)? {
+            return Ok(Some(Lock {
+                thread_id: thread_id.to_owned(),
+                token,
+                expires_at: held_until,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// One upsert that only overwrites an expired holder; true when it wrote.
+    fn insert_lock_if_free(
+        &self,
+        thread_id: &str,
+        token: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool> {
+        self.db.returned_row(
             "INSERT INTO locks (thread_id, token, expires_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (thread_id) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at
              WHERE locks.expires_at <= ?4
              RETURNING 1",
             &[
                 Param::Text(thread_id),
-                Param::Text(&token),
+                Param::Text(token),
                 Param::Int(expires_at),
                 Param::Int(now),
             ],
-        )?;
-        if !acquired {
-            return Ok(None);
-        }
-        self.alarm.note_deadline(expires_at, Cleanup::Eventually);
-        Ok(Some(Lock {
-            thread_id: thread_id.to_owned(),
-            token,
-            expires_at,
-        }))
+        )
+    }
+
+    /// The expiry of the lock if `token` holds it unexpired.
+    pub(crate) fn lock_expiry(
+        &self,
+        thread_id: &str,
+        token: &str,
+        now: i64,
+    ) -> Result<Option<i64>> {
+        self.db.query_int(
+            "SELECT expires_at FROM locks WHERE thread_id = ?1 AND token = ?2 AND expires_at > ?3",
+            &[Param::Text(thread_id), Param::Text(token), Param::Int(now)],
+        )
     }
 
     /// Deletes the lock only if `token` still holds it; anything else is a silent no-op.

@@ -5,7 +5,9 @@
 //! real [`Store`] over rusqlite. proptest generates sequences of every store operation over a
 //! three-key space, with random values, TTLs a few milliseconds long, clock steps that land on
 //! and around every deadline, bad arguments, alarm sweeps (some with an injected SQLite failure
-//! part-way), and re-opens of the object (with its alarm kept or lost). Each operation's result
+//! part-way), re-opens of the object (with its alarm kept or lost), and *replays*: a retryable
+//! call made earlier is made again with the same request id or lock token, as the adapter does
+//! after a lost reply (possibly after other calls and a re-open in between). Each operation's result
 //! is compared with the model's; after each one the invariants below are checked. On a failure
 //! proptest shrinks the sequence and the panic message shows the minimal one.
 //!
@@ -13,6 +15,8 @@
 //! - every result equals the model's (tokens excepted: the model records the real token and
 //!   checks it is new and unguessable-looking);
 //! - a rejected call changed no row (SQLite's change counter did not move);
+//! - a replay the model recognises as a retry of a call that ran answers what that call answered
+//!   and changes no row (full table snapshot);
 //! - whenever a row with a deadline exists, an alarm is armed in the runtime (simulated: the
 //!   last time the store asked for, cleared when it fires, re-armed by the runtime's retry when
 //!   the handler fails);
@@ -30,7 +34,9 @@ use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use crate::db::{Database, Param, QueryExt};
 use crate::error::Error;
 use crate::expiry::MIN_SWEEP_INTERVAL_MS;
+use crate::idempotency::{MAX_LIST_RECEIPTS, MAX_RETRY_ELAPSED_MS, RECEIPT_WINDOW_MS};
 use crate::lists::AppendOptions;
+use crate::locks::Lock;
 use crate::native_db::NativeDb;
 use crate::store::Store;
 
@@ -45,6 +51,8 @@ static SWEEPS: AtomicU64 = AtomicU64::new(0);
 static FAILED_SWEEPS: AtomicU64 = AtomicU64::new(0);
 static REOPENS: AtomicU64 = AtomicU64::new(0);
 static BAD_CALLS_TRIED: AtomicU64 = AtomicU64::new(0);
+static REPLAYS: AtomicU64 = AtomicU64::new(0);
+static REPLAYS_DEDUPED: AtomicU64 = AtomicU64::new(0);
 
 /// A TTL argument: `None` (absent), or a number that may be zero, fractional or invalid.
 type Ttl = Option<f64>;
@@ -65,19 +73,21 @@ enum Op {
     Subscribe(usize),
     Unsubscribe(usize),
     IsSubscribed(usize),
-    Acquire(usize, f64),
+    /// `true`: the caller chooses the token (as the adapter does); `false`: the object draws it.
+    Acquire(usize, f64, bool),
     Release(usize, TokenPick),
     Extend(usize, TokenPick, f64),
     ForceRelease(usize),
     Get(usize),
     Set(usize, u8, Ttl),
-    SetIfNotExists(usize, u8, Ttl),
+    /// The `bool`s below: the call carries a request id (as the adapter's do).
+    SetIfNotExists(usize, u8, Ttl, bool),
     Delete(usize),
-    Append(usize, u8, Option<f64>, Ttl),
+    Append(usize, u8, Option<f64>, Ttl, bool),
     GetList(usize),
     /// Entry expiry relative to now (may be in the past), maxSize.
-    Enqueue(usize, u8, i64, Option<f64>),
-    Dequeue(usize),
+    Enqueue(usize, u8, i64, Option<f64>, bool),
+    Dequeue(usize, bool),
     QueueDepth(usize),
     Inspect,
     /// The alarm handler runs now; `Some(n)`: SQLite refuses the n-th expired row's delete.
@@ -86,6 +96,42 @@ enum Op {
     Reopen(bool),
     /// A call with an invalid argument, by number (see `bad_call`).
     Bad(u8, usize),
+    /// A retry of the n-th (mod the number made) retryable call, with its request id or token.
+    Replay(usize),
+}
+
+/// A retryable call as first made: what a retry repeats.
+#[derive(Debug, Clone)]
+enum Call {
+    Acquire {
+        k: usize,
+        ttl: f64,
+        token: String,
+    },
+    SetIfNotExists {
+        k: usize,
+        json: String,
+        ttl: Ttl,
+        rid: Option<String>,
+    },
+    Append {
+        k: usize,
+        json: String,
+        max: Option<f64>,
+        ttl: Ttl,
+        rid: Option<String>,
+    },
+    Enqueue {
+        k: usize,
+        json: String,
+        expires_at: i64,
+        max: Option<f64>,
+        rid: Option<String>,
+    },
+    Dequeue {
+        k: usize,
+        rid: Option<String>,
+    },
 }
 
 fn key() -> impl Strategy<Value = usize> {
@@ -131,6 +177,11 @@ fn token() -> impl Strategy<Value = TokenPick> {
     ]
 }
 
+/// Most calls carry a request id, as the adapter's do; some do not (direct RPC, older callers).
+fn with_id() -> impl Strategy<Value = bool> {
+    prop_oneof![4 => Just(true), 1 => Just(false)]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => prop_oneof![Just(0i64), Just(1), Just(2), Just(4), Just(9), Just(30), Just(45_000)]
@@ -138,25 +189,27 @@ fn op() -> impl Strategy<Value = Op> {
         2 => key().prop_map(Op::Subscribe),
         1 => key().prop_map(Op::Unsubscribe),
         2 => key().prop_map(Op::IsSubscribed),
-        4 => (key(), ttl_ms()).prop_map(|(k, t)| Op::Acquire(k, t)),
+        4 => (key(), ttl_ms(), any::<bool>()).prop_map(|(k, t, c)| Op::Acquire(k, t, c)),
         2 => (key(), token()).prop_map(|(k, t)| Op::Release(k, t)),
         3 => (key(), token(), ttl_ms()).prop_map(|(k, t, ttl)| Op::Extend(k, t, ttl)),
         1 => key().prop_map(Op::ForceRelease),
         4 => key().prop_map(Op::Get),
         4 => (key(), any::<u8>(), optional_ttl()).prop_map(|(k, v, t)| Op::Set(k, v, t)),
-        3 => (key(), any::<u8>(), optional_ttl()).prop_map(|(k, v, t)| Op::SetIfNotExists(k, v, t)),
+        3 => (key(), any::<u8>(), optional_ttl(), with_id())
+            .prop_map(|(k, v, t, i)| Op::SetIfNotExists(k, v, t, i)),
         1 => key().prop_map(Op::Delete),
-        4 => (key(), any::<u8>(), limit(), optional_ttl())
-            .prop_map(|(k, v, m, t)| Op::Append(k, v, m, t)),
+        4 => (key(), any::<u8>(), limit(), optional_ttl(), with_id())
+            .prop_map(|(k, v, m, t, i)| Op::Append(k, v, m, t, i)),
         3 => key().prop_map(Op::GetList),
-        4 => (key(), any::<u8>(), prop_oneof![Just(-1i64), Just(0), Just(1), Just(3), Just(20), Just(1_000_000)], limit())
-            .prop_map(|(k, v, e, m)| Op::Enqueue(k, v, e, m)),
-        3 => key().prop_map(Op::Dequeue),
+        4 => (key(), any::<u8>(), prop_oneof![Just(-1i64), Just(0), Just(1), Just(3), Just(20), Just(1_000_000)], limit(), with_id())
+            .prop_map(|(k, v, e, m, i)| Op::Enqueue(k, v, e, m, i)),
+        3 => (key(), with_id()).prop_map(|(k, i)| Op::Dequeue(k, i)),
         2 => key().prop_map(Op::QueueDepth),
         1 => Just(Op::Inspect),
         2 => prop_oneof![3 => Just(None), 1 => (0u8..4).prop_map(Some)].prop_map(Op::Alarm),
         1 => any::<bool>().prop_map(Op::Reopen),
         1 => (0u8..BAD_CALLS, key()).prop_map(|(n, k)| Op::Bad(n, k)),
+        4 => (0usize..64).prop_map(Op::Replay),
     ]
 }
 
@@ -167,13 +220,44 @@ struct Model {
     subscriptions: BTreeSet<usize>,
     /// key -> (token, expires_at)
     locks: BTreeMap<usize, (String, i64)>,
-    /// key -> (value, expires_at)
-    cache: BTreeMap<usize, (String, Option<i64>)>,
-    /// key -> (items, expires_at)
-    lists: BTreeMap<usize, (Vec<String>, Option<i64>)>,
-    /// key -> entries (value, expires_at), oldest first; expired ones are dropped lazily.
-    queues: BTreeMap<usize, Vec<(String, i64)>>,
+    /// key -> (value, expires_at, request id of the setIfNotExists that wrote it)
+    cache: BTreeMap<usize, (String, Option<i64>, Option<String>)>,
+    /// key -> (items, expires_at, append receipts (request id, time))
+    lists: BTreeMap<usize, ModelList>,
+    /// key -> the queue's rows, oldest first: live entries and receipts, as the table holds them.
+    queues: BTreeMap<usize, Vec<QueueRow>>,
     issued: Vec<String>,
+    /// Retryable calls made so far, with when they were made.
+    calls: Vec<(Call, i64)>,
+    ids: u64,
+}
+
+#[derive(Debug, Default, Clone)]
+struct ModelList {
+    items: Vec<String>,
+    expires: Option<i64>,
+    receipts: Vec<(String, i64)>,
+}
+
+#[derive(Debug, Clone)]
+struct QueueRow {
+    json: String,
+    expires_at: i64,
+    rid: Option<String>,
+    depth: i64,
+    /// Taken (by a dequeue's id) or dropped (`""`), kept until the time given.
+    receipt: Option<(String, i64)>,
+}
+
+impl QueueRow {
+    fn is_live(&self, now: i64) -> bool {
+        self.receipt.is_none() && self.expires_at > now
+    }
+    fn deadline(&self) -> i64 {
+        self.receipt
+            .as_ref()
+            .map_or(self.expires_at, |(_, until)| *until)
+    }
 }
 
 fn live(expires_at: Option<i64>, now: i64) -> bool {
@@ -199,13 +283,13 @@ impl Model {
     fn get(&self, k: usize) -> Option<String> {
         self.cache
             .get(&k)
-            .filter(|(_, at)| live(*at, self.now))
-            .map(|(v, _)| v.clone())
+            .filter(|(_, at, _)| live(*at, self.now))
+            .map(|(v, _, _)| v.clone())
     }
 
     fn list(&self, k: usize) -> Vec<String> {
         match self.lists.get(&k) {
-            Some((items, at)) if live(*at, self.now) => items.clone(),
+            Some(l) if live(l.expires, self.now) => l.items.clone(),
             _ => Vec::new(),
         }
     }
@@ -215,11 +299,25 @@ impl Model {
             .get(&k)
             .map(|q| {
                 q.iter()
-                    .filter(|(_, at)| *at > self.now)
-                    .map(|(v, _)| v.clone())
+                    .filter(|r| r.is_live(self.now))
+                    .map(|r| r.json.clone())
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    fn receipts(&self) -> i64 {
+        let now = self.now;
+        self.queues
+            .values()
+            .flatten()
+            .filter(|r| r.receipt.as_ref().is_some_and(|(_, until)| *until > now))
+            .count() as i64
+    }
+
+    fn fresh_id(&mut self, prefix: &str) -> String {
+        self.ids += 1;
+        format!("{prefix}{:032}", self.ids)
     }
 
     fn token(&self, k: usize, pick: &TokenPick) -> String {
@@ -308,9 +406,9 @@ fn bad_call(s: &Store<NativeDb>, n: u8, k: &str, now: i64) -> (&'static str, Res
         1 => ("ttlMs", s.set(k, "1", Some(f64::NAN), now)),
         2 => (
             "ttlMs",
-            s.set_if_not_exists(k, "1", Some(-1.0), now).map(drop),
+            s.set_if_not_exists(k, "1", Some(-1.0), None, now).map(drop),
         ),
-        3 => ("ttlMs", s.acquire_lock(k, 0.0, now).map(drop)),
+        3 => ("ttlMs", s.acquire_lock(k, 0.0, None, now).map(drop)),
         4 => (
             "ttlMs",
             s.extend_lock(k, "cfdo_x", f64::INFINITY, now).map(drop),
@@ -324,6 +422,7 @@ fn bad_call(s: &Store<NativeDb>, n: u8, k: &str, now: i64) -> (&'static str, Res
                     max_length: Some(1.5),
                     ttl_ms: None,
                 },
+                None,
                 now,
             ),
         ),
@@ -336,21 +435,255 @@ fn bad_call(s: &Store<NativeDb>, n: u8, k: &str, now: i64) -> (&'static str, Res
                     max_length: None,
                     ttl_ms: Some(f64::NEG_INFINITY),
                 },
+                None,
                 now,
             ),
         ),
         7 => (
             "entry.expiresAt",
-            s.enqueue(k, "1", f64::NAN, None, now).map(drop),
+            s.enqueue(k, "1", f64::NAN, None, None, now).map(drop),
         ),
         8 => (
             "maxSize",
-            s.enqueue(k, "1", 1e15, Some(-2.0), now).map(drop),
+            s.enqueue(k, "1", 1e15, Some(-2.0), None, now).map(drop),
         ),
         9 => ("threadId", s.subscribe("a\0b")),
         10 => ("key", s.get(&long_key, now).map(drop)),
         _ => ("value", s.set(k, "", None, now)),
     }
+}
+
+impl Call {
+    fn retryable(&self) -> bool {
+        match self {
+            Call::Acquire { .. } => true,
+            Call::SetIfNotExists { rid, .. }
+            | Call::Append { rid, .. }
+            | Call::Enqueue { rid, .. }
+            | Call::Dequeue { rid, .. } => rid.is_some(),
+        }
+    }
+}
+
+/// Makes a retryable call on the store and checks its answer against the model, which knows
+/// whether an identical earlier call (same request id or token) already took effect. When it did,
+/// the call must answer as that one did and change no row.
+fn run_call(
+    h: &mut Harness,
+    m: &mut Model,
+    call: &Call,
+    at: &dyn Fn(&str) -> String,
+) -> Result<(), TestCaseError> {
+    let now = m.now;
+    let before = h.snapshot();
+    let mut deduped = false;
+    match call {
+        Call::Acquire { k, ttl, token } => {
+            let got = h
+                .s()
+                .acquire_lock(KEYS[*k], *ttl, Some(token), now)
+                .unwrap();
+            match m.lock_holder(*k).cloned() {
+                Some((held, until)) if held == *token => {
+                    deduped = true;
+                    let expect = Lock {
+                        thread_id: KEYS[*k].into(),
+                        token: held,
+                        expires_at: until,
+                    };
+                    check(got.as_ref() == Some(&expect), || {
+                        at(&format!("retried acquire got {got:?}, model {expect:?}"))
+                    })?;
+                }
+                Some(_) => check(got.is_none(), || at("granted a lock that is held"))?,
+                None => {
+                    let expect = Lock {
+                        thread_id: KEYS[*k].into(),
+                        token: token.clone(),
+                        expires_at: now + ttl.ceil() as i64,
+                    };
+                    check(got.as_ref() == Some(&expect), || {
+                        at(&format!("acquire got {got:?}, model {expect:?}"))
+                    })?;
+                    if !m.issued.contains(token) {
+                        m.issued.push(token.clone());
+                    }
+                    m.locks.insert(*k, (token.clone(), expect.expires_at));
+                }
+            }
+        }
+        Call::SetIfNotExists { k, json, ttl, rid } => {
+            let got = h
+                .s()
+                .set_if_not_exists(KEYS[*k], json, *ttl, rid.as_deref(), now)
+                .unwrap();
+            let entry = m.cache.get(k).filter(|(_, at, _)| live(*at, now));
+            let expect = match entry {
+                Some((_, _, Some(written_by))) if rid.as_ref() == Some(written_by) => {
+                    deduped = true;
+                    true
+                }
+                Some(_) => false,
+                None => {
+                    let ttl_ms = model_ttl(*ttl).unwrap();
+                    m.cache
+                        .insert(*k, (json.clone(), ttl_ms.map(|t| now + t), rid.clone()));
+                    true
+                }
+            };
+            check(got == expect, || {
+                at(&format!("setIfNotExists returned {got}, model {expect}"))
+            })?;
+        }
+        Call::Append {
+            k,
+            json,
+            max,
+            ttl,
+            rid,
+        } => {
+            h.s()
+                .append_to_list(
+                    KEYS[*k],
+                    json,
+                    AppendOptions {
+                        max_length: *max,
+                        ttl_ms: *ttl,
+                    },
+                    rid.as_deref(),
+                    now,
+                )
+                .unwrap();
+            let list = m.lists.entry(*k).or_default();
+            if !live(list.expires, now) {
+                *list = ModelList::default();
+            } else if let Some(rid) = rid {
+                deduped = list
+                    .receipts
+                    .iter()
+                    .any(|(r, t)| r == rid && now - t < RECEIPT_WINDOW_MS);
+            }
+            if !deduped {
+                list.receipts.retain(|(_, t)| now - t < RECEIPT_WINDOW_MS);
+                if let Some(rid) = rid {
+                    list.receipts.push((rid.clone(), now));
+                }
+                let excess = list.receipts.len().saturating_sub(MAX_LIST_RECEIPTS);
+                list.receipts.drain(..excess);
+                list.items.push(json.clone());
+                if let Some(max) = max.filter(|m| *m > 0.0) {
+                    let max = max as usize;
+                    let len = list.items.len();
+                    if len > max {
+                        list.items.drain(..len - max);
+                    }
+                }
+                if let Some(t) = model_ttl(*ttl).unwrap() {
+                    list.expires = Some(now + t);
+                }
+            }
+        }
+        Call::Enqueue {
+            k,
+            json,
+            expires_at,
+            max,
+            rid,
+        } => {
+            let got = h
+                .s()
+                .enqueue(
+                    KEYS[*k],
+                    json,
+                    *expires_at as f64,
+                    *max,
+                    rid.as_deref(),
+                    now,
+                )
+                .unwrap();
+            let q = m.queues.entry(*k).or_default();
+            let earlier = rid
+                .as_ref()
+                .and_then(|rid| q.iter().find(|r| r.rid.as_ref() == Some(rid)));
+            let depth = match earlier {
+                Some(row) => {
+                    deduped = true;
+                    row.depth
+                }
+                None => {
+                    q.retain(|r| r.deadline() > now);
+                    let live_before = q.iter().filter(|r| r.is_live(now)).count() as i64;
+                    let live_after = live_before + i64::from(*expires_at > now);
+                    let max = max.filter(|m| *m > 0.0).map(|m| m as i64);
+                    let depth = max.map_or(live_after, |max| live_after.min(max));
+                    if *expires_at > now {
+                        q.push(QueueRow {
+                            json: json.clone(),
+                            expires_at: *expires_at,
+                            rid: rid.clone(),
+                            depth,
+                            receipt: None,
+                        });
+                    }
+                    if let Some(max) = max.filter(|max| live_after > *max) {
+                        let live: Vec<usize> =
+                            (0..q.len()).filter(|i| q[*i].is_live(now)).collect();
+                        let dropped = &live[..live.len() - max as usize];
+                        for &i in dropped.iter().rev() {
+                            if q[i].rid.is_some() {
+                                q[i].receipt = Some((String::new(), now + RECEIPT_WINDOW_MS));
+                            } else {
+                                q.remove(i);
+                            }
+                        }
+                    }
+                    depth
+                }
+            };
+            check(i64::from(got) == depth, || {
+                at(&format!("enqueue depth {got}, model {depth}"))
+            })?;
+        }
+        Call::Dequeue { k, rid } => {
+            let got = h.s().dequeue(KEYS[*k], rid.as_deref(), now).unwrap();
+            let q = m.queues.entry(*k).or_default();
+            let taken_before = rid.as_ref().and_then(|rid| {
+                q.iter()
+                    .find(|r| r.receipt.as_ref().is_some_and(|(by, _)| by == rid))
+            });
+            let expect = match taken_before {
+                Some(row) => {
+                    deduped = true;
+                    Some(row.json.clone())
+                }
+                None => match q.iter().position(|r| r.is_live(now)) {
+                    None => None,
+                    Some(i) => {
+                        let json = q[i].json.clone();
+                        match rid {
+                            Some(rid) => {
+                                q[i].receipt = Some((rid.clone(), now + RECEIPT_WINDOW_MS))
+                            }
+                            None => {
+                                q.remove(i);
+                            }
+                        }
+                        Some(json)
+                    }
+                },
+            };
+            check(got == expect, || {
+                at(&format!("dequeue = {got:?}, model {expect:?}"))
+            })?;
+        }
+    }
+    if deduped {
+        REPLAYS_DEDUPED.fetch_add(1, Ordering::Relaxed);
+        check(h.snapshot() == before, || {
+            at("a retry of a call that took effect changed rows")
+        })?;
+    }
+    Ok(())
 }
 
 fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), TestCaseError> {
@@ -390,8 +723,8 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                 let got = h.s().is_subscribed(KEYS[*k]).unwrap();
                 check(got == m.subscriptions.contains(k), || at("isSubscribed"))?;
             }
-            Op::Acquire(k, ttl) => {
-                let got = h.s().acquire_lock(KEYS[*k], *ttl, now).unwrap();
+            Op::Acquire(k, ttl, false) => {
+                let got = h.s().acquire_lock(KEYS[*k], *ttl, None, now).unwrap();
                 let held = m.lock_holder(*k).is_some();
                 match got {
                     Some(lock) => {
@@ -408,6 +741,70 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                         m.locks.insert(*k, (lock.token, lock.expires_at));
                     }
                     None => check(held, || at("refused a free lock"))?,
+                }
+            }
+            Op::Acquire(k, ttl, true) => {
+                let token = m.fresh_id("cfdo_");
+                let call = Call::Acquire {
+                    k: *k,
+                    ttl: *ttl,
+                    token,
+                };
+                run_call(&mut h, &mut m, &call, &at)?;
+                m.calls.push((call, now));
+            }
+            Op::SetIfNotExists(k, v, ttl, with_id) => {
+                let rid = with_id.then(|| m.fresh_id("sine"));
+                let call = Call::SetIfNotExists {
+                    k: *k,
+                    json: value_json(*v),
+                    ttl: *ttl,
+                    rid,
+                };
+                run_call(&mut h, &mut m, &call, &at)?;
+                m.calls.push((call, now));
+            }
+            Op::Append(k, v, max, ttl, with_id) => {
+                let rid = with_id.then(|| m.fresh_id("list"));
+                let call = Call::Append {
+                    k: *k,
+                    json: value_json(*v),
+                    max: *max,
+                    ttl: *ttl,
+                    rid,
+                };
+                run_call(&mut h, &mut m, &call, &at)?;
+                m.calls.push((call, now));
+            }
+            Op::Enqueue(k, v, rel, max, with_id) => {
+                let rid = with_id.then(|| m.fresh_id("enqu"));
+                let call = Call::Enqueue {
+                    k: *k,
+                    json: value_json(*v),
+                    expires_at: now + rel,
+                    max: *max,
+                    rid,
+                };
+                run_call(&mut h, &mut m, &call, &at)?;
+                m.calls.push((call, now));
+            }
+            Op::Dequeue(k, with_id) => {
+                let rid = with_id.then(|| m.fresh_id("dequ"));
+                let call = Call::Dequeue { k: *k, rid };
+                run_call(&mut h, &mut m, &call, &at)?;
+                m.calls.push((call, now));
+            }
+            Op::Replay(n) => {
+                // Only calls that carried an id or token are retried, and only as soon as the
+                // adapter would: within its longest retry budget.
+                let retryable: Vec<&(Call, i64)> =
+                    m.calls.iter().filter(|(c, _)| c.retryable()).collect();
+                if !retryable.is_empty() {
+                    let (call, made_at) = retryable[n % retryable.len()].clone();
+                    if now - made_at < MAX_RETRY_ELAPSED_MS {
+                        REPLAYS.fetch_add(1, Ordering::Relaxed);
+                        run_call(&mut h, &mut m, &call, &at)?;
+                    }
                 }
             }
             Op::Release(k, pick) => {
@@ -440,95 +837,17 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                 let json = value_json(*v);
                 let ttl_ms = model_ttl(*ttl).unwrap();
                 h.s().set(KEYS[*k], &json, *ttl, now).unwrap();
-                m.cache.insert(*k, (json, ttl_ms.map(|t| now + t)));
-            }
-            Op::SetIfNotExists(k, v, ttl) => {
-                let json = value_json(*v);
-                let ttl_ms = model_ttl(*ttl).unwrap();
-                let got = h.s().set_if_not_exists(KEYS[*k], &json, *ttl, now).unwrap();
-                let expect = m.get(*k).is_none();
-                check(got == expect, || {
-                    at(&format!("setIfNotExists returned {got}"))
-                })?;
-                if expect {
-                    m.cache.insert(*k, (json, ttl_ms.map(|t| now + t)));
-                }
+                m.cache.insert(*k, (json, ttl_ms.map(|t| now + t), None));
             }
             Op::Delete(k) => {
                 h.s().delete(KEYS[*k]).unwrap();
                 m.cache.remove(k);
-            }
-            Op::Append(k, v, max, ttl) => {
-                let json = value_json(*v);
-                let ttl_ms = model_ttl(*ttl).unwrap();
-                h.s()
-                    .append_to_list(
-                        KEYS[*k],
-                        &json,
-                        AppendOptions {
-                            max_length: *max,
-                            ttl_ms: *ttl,
-                        },
-                        now,
-                    )
-                    .unwrap();
-                let entry = m.lists.entry(*k).or_default();
-                if !live(entry.1, now) {
-                    *entry = (Vec::new(), None);
-                }
-                entry.0.push(json);
-                if let Some(max) = max.filter(|m| *m > 0.0) {
-                    let max = max as usize;
-                    let len = entry.0.len();
-                    if len > max {
-                        entry.0.drain(..len - max);
-                    }
-                }
-                if let Some(t) = ttl_ms {
-                    entry.1 = Some(now + t);
-                }
             }
             Op::GetList(k) => {
                 let got = h.s().get_list(KEYS[*k], now).unwrap();
                 let expect = format!("[{}]", m.list(*k).join(","));
                 check(got == expect, || {
                     at(&format!("getList = {got}, model {expect}"))
-                })?;
-            }
-            Op::Enqueue(k, v, rel, max) => {
-                let json = value_json(*v);
-                let expires_at = now + rel;
-                let got = h
-                    .s()
-                    .enqueue(KEYS[*k], &json, expires_at as f64, *max, now)
-                    .unwrap();
-                let q = m.queues.entry(*k).or_default();
-                q.retain(|(_, at)| *at > now);
-                if expires_at > now {
-                    q.push((json, expires_at));
-                }
-                if let Some(max) = max.filter(|m| *m > 0.0) {
-                    let max = max as usize;
-                    if q.len() > max {
-                        q.drain(..q.len() - max);
-                    }
-                }
-                let depth = q.len() as u32;
-                check(got == depth, || {
-                    at(&format!("enqueue depth {got}, model {depth}"))
-                })?;
-            }
-            Op::Dequeue(k) => {
-                let got = h.s().dequeue(KEYS[*k], now).unwrap();
-                let q = m.queues.entry(*k).or_default();
-                q.retain(|(_, at)| *at > now);
-                let expect = if q.is_empty() {
-                    None
-                } else {
-                    Some(q.remove(0).0)
-                };
-                check(got == expect, || {
-                    at(&format!("dequeue = {got:?}, model {expect:?}"))
                 })?;
             }
             Op::QueueDepth(k) => {
@@ -577,11 +896,17 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                         let left = h.count(
                             "SELECT (SELECT COUNT(*) FROM cache WHERE expires_at <= ?1)
                                   + (SELECT COUNT(*) FROM locks WHERE expires_at <= ?1)
-                                  + (SELECT COUNT(*) FROM queue_entries WHERE expires_at <= ?1)
+                                  + (SELECT COUNT(*) FROM queue_entries
+                                     WHERE COALESCE(retain_until, expires_at) <= ?1)
                                   + (SELECT COUNT(*) FROM lists WHERE expires_at <= ?1)",
                             now,
                         );
                         check(left == 0, || at(&format!("{left} expired rows left")))?;
+                        // The model's rows go the same way: expired entries, receipts past
+                        // their window.
+                        for q in m.queues.values_mut() {
+                            q.retain(|r| r.deadline() > now);
+                        }
                         // The next sweep is no sooner than the interval unless it must continue.
                         if let Some(next) = h.s().armed_alarm() {
                             check(next >= now + MIN_SWEEP_INTERVAL_MS, || {
@@ -696,6 +1021,7 @@ fn check_counts(h: &Harness, m: &Model, at: &dyn Fn(&str) -> String) -> Result<(
         (0..KEYS.len())
             .map(|k| m.live_queue(k).len())
             .sum::<usize>() as i64,
+        m.receipts(),
     );
     let actual = (
         got.subscriptions,
@@ -704,6 +1030,7 @@ fn check_counts(h: &Harness, m: &Model, at: &dyn Fn(&str) -> String) -> Result<(
         got.lists,
         got.list_items,
         got.queued_entries,
+        got.retry_receipts,
     );
     check(actual == expect, || {
         at(&format!("inspect counts {actual:?}, model {expect:?}"))
@@ -729,12 +1056,15 @@ fn store_matches_the_model() {
     match runner.run(&strategy, |ops| run_sequence(&ops)) {
         Ok(()) => eprintln!(
             "model (native): {cases} sequences, {} operations matched the store; {} sweeps \
-             ({} with an injected failure), {} re-opens, {} bad calls",
+             ({} with an injected failure), {} re-opens, {} bad calls, {} replays ({} of a \
+             call that had taken effect)",
             OPS.load(Ordering::Relaxed),
             SWEEPS.load(Ordering::Relaxed),
             FAILED_SWEEPS.load(Ordering::Relaxed),
             REOPENS.load(Ordering::Relaxed),
             BAD_CALLS_TRIED.load(Ordering::Relaxed),
+            REPLAYS.load(Ordering::Relaxed),
+            REPLAYS_DEDUPED.load(Ordering::Relaxed),
         ),
         Err(TestError::Fail(reason, minimal)) => {
             panic!(

@@ -4,75 +4,183 @@
 //! entry is never returned or counted (chat would discard it on dequeue anyway). Like locks, queue
 //! entries are consumed by their own protocol long before they expire, so they only ask the alarm
 //! to exist, not to move earlier.
+//!
+//! Retry safety (see `idempotency`): an entry enqueued with a request id keeps that id and the
+//! depth its enqueue answered; a dequeue with a request id does not delete the entry but marks it
+//! taken by that id (`taken_by`), hides it from every live-entry query (`expires_at = 0`) and keeps
+//! it as a receipt until `retain_until`. Entries dropped by `maxSize` are kept as receipts the same
+//! way (`taken_by = ''`) when they carry a request id. So a retried enqueue finds its id wherever
+//! its entry went — still queued, taken, or dropped — and a retried dequeue gets the very entry its
+//! first attempt took. A queue's rows are its live entries (at most `maxSize` in chat's use) plus
+//! the receipts of the last two minutes, so these lookups read a bounded number of rows.
 
 use crate::db::{Database, Param, QueryExt};
 use crate::error::Result;
 use crate::expiry::Cleanup;
+use crate::idempotency::{self, RECEIPT_WINDOW_MS};
 use crate::store::Store;
 use crate::validate;
 
 impl<D: Database> Store<D> {
     /// Appends an entry; with `max_size > 0` drops the oldest beyond `max_size`. Returns the depth.
+    /// A retry of an enqueue that landed (same `request_id`) answers the depth the first attempt
+    /// answered and writes nothing.
     pub fn enqueue(
         &self,
         key: &str,
         json: &str,
         expires_at: f64,
         max_size: Option<f64>,
+        request_id: Option<&str>,
         now: i64,
     ) -> Result<u32> {
         let key = validate::key("threadId", key)?;
         let json = validate::value("entry", json)?;
         let expires_at = validate::timestamp("entry.expiresAt", expires_at)?;
         let max_size = validate::optional_limit("maxSize", max_size)?;
+        let request_id = idempotency::request_id("requestId", request_id)?;
 
-        let depth = self.db.transaction(&mut || {
-            let last_seq = self.db.query_int(
-                "SELECT MAX(seq) FROM queue_entries WHERE queue_key = ?",
-                &[Param::Text(key)],
-            )?;
-            let seq = last_seq.map_or(0, |s| s.saturating_add(1));
+        let (depth, added) = self.db.transaction(&mut || {
+            if let Some(id) = request_id {
+                if let Some(depth) = self.db.query_int(
+                    "SELECT depth FROM queue_entries WHERE queue_key = ?1 AND request_id = ?2",
+                    &[Param::Text(key), Param::Text(id)],
+                )? {
+                    return Ok((depth, false));
+                }
+            }
+            // What can never be delivered or asked for again: expired entries, and receipts past
+            // their window (this is where most receipts are deleted: their one extra row).
             self.db.exec(
-                "INSERT INTO queue_entries (queue_key, seq, value, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                &[
-                    Param::Text(key),
-                    Param::Int(seq),
-                    Param::Text(json),
-                    Param::Int(expires_at),
-                ],
+                "DELETE FROM queue_entries
+                 WHERE queue_key = ?1 AND COALESCE(retain_until, expires_at) <= ?2",
+                &[Param::Text(key), Param::Int(now)],
             )?;
-            // Drop what can never be delivered: expired entries, and live ones beyond max_size
-            // counting from the newest (the newest entry itself is always kept, like LTRIM).
-            match max_size {
-                Some(max_size) => self.db.exec(
-                    "DELETE FROM queue_entries WHERE queue_key = ?1 AND (expires_at <= ?2 OR seq <= (
-                         SELECT seq FROM queue_entries WHERE queue_key = ?1 AND expires_at > ?2
-                         ORDER BY seq DESC LIMIT 1 OFFSET ?3))",
-                    &[Param::Text(key), Param::Int(now), Param::Int(max_size)],
-                )?,
-                None => self.db.exec(
-                    "DELETE FROM queue_entries WHERE queue_key = ?1 AND expires_at <= ?2",
-                    &[Param::Text(key), Param::Int(now)],
-                )?,
-            };
-            self.queue_depth_unchecked(key, now)
+            let rows = self.db.exec(
+                "SELECT MAX(seq), COALESCE(SUM(expires_at > ?2), 0) FROM queue_entries
+                 WHERE queue_key = ?1",
+                &[Param::Text(key), Param::Int(now)],
+            )?;
+            let row = rows.into_iter().next().unwrap_or_default();
+            let last_seq = row.first().and_then(|v| v.as_int());
+            let live_before = row.get(1).and_then(|v| v.as_int()).unwrap_or(0);
+            let live = expires_at > now;
+            let live_after = live_before + i64::from(live);
+            let depth = max_size.map_or(live_after, |max| live_after.min(max));
+            if live {
+                let seq = last_seq.map_or(0, |s| s.saturating_add(1));
+                self.db.exec(
+                    "INSERT INTO queue_entries (queue_key, seq, value, expires_at, request_id, depth)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    &[
+                        Param::Text(key),
+                        Param::Int(seq),
+                        Param::Text(json),
+                        Param::Int(expires_at),
+                        request_id.into(),
+                        Param::Int(depth),
+                    ],
+                )?;
+            }
+            if let Some(max) = max_size.filter(|max| live_after > *max) {
+                self.drop_oldest_beyond(key, max, now)?;
+            }
+            Ok((depth, live))
         })?;
-        if expires_at > now {
+        if added {
             self.alarm.note_deadline(expires_at, Cleanup::Eventually);
         }
-        Ok(depth)
+        Ok(u32::try_from(depth).unwrap_or(u32::MAX))
     }
 
-    /// Removes and returns the oldest unexpired entry's JSON text.
-    pub fn dequeue(&self, key: &str, now: i64) -> Result<Option<String>> {
+    /// Drops the live entries older than the newest `max` (the newest entry itself is always
+    /// kept, like LTRIM). Those with a request id stay as receipts; the others go.
+    fn drop_oldest_beyond(&self, key: &str, max: i64, now: i64) -> Result<()> {
+        const OLDER_THAN_NEWEST_MAX: &str = "queue_key = ?1 AND expires_at > ?2 AND seq <= (
+            SELECT seq FROM queue_entries WHERE queue_key = ?1 AND expires_at > ?2
+            ORDER BY seq DESC LIMIT 1 OFFSET ?3)";
+        self.db.exec(
+            &format!(
+                "UPDATE queue_entries SET taken_by = '', expires_at = 0, retain_until = ?4
+                 WHERE request_id IS NOT NULL AND {OLDER_THAN_NEWEST_MAX}"
+            ),
+            &[
+                Param::Text(key),
+                Param::Int(now),
+                Param::Int(max),
+                Param::Int(now + RECEIPT_WINDOW_MS),
+            ],
+        )?;
+        self.db.exec(
+            &format!(
+                "DELETE FROM queue_entries WHERE request_id IS NULL AND {OLDER_THAN_NEWEST_MAX}"
+            ),
+            &[Param::Text(key), Param::Int(now), Param::Int(max)],
+        )?;
+        Ok(())
+    }
+
+    /// Takes the oldest unexpired entry and returns its JSON text. With a `request_id` the entry
+    /// is kept as that call's receipt, and a retry gets the same entry back.
+    pub fn dequeue(&self, key: &str, request_id: Option<&str>, now: i64) -> Result<Option<String>> {
         let key = validate::key("threadId", key)?;
-        self.db.query_text(
-            "DELETE FROM queue_entries WHERE queue_key = ?1 AND seq = (
-                 SELECT seq FROM queue_entries WHERE queue_key = ?1 AND expires_at > ?2
-                 ORDER BY seq LIMIT 1)
-             RETURNING value",
-            &[Param::Text(key), Param::Int(now)],
-        )
+        let request_id = idempotency::request_id("requestId", request_id)?;
+        if let Some(taken) = self.receipt_of_dequeue(key, request_id)? {
+            return Ok(Some(taken));
+        }
+        self.take_oldest(key, request_id, now)
+    }
+
+    /// The entry a dequeue with this request id already took, if any.
+    pub(crate) fn receipt_of_dequeue(
+        &self,
+        key: &str,
+        request_id: Option<&str>,
+    ) -> Result<Option<String>> {
+        match request_id {
+            Some(id) => self.db.query_text(
+                "SELECT value FROM queue_entries WHERE queue_key = ?1 AND taken_by = ?2",
+                &[Param::Text(key), Param::Text(id)],
+            ),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes (or, with a request id, marks taken) the oldest live entry: one row written.
+    pub(crate) fn take_oldest(
+        &self,
+        key: &str,
+        request_id: Option<&str>,
+        now: i64,
+    ) -> Result<Option<String>> {
+        const OLDEST_LIVE: &str = "queue_key = ?1 AND seq = (
+            SELECT seq FROM queue_entries WHERE queue_key = ?1 AND expires_at > ?2
+            ORDER BY seq LIMIT 1)";
+        match request_id {
+            Some(id) => {
+                let retain_until = now + RECEIPT_WINDOW_MS;
+                let taken = self.db.query_text(
+                    &format!(
+                        "UPDATE queue_entries SET taken_by = ?3, expires_at = 0, retain_until = ?4
+                         WHERE {OLDEST_LIVE} RETURNING value"
+                    ),
+                    &[
+                        Param::Text(key),
+                        Param::Int(now),
+                        Param::Text(id),
+                        Param::Int(retain_until),
+                    ],
+                )?;
+                if taken.is_some() {
+                    self.alarm.note_deadline(retain_until, Cleanup::Eventually);
+                }
+                Ok(taken)
+            }
+            None => self.db.query_text(
+                &format!("DELETE FROM queue_entries WHERE {OLDEST_LIVE} RETURNING value"),
+                &[Param::Text(key), Param::Int(now)],
+            ),
+        }
     }
 
     pub fn queue_depth(&self, key: &str, now: i64) -> Result<u32> {
@@ -80,7 +188,7 @@ impl<D: Database> Store<D> {
         self.queue_depth_unchecked(key, now)
     }
 
-    fn queue_depth_unchecked(&self, key: &str, now: i64) -> Result<u32> {
+    pub(crate) fn queue_depth_unchecked(&self, key: &str, now: i64) -> Result<u32> {
         let count = self
             .db
             .query_int(

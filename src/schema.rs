@@ -1,9 +1,20 @@
 //! The versioned SQLite schema and its in-place upgrades.
 //!
-//! The version lives in `_schema_version`, the table the published `chat-state-cloudflare-do`
-//! 0.1.x already writes, so a bot upgrading the package keeps its Durable Objects and their rows:
-//! version 1 is that release's layout, version 2 is ours. Each upgrade runs in the same
-//! transaction as the version bump, so an object is always wholly at one version.
+//! Two numbers describe an object, like SQLite's own "read version" and "write version":
+//! - `_schema_layout` holds the **layout** the object has (1 = the published
+//!   `chat-state-cloudflare-do` 0.1.x, 2 = WITHOUT ROWID tables, 3 = retry receipts);
+//! - `_schema_version` (the table 0.1.x already writes and every earlier build checks) holds the
+//!   **oldest layout a build must understand to use the object safely**. An upgrade that only
+//!   adds nullable columns older code never names leaves it unchanged, so a build of the previous
+//!   layout keeps working on the upgraded object during a deploy or after a rollback.
+//!
+//! Layout 3 is such an additive upgrade of layout 2: `_schema_version` stays 2, and a layout-2
+//! build (which refuses only `_schema_version` > 2) serves a layout-3 object unchanged — it
+//! ignores the receipt columns, sees receipts as expired queue entries (their `expires_at` is 0)
+//! and its sweep deletes them; only the retry safety of calls it serves is lost. A 0.1.x build,
+//! which migrates only when `_schema_version` < 1, likewise keeps using the three tables it knows.
+//! Each upgrade runs in one transaction with the version bump, so an object is always wholly at
+//! one layout.
 //!
 //! Table design, driven by what Cloudflare bills (rows written):
 //! - every table is `WITHOUT ROWID` with the natural key as primary key, so a write touches one
@@ -15,13 +26,23 @@
 //! - a list's TTL is one row in `lists`, not a column on every item, so refreshing it on append
 //!   writes one row whatever the list's length.
 
-use crate::db::{Database, Param, QueryExt};
+use crate::db::{Database, Param};
 use crate::error::{Error, Result};
 
-pub const CURRENT_VERSION: i64 = 2;
+/// The layout this build writes.
+pub const CURRENT_VERSION: i64 = 3;
 
-const VERSION_TABLE: &str =
-    "CREATE TABLE IF NOT EXISTS _schema_version (version INTEGER PRIMARY KEY)";
+/// What this build records in `_schema_version`: layout 3 is additive over layout 2, so a
+/// layout-2 build can still use the object.
+pub const COMPATIBLE_WITH: i64 = 2;
+
+const VERSION_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS _schema_version (version INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS _schema_layout (version INTEGER PRIMARY KEY);
+";
+
+/// Layout 2's tables (also the base of layout 3). Public for the upgrade tests.
+pub const V2_TABLES_FOR_TESTS: &str = V2_TABLES;
 
 const V2_TABLES: &str = "
 CREATE TABLE subscriptions (
@@ -63,6 +84,17 @@ CREATE TABLE queue_entries (
 ) WITHOUT ROWID;
 ";
 
+/// Layout 2 → 3: the retry receipts (see `idempotency`). Nullable columns only, so layout-2 code
+/// (which names its columns in every statement) keeps working on the result.
+const V2_TO_V3: &str = "
+ALTER TABLE cache ADD COLUMN request_id TEXT;
+ALTER TABLE list_items ADD COLUMN requests TEXT;
+ALTER TABLE queue_entries ADD COLUMN request_id TEXT;
+ALTER TABLE queue_entries ADD COLUMN depth INTEGER;
+ALTER TABLE queue_entries ADD COLUMN taken_by TEXT;
+ALTER TABLE queue_entries ADD COLUMN retain_until INTEGER;
+";
+
 /// Version 1 → 2: the 0.1.x tables had rowids and a full index on lock expiry. Move their rows
 /// into the version-2 tables (same columns) and drop the old ones.
 const V1_TO_V2: &str = "
@@ -94,38 +126,61 @@ CREATE INDEX idx_cache_expires ON cache(expires_at) WHERE expires_at IS NOT NULL
 INSERT INTO _schema_version (version) VALUES (1);
 ";
 
-/// Reads the stored version (0 for a new object).
-pub fn stored_version<D: Database>(db: &D) -> Result<i64> {
-    db.exec_script(VERSION_TABLE)?;
-    Ok(db
-        .query_int("SELECT COALESCE(MAX(version), 0) FROM _schema_version", &[])?
-        .unwrap_or(0))
+/// Reads the object's layout (0 for a new object) and the oldest layout a build must understand
+/// to use it.
+pub fn stored_versions<D: Database>(db: &D) -> Result<(i64, i64)> {
+    db.exec_script(VERSION_TABLES)?;
+    let rows = db.exec(
+        "SELECT (SELECT COALESCE(MAX(version), 0) FROM _schema_layout),
+                (SELECT COALESCE(MAX(version), 0) FROM _schema_version)",
+        &[],
+    )?;
+    let row = rows.into_iter().next().unwrap_or_default();
+    let layout = row.first().and_then(|v| v.as_int()).unwrap_or(0);
+    let required = row.get(1).and_then(|v| v.as_int()).unwrap_or(0);
+    // Before layout 3 only `_schema_version` existed, and it was the layout.
+    Ok((layout.max(required), required))
 }
 
-/// Brings the object's schema to [`CURRENT_VERSION`], returning the version it found.
+/// The object's layout (0 for a new object).
+pub fn stored_version<D: Database>(db: &D) -> Result<i64> {
+    Ok(stored_versions(db)?.0)
+}
+
+/// Brings the object's layout to [`CURRENT_VERSION`], returning the layout it found.
 ///
-/// Refuses to open an object written by a newer release: running old code on a newer layout
-/// could corrupt it, and a clear error is better than a guess.
+/// Refuses to open an object that needs a newer build (`_schema_version` above what this build
+/// understands): running old code on a layout it cannot use safely could corrupt it, and a clear
+/// error is better than a guess. A newer layout that declares itself compatible is used as is.
 pub fn migrate<D: Database>(db: &D) -> Result<i64> {
     db.transaction(&mut || {
-        let found = stored_version(db)?;
+        let (found, required) = stored_versions(db)?;
+        if required > CURRENT_VERSION {
+            return Err(Error::storage(format!(
+                "this object's schema is version {required}, newer than this build of \
+                 chat-state-cloudflare-do supports ({CURRENT_VERSION}); upgrade the package"
+            )));
+        }
         match found {
-            CURRENT_VERSION => return Ok(found),
-            0 => db.exec_script(V2_TABLES)?,
+            _ if found >= CURRENT_VERSION => return Ok(found),
+            0 => {
+                db.exec_script(V2_TABLES)?;
+                db.exec_script(V2_TO_V3)?;
+            }
             1 => {
                 db.exec_script(V1_TO_V2)?;
                 db.exec_script(V2_TABLES)?;
                 db.exec_script(V1_COPY)?;
+                db.exec_script(V2_TO_V3)?;
             }
-            newer => {
-                return Err(Error::storage(format!(
-                    "this object's schema is version {newer}, newer than this build of \
-                     chat-state-cloudflare-do supports ({CURRENT_VERSION}); upgrade the package"
-                )))
-            }
+            _ => db.exec_script(V2_TO_V3)?,
         }
         db.exec(
-            "INSERT INTO _schema_version (version) VALUES (?)",
+            "INSERT OR IGNORE INTO _schema_version (version) VALUES (?)",
+            &[Param::Int(COMPATIBLE_WITH)],
+        )?;
+        db.exec(
+            "INSERT INTO _schema_layout (version) VALUES (?)",
             &[Param::Int(CURRENT_VERSION)],
         )?;
         Ok(found)

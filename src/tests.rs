@@ -58,12 +58,18 @@ fn subscriptions_are_a_set() {
 #[test]
 fn lock_lifecycle() {
     let s = store();
-    let lock = s.acquire_lock("t", 30_000.0, T0).unwrap().unwrap();
+    let lock = s.acquire_lock("t", 30_000.0, None, T0).unwrap().unwrap();
     assert_eq!(lock.expires_at, T0 + 30_000);
-    assert!(s.acquire_lock("t", 30_000.0, T0 + 1).unwrap().is_none());
+    assert!(s
+        .acquire_lock("t", 30_000.0, None, T0 + 1)
+        .unwrap()
+        .is_none());
     // Wrong token: no-op.
     s.release_lock("t", "cfdo_wrong").unwrap();
-    assert!(s.acquire_lock("t", 30_000.0, T0 + 2).unwrap().is_none());
+    assert!(s
+        .acquire_lock("t", 30_000.0, None, T0 + 2)
+        .unwrap()
+        .is_none());
     assert!(s
         .extend_lock("t", &lock.token, 30_000.0, T0 + 10_000)
         .unwrap());
@@ -72,24 +78,33 @@ fn lock_lifecycle() {
         .unwrap());
     // Extended: still held at the old deadline.
     assert!(s
-        .acquire_lock("t", 30_000.0, T0 + 30_000)
+        .acquire_lock("t", 30_000.0, None, T0 + 30_000)
         .unwrap()
         .is_none());
     s.release_lock("t", &lock.token).unwrap();
-    let again = s.acquire_lock("t", 30_000.0, T0 + 30_001).unwrap().unwrap();
+    let again = s
+        .acquire_lock("t", 30_000.0, None, T0 + 30_001)
+        .unwrap()
+        .unwrap();
     assert_ne!(again.token, lock.token);
 }
 
 #[test]
 fn expired_lock_never_blocks_and_is_never_extended() {
     let s = store();
-    let old = s.acquire_lock("t", 1_000.0, T0).unwrap().unwrap();
+    let old = s.acquire_lock("t", 1_000.0, None, T0).unwrap().unwrap();
     assert!(!s.extend_lock("t", &old.token, 1_000.0, T0 + 1_000).unwrap());
-    let new = s.acquire_lock("t", 1_000.0, T0 + 1_000).unwrap().unwrap();
+    let new = s
+        .acquire_lock("t", 1_000.0, None, T0 + 1_000)
+        .unwrap()
+        .unwrap();
     // The old holder's release and extend touch nothing.
     s.release_lock("t", &old.token).unwrap();
     assert!(!s.extend_lock("t", &old.token, 1_000.0, T0 + 1_001).unwrap());
-    assert!(s.acquire_lock("t", 1_000.0, T0 + 1_001).unwrap().is_none());
+    assert!(s
+        .acquire_lock("t", 1_000.0, None, T0 + 1_001)
+        .unwrap()
+        .is_none());
     assert!(s.extend_lock("t", &new.token, 1_000.0, T0 + 1_001).unwrap());
 }
 
@@ -103,12 +118,12 @@ fn extend_never_creates() {
 #[test]
 fn force_release_makes_old_release_a_no_op() {
     let s = store();
-    let old = s.acquire_lock("t", 60_000.0, T0).unwrap().unwrap();
+    let old = s.acquire_lock("t", 60_000.0, None, T0).unwrap().unwrap();
     s.force_release_lock("t").unwrap();
     s.force_release_lock("t").unwrap();
-    let new = s.acquire_lock("t", 60_000.0, T0).unwrap().unwrap();
+    let new = s.acquire_lock("t", 60_000.0, None, T0).unwrap().unwrap();
     s.release_lock("t", &old.token).unwrap();
-    assert!(s.acquire_lock("t", 60_000.0, T0).unwrap().is_none());
+    assert!(s.acquire_lock("t", 60_000.0, None, T0).unwrap().is_none());
     s.release_lock("t", &new.token).unwrap();
     assert_eq!(count(&s, "locks"), 0);
 }
@@ -142,14 +157,14 @@ fn set_overwrites_and_resets_ttl() {
 fn set_if_not_exists_treats_expired_as_absent() {
     let s = store();
     assert!(s
-        .set_if_not_exists("d", "true", Some(600_000.0), T0)
+        .set_if_not_exists("d", "true", Some(600_000.0), None, T0)
         .unwrap());
     assert!(!s
-        .set_if_not_exists("d", "false", Some(600_000.0), T0 + 1)
+        .set_if_not_exists("d", "false", Some(600_000.0), None, T0 + 1)
         .unwrap());
     assert_eq!(s.get("d", T0 + 1).unwrap().as_deref(), Some("true"));
     assert!(s
-        .set_if_not_exists("d", "\"new\"", None, T0 + 600_000)
+        .set_if_not_exists("d", "\"new\"", None, None, T0 + 600_000)
         .unwrap());
     assert_eq!(
         s.get("d", T0 + 10_i64.pow(10)).unwrap().as_deref(),
@@ -157,7 +172,7 @@ fn set_if_not_exists_treats_expired_as_absent() {
     );
     // Without TTL, a value blocks forever.
     assert!(!s
-        .set_if_not_exists("d", "1", None, T0 + 10_i64.pow(10))
+        .set_if_not_exists("d", "1", None, None, T0 + 10_i64.pow(10))
         .unwrap());
 }
 
@@ -165,18 +180,24 @@ fn set_if_not_exists_treats_expired_as_absent() {
 fn lists_append_trim_and_keep_expiry() {
     let s = store();
     for i in 0..5 {
-        s.append_to_list("l", &i.to_string(), opts(Some(3.0), Some(10_000.0)), T0 + i)
-            .unwrap();
+        s.append_to_list(
+            "l",
+            &i.to_string(),
+            opts(Some(3.0), Some(10_000.0)),
+            None,
+            T0 + i,
+        )
+        .unwrap();
     }
     assert_eq!(s.get_list("l", T0 + 5).unwrap(), "[2,3,4]");
     assert_eq!(count(&s, "list_items"), 3);
     // No TTL keeps the existing expiry (T0 + 4 + 10_000).
-    s.append_to_list("l", "5", opts(Some(3.0), None), T0 + 9_000)
+    s.append_to_list("l", "5", opts(Some(3.0), None), None, T0 + 9_000)
         .unwrap();
     assert_eq!(s.get_list("l", T0 + 10_003).unwrap(), "[3,4,5]");
     assert_eq!(s.get_list("l", T0 + 10_004).unwrap(), "[]");
     // An expired list starts fresh, without TTL now.
-    s.append_to_list("l", "6", opts(None, None), T0 + 20_000)
+    s.append_to_list("l", "6", opts(None, None), None, T0 + 20_000)
         .unwrap();
     assert_eq!(s.get_list("l", T0 + 10_i64.pow(10)).unwrap(), "[6]");
     assert_eq!(s.get_list("missing", T0).unwrap(), "[]");
@@ -186,11 +207,17 @@ fn lists_append_trim_and_keep_expiry() {
 fn list_append_cost_is_independent_of_length() {
     let s = store();
     for i in 0..100 {
-        s.append_to_list("l", &i.to_string(), opts(Some(100.0), Some(1e9)), T0 + i)
-            .unwrap();
+        s.append_to_list(
+            "l",
+            &i.to_string(),
+            opts(Some(100.0), Some(1e9)),
+            None,
+            T0 + i,
+        )
+        .unwrap();
     }
     let before = s.row_counts().written;
-    s.append_to_list("l", "100", opts(Some(100.0), Some(1e9)), T0 + 200)
+    s.append_to_list("l", "100", opts(Some(100.0), Some(1e9)), None, T0 + 200)
         .unwrap();
     // Table rows changed: one item inserted, one trimmed, the list's expiry row updated.
     assert_eq!(s.row_counts().written - before, 3);
@@ -201,7 +228,8 @@ fn list_append_cost_is_independent_of_length() {
 fn lists_and_cache_are_separate_key_spaces() {
     let s = store();
     s.set("k", "1", None, T0).unwrap();
-    s.append_to_list("k", "2", opts(None, None), T0).unwrap();
+    s.append_to_list("k", "2", opts(None, None), None, T0)
+        .unwrap();
     s.delete("k").unwrap();
     assert_eq!(s.get_list("k", T0).unwrap(), "[2]");
 }
@@ -212,19 +240,28 @@ fn queue_is_fifo_and_drops_oldest() {
     let far = (T0 + 90_000) as f64;
     for i in 0..4 {
         let depth = s
-            .enqueue("t", &format!("{{\"n\":{i}}}"), far, Some(3.0), T0)
+            .enqueue("t", &format!("{{\"n\":{i}}}"), far, Some(3.0), None, T0)
             .unwrap();
         assert_eq!(depth, (i + 1).min(3));
     }
     assert_eq!(s.queue_depth("t", T0).unwrap(), 3);
-    assert_eq!(s.dequeue("t", T0).unwrap().as_deref(), Some("{\"n\":1}"));
-    assert_eq!(s.dequeue("t", T0).unwrap().as_deref(), Some("{\"n\":2}"));
-    assert_eq!(s.dequeue("t", T0).unwrap().as_deref(), Some("{\"n\":3}"));
-    assert_eq!(s.dequeue("t", T0).unwrap(), None);
+    assert_eq!(
+        s.dequeue("t", None, T0).unwrap().as_deref(),
+        Some("{\"n\":1}")
+    );
+    assert_eq!(
+        s.dequeue("t", None, T0).unwrap().as_deref(),
+        Some("{\"n\":2}")
+    );
+    assert_eq!(
+        s.dequeue("t", None, T0).unwrap().as_deref(),
+        Some("{\"n\":3}")
+    );
+    assert_eq!(s.dequeue("t", None, T0).unwrap(), None);
     assert_eq!(s.queue_depth("other", T0).unwrap(), 0);
     // maxSize 0 means unlimited.
     for _ in 0..20 {
-        s.enqueue("u", "1", far, Some(0.0), T0).unwrap();
+        s.enqueue("u", "1", far, Some(0.0), None, T0).unwrap();
     }
     assert_eq!(s.queue_depth("u", T0).unwrap(), 20);
 }
@@ -232,12 +269,15 @@ fn queue_is_fifo_and_drops_oldest() {
 #[test]
 fn expired_queue_entries_are_skipped() {
     let s = store();
-    s.enqueue("t", "\"old\"", (T0 + 10) as f64, Some(10.0), T0)
+    s.enqueue("t", "\"old\"", (T0 + 10) as f64, Some(10.0), None, T0)
         .unwrap();
-    s.enqueue("t", "\"new\"", (T0 + 1_000) as f64, Some(10.0), T0)
+    s.enqueue("t", "\"new\"", (T0 + 1_000) as f64, Some(10.0), None, T0)
         .unwrap();
     assert_eq!(s.queue_depth("t", T0 + 10).unwrap(), 1);
-    assert_eq!(s.dequeue("t", T0 + 10).unwrap().as_deref(), Some("\"new\""));
+    assert_eq!(
+        s.dequeue("t", None, T0 + 10).unwrap().as_deref(),
+        Some("\"new\"")
+    );
 }
 
 #[test]
@@ -250,16 +290,16 @@ fn bad_input_writes_nothing() {
         Box::new(|| s.set("k", "1", Some(f64::NAN), T0)),
         Box::new(|| s.set("k", "1", Some(-5.0), T0)),
         Box::new(|| {
-            s.set_if_not_exists("k", "1", Some(f64::INFINITY), T0)
+            s.set_if_not_exists("k", "1", Some(f64::INFINITY), None, T0)
                 .map(drop)
         }),
-        Box::new(|| s.acquire_lock("t", 0.0, T0).map(drop)),
-        Box::new(|| s.append_to_list("l", "1", opts(Some(1.5), None), T0)),
-        Box::new(|| s.append_to_list("l", "1", opts(Some(-1.0), None), T0)),
-        Box::new(|| s.append_to_list("l", &huge, opts(None, None), T0)),
-        Box::new(|| s.enqueue("q", "1", f64::NAN, Some(1.0), T0).map(drop)),
-        Box::new(|| s.enqueue("q", "1", 1e20, Some(1.0), T0).map(drop)),
-        Box::new(|| s.enqueue("q", "1", 1.0, Some(0.5), T0).map(drop)),
+        Box::new(|| s.acquire_lock("t", 0.0, None, T0).map(drop)),
+        Box::new(|| s.append_to_list("l", "1", opts(Some(1.5), None), None, T0)),
+        Box::new(|| s.append_to_list("l", "1", opts(Some(-1.0), None), None, T0)),
+        Box::new(|| s.append_to_list("l", &huge, opts(None, None), None, T0)),
+        Box::new(|| s.enqueue("q", "1", f64::NAN, Some(1.0), None, T0).map(drop)),
+        Box::new(|| s.enqueue("q", "1", 1e20, Some(1.0), None, T0).map(drop)),
+        Box::new(|| s.enqueue("q", "1", 1.0, Some(0.5), None, T0).map(drop)),
         Box::new(|| s.subscribe("a\0b")),
     ];
     for case in &cases {
@@ -282,7 +322,7 @@ fn bad_input_writes_nothing() {
 #[test]
 fn failed_transaction_rolls_back() {
     let s = store();
-    s.append_to_list("l", "1", opts(None, Some(1_000.0)), T0)
+    s.append_to_list("l", "1", opts(None, Some(1_000.0)), None, T0)
         .unwrap();
     let result = s.db.transaction(&mut || {
         s.db.exec("DELETE FROM list_items", &[])?;
@@ -300,16 +340,16 @@ fn alarm_moves_only_for_an_earlier_cache_or_list_deadline() {
     s.set("a", "1", Some(600_000.0), T0).unwrap();
     assert_eq!(s.take_alarm_request(), Some(T0 + 600_000));
     // Later deadline: nothing to do.
-    s.set_if_not_exists("b", "1", Some(600_000.0), T0 + 1)
+    s.set_if_not_exists("b", "1", Some(600_000.0), None, T0 + 1)
         .unwrap();
     assert_eq!(s.take_alarm_request(), None);
     // Earlier: move.
-    s.append_to_list("l", "1", opts(None, Some(1_000.0)), T0 + 2)
+    s.append_to_list("l", "1", opts(None, Some(1_000.0)), None, T0 + 2)
         .unwrap();
     assert_eq!(s.take_alarm_request(), Some(T0 + 1_002));
     // Locks and queue entries never pull an armed alarm in.
-    s.acquire_lock("t", 10.0, T0 + 3).unwrap().unwrap();
-    s.enqueue("q", "1", (T0 + 20) as f64, Some(1.0), T0 + 3)
+    s.acquire_lock("t", 10.0, None, T0 + 3).unwrap().unwrap();
+    s.enqueue("q", "1", (T0 + 20) as f64, Some(1.0), None, T0 + 3)
         .unwrap();
     assert_eq!(s.take_alarm_request(), None);
     assert_eq!(s.armed_alarm(), Some(T0 + 1_002));
@@ -318,7 +358,7 @@ fn alarm_moves_only_for_an_earlier_cache_or_list_deadline() {
 #[test]
 fn a_lock_arms_the_alarm_when_none_is_armed() {
     let s = store();
-    s.acquire_lock("t", 30_000.0, T0).unwrap().unwrap();
+    s.acquire_lock("t", 30_000.0, None, T0).unwrap().unwrap();
     assert_eq!(s.take_alarm_request(), Some(T0 + 30_000));
 }
 
@@ -328,17 +368,29 @@ fn sweep_deletes_only_expired_rows_and_rearms() {
     s.set("dead", "1", Some(1_000.0), T0).unwrap();
     s.set("live", "1", Some(100_000.0), T0).unwrap();
     s.set("forever", "1", None, T0).unwrap();
-    s.acquire_lock("dead-lock", 1_000.0, T0).unwrap();
-    s.acquire_lock("live-lock", 100_000.0, T0).unwrap();
-    s.enqueue("q", "\"dead\"", (T0 + 1_000) as f64, None, T0)
+    s.acquire_lock("dead-lock", 1_000.0, None, T0).unwrap();
+    s.acquire_lock("live-lock", 100_000.0, None, T0).unwrap();
+    s.enqueue("q", "\"dead\"", (T0 + 1_000) as f64, None, None, T0)
         .unwrap();
-    s.enqueue("q", "\"live\"", (T0 + 100_000) as f64, None, T0)
+    s.enqueue("q", "\"live\"", (T0 + 100_000) as f64, None, None, T0)
         .unwrap();
     for i in 0..5 {
-        s.append_to_list("dead-list", &i.to_string(), opts(None, Some(1_000.0)), T0)
-            .unwrap();
-        s.append_to_list("live-list", &i.to_string(), opts(None, Some(200_000.0)), T0)
-            .unwrap();
+        s.append_to_list(
+            "dead-list",
+            &i.to_string(),
+            opts(None, Some(1_000.0)),
+            None,
+            T0,
+        )
+        .unwrap();
+        s.append_to_list(
+            "live-list",
+            &i.to_string(),
+            opts(None, Some(200_000.0)),
+            None,
+            T0,
+        )
+        .unwrap();
     }
     let now = T0 + 1_000;
     assert_eq!(sweep(&s, now), 1 + 1 + 1 + 5 + 1);
@@ -383,7 +435,7 @@ fn sweep_runs_in_bounded_batches() {
         s.set(&format!("k{i}"), "1", Some(1_000.0), T0).unwrap();
     }
     for i in 0..(SWEEP_BATCH_ROWS + 5) {
-        s.append_to_list("big", &i.to_string(), opts(None, Some(1_000.0)), T0)
+        s.append_to_list("big", &i.to_string(), opts(None, Some(1_000.0)), None, T0)
             .unwrap();
     }
     s.begin_sweep();
@@ -437,13 +489,18 @@ fn upgrades_the_0_1_x_schema_keeping_rows() {
         schema::CURRENT_VERSION
     );
     assert!(s.is_subscribed("slack:C1:1").unwrap());
-    assert!(s.acquire_lock("slack:C1:1", 1_000.0, T0).unwrap().is_none());
+    assert!(s
+        .acquire_lock("slack:C1:1", 1_000.0, None, T0)
+        .unwrap()
+        .is_none());
     s.release_lock("slack:C1:1", "tok").unwrap();
     assert_eq!(
         s.get("thread-state:x", T0).unwrap().as_deref(),
         Some("{\"a\":1}")
     );
-    assert!(!s.set_if_not_exists("dedupe:x", "1", Some(1.0), T0).unwrap());
+    assert!(!s
+        .set_if_not_exists("dedupe:x", "1", Some(1.0), None, T0)
+        .unwrap());
     // The copied deadlines get an alarm.
     assert_eq!(s.take_alarm_request(), Some(T0 + 30_000));
     // The new tables are WITHOUT ROWID.

@@ -11,8 +11,9 @@ use crate::error::{Error, Result};
 pub const MAX_KEY_BYTES: usize = 1024;
 
 /// Largest value (JSON text) we accept, in UTF-8 bytes: the 2 MB SQLite row limit less room for
-/// the key and the other columns of the row.
-pub const MAX_VALUE_BYTES: usize = 2_000_000 - MAX_KEY_BYTES - 64;
+/// the key, the other columns of the row and a list item's retry receipts.
+pub const MAX_VALUE_BYTES: usize =
+    2_000_000 - MAX_KEY_BYTES - 128 - crate::idempotency::MAX_LIST_RECEIPTS_BYTES;
 
 /// Longest TTL accepted. Any deadline must stay an exact integer in a JS number and a valid JS
 /// `Date` for `setAlarm`; a century is far past any practical TTL and far inside both limits.
@@ -37,6 +38,28 @@ pub fn key<'a>(argument: &'static str, key: &'a str) -> Result<&'a str> {
         return Err(Error::invalid(argument, "must not contain a NUL character"));
     }
     Ok(key)
+}
+
+/// A lock token chosen by the caller (`acquireLock`): 16 to 128 characters of `[A-Za-z0-9_-]`.
+/// The caller draws it from a CSPRNG; the length floor keeps a careless caller from choosing one
+/// that could be guessed, and the alphabet keeps it printable in logs.
+pub fn new_token<'a>(argument: &'static str, token: &'a str) -> Result<&'a str> {
+    if !(16..=128).contains(&token.len()) {
+        return Err(Error::invalid(
+            argument,
+            format!("must be 16 to 128 characters long, got {}", token.len()),
+        ));
+    }
+    if !token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(Error::invalid(
+            argument,
+            "must contain only letters, digits, '_' and '-'",
+        ));
+    }
+    Ok(token)
 }
 
 /// A serialised value that must fit in one SQLite row.

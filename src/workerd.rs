@@ -179,6 +179,14 @@ fn number_arg(argument: &'static str, value: &JsValue) -> Result<f64> {
     })
 }
 
+fn optional_string_arg(argument: &'static str, value: &JsValue) -> Result<Option<String>> {
+    if value.is_undefined() || value.is_null() {
+        Ok(None)
+    } else {
+        string_arg(argument, value).map(Some)
+    }
+}
+
 fn optional_number_arg(argument: &'static str, value: &JsValue) -> Result<Option<f64>> {
     if value.is_undefined() || value.is_null() {
         Ok(None)
@@ -305,11 +313,16 @@ impl StateCore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number")] ttl_ms: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | undefined")] token: JsValue,
     ) -> std::result::Result<JsValue, JsError> {
         with_alarm(&self.inner, |inner| {
             let thread_id = string_arg("threadId", &thread_id)?;
             let ttl_ms = number_arg("ttlMs", &ttl_ms)?;
-            match inner.store.acquire_lock(&thread_id, ttl_ms, now())? {
+            let token = optional_string_arg("token", &token)?;
+            match inner
+                .store
+                .acquire_lock(&thread_id, ttl_ms, token.as_deref(), now())?
+            {
                 None => Ok(JsValue::NULL),
                 Some(lock) => Ok(lock
                     .into_ts()
@@ -391,12 +404,16 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] json: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number | undefined")] ttl_ms: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | undefined")] request_id: JsValue,
     ) -> std::result::Result<JsValue, JsError> {
         with_alarm(&self.inner, |inner| {
             let key = string_arg("key", &key)?;
             let json = string_arg("value", &json)?;
             let ttl_ms = optional_number_arg("ttlMs", &ttl_ms)?;
-            inner.store.set_if_not_exists(&key, &json, ttl_ms, now())
+            let request_id = optional_string_arg("requestId", &request_id)?;
+            inner
+                .store
+                .set_if_not_exists(&key, &json, ttl_ms, request_id.as_deref(), now())
         })
     }
 
@@ -417,6 +434,7 @@ impl StateCore {
             unchecked_param_type = "{ maxLength?: number; ttlMs?: number } | undefined"
         )]
         options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | undefined")] request_id: JsValue,
     ) -> std::result::Result<JsValue, JsError> {
         with_alarm(&self.inner, |inner| {
             let key = string_arg("key", &key)?;
@@ -437,7 +455,10 @@ impl StateCore {
                     format!("must be an object, got {}", type_name(&options)),
                 ));
             };
-            inner.store.append_to_list(&key, &json, options, now())?;
+            let request_id = optional_string_arg("requestId", &request_id)?;
+            inner
+                .store
+                .append_to_list(&key, &json, options, request_id.as_deref(), now())?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -459,28 +480,40 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "string")] entry_json: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number")] expires_at: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number")] max_size: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | undefined")] request_id: JsValue,
     ) -> std::result::Result<JsValue, JsError> {
         with_alarm(&self.inner, |inner| {
             let thread_id = string_arg("threadId", &thread_id)?;
             let entry_json = string_arg("entry", &entry_json)?;
             let expires_at = number_arg("entry.expiresAt", &expires_at)?;
             let max_size = optional_number_arg("maxSize", &max_size)?;
-            inner
-                .store
-                .enqueue(&thread_id, &entry_json, expires_at, max_size, now())
+            let request_id = optional_string_arg("requestId", &request_id)?;
+            inner.store.enqueue(
+                &thread_id,
+                &entry_json,
+                expires_at,
+                max_size,
+                request_id.as_deref(),
+                now(),
+            )
         })
     }
 
     /// The oldest live entry's JSON text, or `null`.
+    #[wasm_bindgen(unchecked_return_type = "string | null | Promise<string | null>")]
     pub fn dequeue(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
-    ) -> std::result::Result<Option<String>, JsError> {
-        let thread_id = string_arg("threadId", &thread_id).map_err(js_error)?;
-        self.inner
-            .store
-            .dequeue(&thread_id, now())
-            .map_err(js_error)
+        #[wasm_bindgen(unchecked_param_type = "string | undefined")] request_id: JsValue,
+    ) -> std::result::Result<JsValue, JsError> {
+        with_alarm(&self.inner, |inner| {
+            let thread_id = string_arg("threadId", &thread_id)?;
+            let request_id = optional_string_arg("requestId", &request_id)?;
+            Ok(inner
+                .store
+                .dequeue(&thread_id, request_id.as_deref(), now())?
+                .map_or(JsValue::NULL, |json| JsValue::from_str(&json)))
+        })
     }
 
     #[wasm_bindgen(js_name = queueDepth)]
