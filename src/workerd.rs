@@ -6,16 +6,23 @@
 //! number to a string, or replace a lone surrogate with U+FFFD so two distinct keys collide; here
 //! a wrong argument becomes an error that names it. Nothing on these paths panics: a panic would
 //! trap the wasm instance every object in the isolate shares.
+//!
+//! Nothing here is async either: every export runs to completion synchronously, and whatever must
+//! be awaited (`setAlarm`, the pauses between sweep batches) is awaited by the TypeScript shell,
+//! which asks [`StateCore::take_alarm_request`] after each write. Rust futures
+//! (`wasm-bindgen-futures`) are deliberately not used: their task queue is global to the wasm
+//! instance and schedules itself with one `queueMicrotask` at a time, so an object reset
+//! (`ctx.abort()`, a deploy) while one of its futures was queued left that microtask unrun and the
+//! queue marked as scheduled forever — every later future of every object in the isolate, their
+//! constructors included, then hung. The reset fault tests (test/exactly-once.test.ts) found it.
 
 use std::cell::Cell;
-use std::rc::Rc;
 
-use js_sys::{Date, Promise, Reflect};
+use js_sys::{Date, Reflect};
 use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
-use worker::{ScheduledTime, SqlStorage, SqlStorageValue, State, Storage};
+use worker::{SqlStorage, SqlStorageValue, State};
 
 use crate::db::{Database, Param, Row, RowCounts, Value};
 use crate::error::{Error, Result};
@@ -35,9 +42,6 @@ extern "C" {
         this: &StorageSys,
         body: &mut dyn FnMut() -> std::result::Result<JsValue, JsValue>,
     ) -> std::result::Result<JsValue, JsValue>;
-
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(callback: &js_sys::Function, ms: i32) -> JsValue;
 }
 
 fn js_error(e: Error) -> JsError {
@@ -214,73 +218,49 @@ fn field(object: &JsValue, name: &str) -> Result<JsValue> {
 
 // ---- the Durable Object's core -------------------------------------------------------------
 
-struct Inner {
-    store: Store<WorkerdDb>,
-    storage: Storage,
-}
-
-impl Inner {
-    /// Applies the alarm time the last operation asked for, if any.
-    async fn apply_alarm_request(&self) -> Result<()> {
-        let Some(at) = self.store.take_alarm_request() else {
-            return Ok(());
-        };
-        let when = ScheduledTime::new(Date::new(&JsValue::from_f64(at as f64)));
-        if let Err(e) = self.storage.set_alarm(when).await {
-            self.store.alarm_request_failed();
-            return Err(Error::storage(format!("setAlarm failed: {e}")));
-        }
-        Ok(())
-    }
-}
-
-/// Runs `op`; if it asked for the alarm to move, returns a promise that arms it and then resolves
-/// to the result, else returns the result itself. Most writes carry a deadline later than the
-/// armed alarm, so the common path stays synchronous (no promise, no extra turn), and a rejected
-/// argument throws synchronously, before any promise exists.
-fn with_alarm<T: Into<JsValue>>(
-    inner: &Rc<Inner>,
-    op: impl FnOnce(&Inner) -> Result<T>,
-) -> std::result::Result<JsValue, JsError> {
-    let value: JsValue = op(inner).map_err(js_error)?.into();
-    if inner.store.alarm_request().is_none() {
-        return Ok(value);
-    }
-    let inner = Rc::clone(inner);
-    Ok(future_to_promise(async move {
-        inner.apply_alarm_request().await.map_err(js_error)?;
-        Ok(value)
-    })
-    .into())
+/// Runs one store operation, turning its error into a JS `Error`.
+fn run<T>(op: impl FnOnce() -> Result<T>) -> std::result::Result<T, JsError> {
+    op().map_err(js_error)
 }
 
 /// One per Durable Object instance: the store over its SQLite database.
 #[wasm_bindgen]
 pub struct StateCore {
-    inner: Rc<Inner>,
+    store: Store<WorkerdDb>,
 }
 
 #[wasm_bindgen]
 impl StateCore {
-    /// Opens the object's state: upgrades the schema, and arms the alarm if rows have deadlines
-    /// and none is armed. `armedAlarm` is `await ctx.storage.getAlarm()`.
-    pub async fn open(
+    /// Opens the object's state: upgrades the schema and, if rows have deadlines and no alarm is
+    /// armed, requests one (see [`StateCore::take_alarm_request`]). `armedAlarm` is
+    /// `await ctx.storage.getAlarm()`.
+    pub fn open(
         #[wasm_bindgen(unchecked_param_type = "DurableObjectState")] ctx: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number | null")] armed_alarm: JsValue,
     ) -> std::result::Result<StateCore, JsError> {
         let armed = optional_number_arg("armedAlarm", &armed_alarm).map_err(js_error)?;
         let storage_js = field(&ctx, "storage").map_err(js_error)?;
         let state = State::from(ctx.unchecked_into::<worker::worker_sys::DurableObjectState>());
-        let storage = state.storage();
         let db = WorkerdDb {
-            sql: storage.sql(),
+            sql: state.storage().sql(),
             storage: storage_js.unchecked_into(),
             counts: Cell::new(RowCounts::default()),
         };
         let store = Store::open(db, armed.map(|t| t as i64), now()).map_err(js_error)?;
-        let inner = Rc::new(Inner { store, storage });
-        inner.apply_alarm_request().await.map_err(js_error)?;
-        Ok(StateCore { inner })
+        Ok(StateCore { store })
+    }
+
+    /// The alarm time (Unix ms) the last operation needs armed, if the alarm must move. The shell
+    /// calls this after every write and passes it to `ctx.storage.setAlarm` before replying.
+    #[wasm_bindgen(js_name = takeAlarmRequest)]
+    pub fn take_alarm_request(&self) -> Option<f64> {
+        self.store.take_alarm_request().map(|at| at as f64)
+    }
+
+    /// `setAlarm` failed: what is armed is unknown now, so the next write re-arms.
+    #[wasm_bindgen(js_name = alarmRequestFailed)]
+    pub fn alarm_request_failed(&self) {
+        self.store.alarm_request_failed();
     }
 
     pub fn subscribe(
@@ -288,7 +268,7 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
     ) -> std::result::Result<(), JsError> {
         let thread_id = string_arg("threadId", &thread_id).map_err(js_error)?;
-        self.inner.store.subscribe(&thread_id).map_err(js_error)
+        self.store.subscribe(&thread_id).map_err(js_error)
     }
 
     pub fn unsubscribe(
@@ -296,7 +276,7 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
     ) -> std::result::Result<(), JsError> {
         let thread_id = string_arg("threadId", &thread_id).map_err(js_error)?;
-        self.inner.store.unsubscribe(&thread_id).map_err(js_error)
+        self.store.unsubscribe(&thread_id).map_err(js_error)
     }
 
     #[wasm_bindgen(js_name = isSubscribed)]
@@ -305,21 +285,21 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
     ) -> std::result::Result<bool, JsError> {
         let thread_id = string_arg("threadId", &thread_id).map_err(js_error)?;
-        self.inner.store.is_subscribed(&thread_id).map_err(js_error)
+        self.store.is_subscribed(&thread_id).map_err(js_error)
     }
 
-    #[wasm_bindgen(js_name = acquireLock, unchecked_return_type = "Lock | null | Promise<Lock | null>")]
+    #[wasm_bindgen(js_name = acquireLock, unchecked_return_type = "Lock | null")]
     pub fn acquire_lock(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number")] ttl_ms: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] token: JsValue,
     ) -> std::result::Result<JsValue, JsError> {
-        with_alarm(&self.inner, |inner| {
+        run(|| {
             let thread_id = string_arg("threadId", &thread_id)?;
             let ttl_ms = number_arg("ttlMs", &ttl_ms)?;
             let token = optional_string_arg("token", &token)?;
-            match inner
+            match self
                 .store
                 .acquire_lock(&thread_id, ttl_ms, token.as_deref(), now())?
             {
@@ -340,24 +320,23 @@ impl StateCore {
     ) -> std::result::Result<(), JsError> {
         let thread_id = string_arg("lock.threadId", &thread_id).map_err(js_error)?;
         let token = string_arg("lock.token", &token).map_err(js_error)?;
-        self.inner
-            .store
+        self.store
             .release_lock(&thread_id, &token)
             .map_err(js_error)
     }
 
-    #[wasm_bindgen(js_name = extendLock, unchecked_return_type = "boolean | Promise<boolean>")]
+    #[wasm_bindgen(js_name = extendLock)]
     pub fn extend_lock(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number")] ttl_ms: JsValue,
-    ) -> std::result::Result<JsValue, JsError> {
-        with_alarm(&self.inner, |inner| {
+    ) -> std::result::Result<bool, JsError> {
+        run(|| {
             let thread_id = string_arg("lock.threadId", &thread_id)?;
             let token = string_arg("lock.token", &token)?;
             let ttl_ms = number_arg("ttlMs", &ttl_ms)?;
-            inner.store.extend_lock(&thread_id, &token, ttl_ms, now())
+            self.store.extend_lock(&thread_id, &token, ttl_ms, now())
         })
     }
 
@@ -367,10 +346,7 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
     ) -> std::result::Result<(), JsError> {
         let thread_id = string_arg("threadId", &thread_id).map_err(js_error)?;
-        self.inner
-            .store
-            .force_release_lock(&thread_id)
-            .map_err(js_error)
+        self.store.force_release_lock(&thread_id).map_err(js_error)
     }
 
     /// The value's JSON text, or `null`.
@@ -379,40 +355,37 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
     ) -> std::result::Result<Option<String>, JsError> {
         let key = string_arg("key", &key).map_err(js_error)?;
-        self.inner.store.get(&key, now()).map_err(js_error)
+        self.store.get(&key, now()).map_err(js_error)
     }
 
-    #[wasm_bindgen(unchecked_return_type = "void | Promise<void>")]
     pub fn set(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] json: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number | undefined")] ttl_ms: JsValue,
-    ) -> std::result::Result<JsValue, JsError> {
-        with_alarm(&self.inner, |inner| {
+    ) -> std::result::Result<(), JsError> {
+        run(|| {
             let key = string_arg("key", &key)?;
             let json = string_arg("value", &json)?;
             let ttl_ms = optional_number_arg("ttlMs", &ttl_ms)?;
-            inner.store.set(&key, &json, ttl_ms, now())?;
-            Ok(JsValue::UNDEFINED)
+            self.store.set(&key, &json, ttl_ms, now())
         })
     }
 
-    #[wasm_bindgen(js_name = setIfNotExists, unchecked_return_type = "boolean | Promise<boolean>")]
+    #[wasm_bindgen(js_name = setIfNotExists)]
     pub fn set_if_not_exists(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] json: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number | undefined")] ttl_ms: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] request_id: JsValue,
-    ) -> std::result::Result<JsValue, JsError> {
-        with_alarm(&self.inner, |inner| {
+    ) -> std::result::Result<bool, JsError> {
+        run(|| {
             let key = string_arg("key", &key)?;
             let json = string_arg("value", &json)?;
             let ttl_ms = optional_number_arg("ttlMs", &ttl_ms)?;
             let request_id = optional_string_arg("requestId", &request_id)?;
-            inner
-                .store
+            self.store
                 .set_if_not_exists(&key, &json, ttl_ms, request_id.as_deref(), now())
         })
     }
@@ -422,10 +395,10 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
     ) -> std::result::Result<(), JsError> {
         let key = string_arg("key", &key).map_err(js_error)?;
-        self.inner.store.delete(&key).map_err(js_error)
+        self.store.delete(&key).map_err(js_error)
     }
 
-    #[wasm_bindgen(js_name = appendToList, unchecked_return_type = "void | Promise<void>")]
+    #[wasm_bindgen(js_name = appendToList)]
     pub fn append_to_list(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
@@ -435,8 +408,8 @@ impl StateCore {
         )]
         options: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] request_id: JsValue,
-    ) -> std::result::Result<JsValue, JsError> {
-        with_alarm(&self.inner, |inner| {
+    ) -> std::result::Result<(), JsError> {
+        run(|| {
             let key = string_arg("key", &key)?;
             let json = string_arg("value", &json)?;
             let options = if options.is_undefined() || options.is_null() {
@@ -456,10 +429,8 @@ impl StateCore {
                 ));
             };
             let request_id = optional_string_arg("requestId", &request_id)?;
-            inner
-                .store
-                .append_to_list(&key, &json, options, request_id.as_deref(), now())?;
-            Ok(JsValue::UNDEFINED)
+            self.store
+                .append_to_list(&key, &json, options, request_id.as_deref(), now())
         })
     }
 
@@ -470,10 +441,9 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
     ) -> std::result::Result<String, JsError> {
         let key = string_arg("key", &key).map_err(js_error)?;
-        self.inner.store.get_list(&key, now()).map_err(js_error)
+        self.store.get_list(&key, now()).map_err(js_error)
     }
 
-    #[wasm_bindgen(unchecked_return_type = "number | Promise<number>")]
     pub fn enqueue(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
@@ -481,14 +451,14 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "number")] expires_at: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number")] max_size: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] request_id: JsValue,
-    ) -> std::result::Result<JsValue, JsError> {
-        with_alarm(&self.inner, |inner| {
+    ) -> std::result::Result<u32, JsError> {
+        run(|| {
             let thread_id = string_arg("threadId", &thread_id)?;
             let entry_json = string_arg("entry", &entry_json)?;
             let expires_at = number_arg("entry.expiresAt", &expires_at)?;
             let max_size = optional_number_arg("maxSize", &max_size)?;
             let request_id = optional_string_arg("requestId", &request_id)?;
-            inner.store.enqueue(
+            self.store.enqueue(
                 &thread_id,
                 &entry_json,
                 expires_at,
@@ -500,19 +470,15 @@ impl StateCore {
     }
 
     /// The oldest live entry's JSON text, or `null`.
-    #[wasm_bindgen(unchecked_return_type = "string | null | Promise<string | null>")]
     pub fn dequeue(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] request_id: JsValue,
-    ) -> std::result::Result<JsValue, JsError> {
-        with_alarm(&self.inner, |inner| {
+    ) -> std::result::Result<Option<String>, JsError> {
+        run(|| {
             let thread_id = string_arg("threadId", &thread_id)?;
             let request_id = optional_string_arg("requestId", &request_id)?;
-            Ok(inner
-                .store
-                .dequeue(&thread_id, request_id.as_deref(), now())?
-                .map_or(JsValue::NULL, |json| JsValue::from_str(&json)))
+            self.store.dequeue(&thread_id, request_id.as_deref(), now())
         })
     }
 
@@ -522,58 +488,51 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
     ) -> std::result::Result<u32, JsError> {
         let thread_id = string_arg("threadId", &thread_id).map_err(js_error)?;
-        self.inner
-            .store
-            .queue_depth(&thread_id, now())
-            .map_err(js_error)
+        self.store.queue_depth(&thread_id, now()).map_err(js_error)
     }
 
     pub fn inspect(&self) -> std::result::Result<Ts<crate::inspect::Inspection>, JsError> {
-        let inspection = self.inner.store.inspect(now()).map_err(js_error)?;
+        let inspection = self.store.inspect(now()).map_err(js_error)?;
         Ok(inspection.into_ts()?)
     }
 
     /// Cumulative SQLite rows `[read, written]` by this instance, from the cursors' counters.
     #[wasm_bindgen(js_name = rowCounts)]
     pub fn row_counts(&self) -> Vec<f64> {
-        let counts = self.inner.store.row_counts();
+        let counts = self.store.row_counts();
         vec![counts.read as f64, counts.written as f64]
     }
 
-    /// The alarm handler: sweeps expired rows in bounded batches, yielding to waiting requests
-    /// between batches, then arms the next alarm. Resolves to the number of rows deleted.
-    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
-    pub fn alarm(&self) -> Promise {
-        let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
-            let started = now();
-            inner.store.begin_sweep();
-            let mut deleted = 0i64;
-            let mut more = false;
-            for batch in 0..SWEEP_MAX_BATCHES {
-                if batch > 0 {
-                    yield_to_runtime().await;
-                }
-                let outcome = inner.store.sweep_batch(started).map_err(js_error)?;
-                deleted += outcome.rows_deleted;
-                more = outcome.budget_exhausted;
-                if !more {
-                    break;
-                }
-            }
-            inner.store.finish_sweep(now(), more).map_err(js_error)?;
-            inner.apply_alarm_request().await.map_err(js_error)?;
-            Ok(JsValue::from_f64(deleted as f64))
-        })
+    /// Starts an alarm invocation (the runtime has cleared the alarm before calling it).
+    #[wasm_bindgen(js_name = beginSweep)]
+    pub fn begin_sweep(&self) {
+        self.store.begin_sweep();
     }
-}
 
-/// Lets other requests to the object run between sweep batches.
-async fn yield_to_runtime() {
-    let promise = Promise::new(&mut |resolve, _reject| {
-        set_timeout(&resolve, 0);
-    });
-    let _ = JsFuture::from(promise).await;
+    /// One sweep batch: deletes up to 1,000 rows whose deadline is at or before `startedAt`, in
+    /// one transaction. Returns `true` when the batch used its whole budget (more may remain).
+    #[wasm_bindgen(js_name = sweepBatch)]
+    pub fn sweep_batch(&self, started_at: f64) -> std::result::Result<bool, JsError> {
+        let batch = self
+            .store
+            .sweep_batch(started_at as i64)
+            .map_err(js_error)?;
+        Ok(batch.budget_exhausted)
+    }
+
+    /// Ends an alarm invocation: requests the next alarm (immediately when `more`, else at the
+    /// earliest remaining deadline but no sooner than 30 s).
+    #[wasm_bindgen(js_name = finishSweep)]
+    pub fn finish_sweep(&self, more: bool) -> std::result::Result<(), JsError> {
+        self.store.finish_sweep(now(), more).map_err(js_error)?;
+        Ok(())
+    }
+
+    /// Batches per alarm invocation before handing over to a fresh one.
+    #[wasm_bindgen(js_name = sweepMaxBatches)]
+    pub fn sweep_max_batches() -> u32 {
+        SWEEP_MAX_BATCHES
+    }
 }
 
 // ---- routing ---------------------------------------------------------------------------------

@@ -1,8 +1,14 @@
 // The Durable Object class users re-export from their Worker. Each RPC method forwards to the Rust
-// core (`StateCore`), which validates arguments, runs the SQL and keeps the alarm; nothing here
-// decides anything. Values arrive and leave as JSON text: the adapter serialises on the caller's
-// side, so the object never parses a value. Writes that carry a deadline return a promise only
-// when they had to move the alarm (`setAlarm`); otherwise they complete synchronously.
+// core (`StateCore`), which validates arguments, runs the SQL and keeps the alarm schedule;
+// nothing here decides anything. Values arrive and leave as JSON text: the adapter serialises on
+// the caller's side, so the object never parses a value. Optional trailing arguments (a lock
+// token, a request id) make a call retry-safe; callers that omit them (0.1.x, direct RPC) get the
+// old behaviour.
+//
+// The core is synchronous (src/workerd.rs says why); the one thing this shell awaits for it is
+// `setAlarm`: after a write the core may ask for the alarm to move, and the reply then waits for
+// `setAlarm`, so no deadline is ever left without an alarm. Most writes need no move and complete
+// synchronously, with no extra turn.
 import { DurableObject } from "cloudflare:workers";
 import { StateCore, type Inspection, type Lock } from "./wasm.js";
 
@@ -13,8 +19,22 @@ export class ChatStateDO extends DurableObject<unknown> {
     super(ctx, env);
     // No request is delivered until the schema is current and the armed alarm time is known.
     void ctx.blockConcurrencyWhile(async () => {
-      this.#core = await StateCore.open(ctx, await ctx.storage.getAlarm());
+      this.#core = StateCore.open(ctx, await ctx.storage.getAlarm());
+      await this.#settle(undefined);
     });
+  }
+
+  /** Arms the alarm if the last operation asked for it, then yields `value`. */
+  #settle<T>(value: T): T | Promise<T> {
+    const at = this.#core.takeAlarmRequest();
+    if (at === undefined) return value;
+    return this.ctx.storage.setAlarm(at).then(
+      () => value,
+      (error: unknown) => {
+        this.#core.alarmRequestFailed();
+        throw error;
+      },
+    );
   }
 
   subscribe(threadId: string): void {
@@ -29,8 +49,9 @@ export class ChatStateDO extends DurableObject<unknown> {
     return this.#core.isSubscribed(threadId);
   }
 
-  acquireLock(threadId: string, ttlMs: number): Lock | null | Promise<Lock | null> {
-    return this.#core.acquireLock(threadId, ttlMs);
+  /** `token`: the caller's (a retry that finds it holding the lock gets the lock back). */
+  acquireLock(threadId: string, ttlMs: number, token?: string): Lock | null | Promise<Lock | null> {
+    return this.#settle(this.#core.acquireLock(threadId, ttlMs, token));
   }
 
   releaseLock(threadId: string, token: string): void {
@@ -38,7 +59,7 @@ export class ChatStateDO extends DurableObject<unknown> {
   }
 
   extendLock(threadId: string, token: string, ttlMs: number): boolean | Promise<boolean> {
-    return this.#core.extendLock(threadId, token, ttlMs);
+    return this.#settle(this.#core.extendLock(threadId, token, ttlMs));
   }
 
   forceReleaseLock(threadId: string): void {
@@ -51,11 +72,11 @@ export class ChatStateDO extends DurableObject<unknown> {
   }
 
   set(key: string, json: string, ttlMs?: number): void | Promise<void> {
-    return this.#core.set(key, json, ttlMs);
+    return this.#settle(this.#core.set(key, json, ttlMs));
   }
 
-  setIfNotExists(key: string, json: string, ttlMs?: number): boolean | Promise<boolean> {
-    return this.#core.setIfNotExists(key, json, ttlMs);
+  setIfNotExists(key: string, json: string, ttlMs?: number, requestId?: string): boolean | Promise<boolean> {
+    return this.#settle(this.#core.setIfNotExists(key, json, ttlMs, requestId));
   }
 
   delete(key: string): void {
@@ -66,8 +87,9 @@ export class ChatStateDO extends DurableObject<unknown> {
     key: string,
     json: string,
     options?: { maxLength?: number; ttlMs?: number },
+    requestId?: string,
   ): void | Promise<void> {
-    return this.#core.appendToList(key, json, options);
+    return this.#settle(this.#core.appendToList(key, json, options, requestId));
   }
 
   /** The list as JSON array text. */
@@ -75,13 +97,19 @@ export class ChatStateDO extends DurableObject<unknown> {
     return this.#core.getList(key);
   }
 
-  enqueue(threadId: string, entryJson: string, expiresAt: number, maxSize: number): number | Promise<number> {
-    return this.#core.enqueue(threadId, entryJson, expiresAt, maxSize);
+  enqueue(
+    threadId: string,
+    entryJson: string,
+    expiresAt: number,
+    maxSize: number,
+    requestId?: string,
+  ): number | Promise<number> {
+    return this.#settle(this.#core.enqueue(threadId, entryJson, expiresAt, maxSize, requestId));
   }
 
-  /** The oldest live entry's JSON text, or null. */
-  dequeue(threadId: string): string | null {
-    return this.#core.dequeue(threadId) ?? null;
+  /** The oldest live entry's JSON text, or null. A retry (same `requestId`) gets the same entry. */
+  dequeue(threadId: string, requestId?: string): string | null | Promise<string | null> {
+    return this.#settle(this.#core.dequeue(threadId, requestId) ?? null);
   }
 
   queueDepth(threadId: string): number {
@@ -99,7 +127,20 @@ export class ChatStateDO extends DurableObject<unknown> {
     return { rowsRead, rowsWritten };
   }
 
+  /**
+   * Sweeps expired rows in bounded batches (one transaction each), letting waiting requests run
+   * between batches, then arms the next alarm.
+   */
   async alarm(): Promise<void> {
-    await this.#core.alarm();
+    const startedAt = Date.now();
+    this.#core.beginSweep();
+    let more = false;
+    for (let batch = 0; batch < StateCore.sweepMaxBatches(); batch++) {
+      if (batch > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      more = this.#core.sweepBatch(startedAt);
+      if (!more) break;
+    }
+    this.#core.finishSweep(more);
+    await this.#settle(undefined);
   }
 }
