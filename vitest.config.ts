@@ -4,9 +4,10 @@ import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 // Soak runs raise the counts of the correctness tests: MODEL_SEQUENCES (model-based, default
-// 1,000) and CONTENTION_ROUNDS (lock grants, default 1,000). Tests in workerd read them as bindings.
+// 1,000) and CONTENTION_ROUNDS (lock grants, default 1,000); FAULT_SEED replays the random faults
+// of the fault tests. Tests in workerd read them as bindings.
 const soak = Object.fromEntries(
-  ["MODEL_SEQUENCES", "CONTENTION_ROUNDS"].flatMap((name) => {
+  ["MODEL_SEQUENCES", "CONTENTION_ROUNDS", "FAULT_SEED"].flatMap((name) => {
     const value = process.env[name];
     return value ? [[name, value]] : [];
   }),

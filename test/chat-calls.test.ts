@@ -241,7 +241,7 @@ describe("chat's own calls on the adapter", () => {
     const marker = log.find((c) => c.method === "set" && c.args[0] === `slack:event-delivered:${followUp.event_id}`);
     await marker?.returned; // the adapter does not wait for it
     await deliver(followUp, { retryNum: 1 });
-    expect(await sql(queueName, "SELECT seq FROM queue_entries WHERE queue_key = ?", threadId)).toHaveLength(1);
+    expect(await sql(queueName, "SELECT seq FROM queue_entries WHERE queue_key = ? AND taken_by IS NULL", threadId)).toHaveLength(1);
     expect(slack.posts).toHaveLength(0);
 
     // Let the mention finish: chat drains the queue into the subscribed handler, then releases the lock.
@@ -254,7 +254,9 @@ describe("chat's own calls on the adapter", () => {
     ]);
     expect(skippedSeen).toEqual([[]]);
     expect(await sql(queueName, "SELECT * FROM locks")).toEqual([]);
-    expect(await sql(queueName, "SELECT * FROM queue_entries")).toEqual([]);
+    // No entry is left; the one chat dequeued stays two minutes as its dequeue's retry receipt.
+    expect(await sql(queueName, "SELECT * FROM queue_entries WHERE taken_by IS NULL")).toEqual([]);
+    expect(await sql(queueName, "SELECT expires_at FROM queue_entries")).toEqual([{ expires_at: 0 }]);
     expect(await sql(queueName, "SELECT key FROM cache WHERE key LIKE 'active-turn:%' OR key LIKE 'abort-turn:%'")).toEqual([]);
 
     // "stop" unsubscribes; after that, a plain reply in the thread reaches no handler.

@@ -148,7 +148,13 @@ describe("example bot, end to end", () => {
     const after = await inspect();
     expect(after.reduce((n, o) => n + o.locks + o.queuedEntries, 0)).toBe(0);
     expect(await sql(threadObject, "SELECT * FROM locks WHERE thread_id = ?", record.threadId)).toEqual([]);
-    expect(await sql(threadObject, "SELECT * FROM queue_entries WHERE queue_key = ?", record.threadId)).toEqual([]);
+    // No entry is left; the three chat dequeued stay two minutes as retry receipts (expires_at 0).
+    expect(
+      await sql(threadObject, "SELECT * FROM queue_entries WHERE queue_key = ? AND taken_by IS NULL", record.threadId),
+    ).toEqual([]);
+    expect(
+      await sql(threadObject, "SELECT expires_at FROM queue_entries WHERE queue_key = ?", record.threadId),
+    ).toEqual([{ expires_at: 0 }, { expires_at: 0 }, { expires_at: 0 }]);
     // The lock is free: a new holder gets it at once.
     const lock = await state.acquireLock(record.threadId, 1000);
     expect(lock).not.toBeNull();

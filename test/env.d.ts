@@ -1,9 +1,12 @@
 import type { ChatStateDO } from "../ts/index.js";
+import type { FaultyChatStateDO } from "./support/faulty-object.js";
 
 declare global {
   namespace Cloudflare {
     interface Env {
       CHAT_STATE: DurableObjectNamespace<ChatStateDO>;
+      /** Test only: objects that can reset themselves mid-call (test/support/faulty-object.ts). */
+      FAULTY_STATE: DurableObjectNamespace<FaultyChatStateDO>;
     }
   }
 }

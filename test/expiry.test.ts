@@ -118,7 +118,7 @@ describe("sweep", () => {
     // Next alarm: exactly the earliest remaining deadline (an hour out, past the minimum interval).
     const [{ d }] = (await sql<{ d: number }>(
       name,
-      "SELECT MIN(expires_at) AS d FROM (SELECT expires_at FROM cache WHERE expires_at IS NOT NULL UNION ALL SELECT expires_at FROM locks UNION ALL SELECT expires_at FROM queue_entries UNION ALL SELECT expires_at FROM lists)",
+      "SELECT MIN(expires_at) AS d FROM (SELECT expires_at FROM cache WHERE expires_at IS NOT NULL UNION ALL SELECT expires_at FROM locks UNION ALL SELECT COALESCE(retain_until, expires_at) FROM queue_entries UNION ALL SELECT expires_at FROM lists)",
     )) as [{ d: number }];
     expect(await alarmOf(name)).toBe(d);
     expect(d).toBeGreaterThanOrEqual(sweptAt + MIN_SWEEP_INTERVAL_MS);

@@ -139,9 +139,9 @@ describe("faults", () => {
         q.exec("INSERT INTO cache (key, value, expires_at) VALUES (?, '1', ?)", `dead:${String(i).padStart(4, "0")}`, past + i);
       }
       q.exec("INSERT INTO locks VALUES ('lock-dead', 'cfdo_dead', ?)", past);
-      q.exec("INSERT INTO queue_entries VALUES ('queue-live', -1, '\"dead\"', ?)", past);
+      q.exec("INSERT INTO queue_entries (queue_key, seq, value, expires_at) VALUES ('queue-live', -1, '\"dead\"', ?)", past);
       q.exec("INSERT INTO lists VALUES ('list-dead', ?)", past);
-      for (let i = 0; i < 3; i++) q.exec("INSERT INTO list_items VALUES ('list-dead', ?, '1')", i);
+      for (let i = 0; i < 3; i++) q.exec("INSERT INTO list_items (list_key, seq, value) VALUES ('list-dead', ?, '1')", i);
     });
 
     const live = () =>
@@ -229,7 +229,7 @@ describe("faults", () => {
     await stub.inspect();
     await runInDurableObject(stub, (_instance, ctx) => {
       const q = ctx.storage.sql;
-      for (const table of ["subscriptions", "locks", "cache", "lists", "list_items", "queue_entries", "_schema_version"]) {
+      for (const table of ["subscriptions", "locks", "cache", "lists", "list_items", "queue_entries", "_schema_version", "_schema_layout"]) {
         q.exec(`DROP TABLE ${table}`);
       }
       q.exec(V1_SCHEMA);
@@ -246,7 +246,7 @@ describe("faults", () => {
 
     const state = await adapter(name);
     const [inspection] = await state.inspect();
-    expect(inspection).toMatchObject({ schemaVersion: 2, subscriptions: 50, locks: 1, cacheEntries: 100 });
+    expect(inspection).toMatchObject({ schemaVersion: 3, subscriptions: 50, locks: 1, cacheEntries: 100 });
     for (let i = 0; i < 50; i++) expect(await state.isSubscribed(`slack:C1:${i}`)).toBe(true);
     for (let i = 0; i < 100; i++) {
       expect(await state.get(`thread-state:${i}`)).toEqual({ i, s: "é\u{1F600}" });

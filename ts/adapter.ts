@@ -1,8 +1,12 @@
-// The Chat SDK `StateAdapter`: each chat call becomes exactly one RPC call on the Durable Object
-// the Rust router picks. Values are serialised here, on the caller's side, so a value that cannot
-// be stored as JSON is rejected before any request is made (and billed).
+// The Chat SDK `StateAdapter`: each chat call becomes one RPC call on the Durable Object the Rust
+// router picks (retried on a transient fault, see ./retry.ts). Values are serialised here, on the
+// caller's side, so a value that cannot be stored as JSON is rejected before any request is made
+// (and billed). Lock tokens and request ids are drawn here too, before the first attempt, so a
+// retry carries the same ones and the object can answer it once (src/idempotency.rs).
 import { ConsoleLogger, type Lock, type Logger, type QueueEntry, type StateAdapter } from "chat";
 import type { ChatStateDO } from "./durable-object.js";
+import { newLockToken, newRequestId } from "./ids.js";
+import { resolveRetryPolicy, withRetries, type RetryOptions, type RetryPolicy } from "./retry.js";
 import { ShardRouter, type Inspection, type Route } from "./wasm.js";
 
 export type ChatStateNamespace = DurableObjectNamespace<ChatStateDO>;
@@ -25,6 +29,11 @@ export interface CloudflareStateOptions {
   jurisdiction?: DurableObjectJurisdiction;
   /** Logger; defaults to chat's `ConsoleLogger("info")` with the prefix `cloudflare-do`. */
   logger?: Logger;
+  /**
+   * Retries of calls that failed transiently (a dropped connection, an object reset); `false`
+   * turns them off. Defaults: 6 attempts, 100 ms base, 2 s cap, 5 s budget (see README).
+   */
+  retry?: false | RetryOptions;
 }
 
 /** Per-object inspection, keyed by object name. */
@@ -63,6 +72,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   readonly #shardKey: ((threadId: string) => string) | undefined;
   readonly #stubOptions: DurableObjectNamespaceGetDurableObjectOptions | undefined;
   readonly #logger: Logger;
+  readonly #retry: RetryPolicy | null;
   #connected = false;
 
   constructor(options: CloudflareStateOptions) {
@@ -85,6 +95,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
       : options.namespace;
     this.#stubOptions = options.locationHint ? { locationHint: options.locationHint } : undefined;
     this.#logger = options.logger ?? new ConsoleLogger("info").child("cloudflare-do");
+    this.#retry = resolveRetryPolicy(options.retry);
   }
 
   async connect(): Promise<void> {
@@ -101,60 +112,69 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   // ---- subscriptions ----
 
   async subscribe(threadId: string): Promise<void> {
-    await this.#threadStub(threadId).subscribe(threadId);
+    await this.#onThread("subscribe", threadId, (stub) => stub.subscribe(threadId));
   }
 
   async unsubscribe(threadId: string): Promise<void> {
-    await this.#threadStub(threadId).unsubscribe(threadId);
+    await this.#onThread("unsubscribe", threadId, (stub) => stub.unsubscribe(threadId));
   }
 
   async isSubscribed(threadId: string): Promise<boolean> {
-    return await this.#threadStub(threadId).isSubscribed(threadId);
+    return await this.#onThread("isSubscribed", threadId, (stub) => stub.isSubscribed(threadId));
   }
 
   // ---- locks ----
 
   async acquireLock(threadId: string, ttlMs: number): Promise<Lock | null> {
-    return await this.#threadStub(threadId).acquireLock(threadId, ttlMs);
+    // Our token, not the object's: a retry whose first attempt won finds it and gets the lock back.
+    const token = newLockToken();
+    return await this.#onThread("acquireLock", threadId, (stub) => stub.acquireLock(threadId, ttlMs, token));
   }
 
   async releaseLock(lock: Lock): Promise<void> {
     const { threadId, token } = lock ?? ({} as Partial<Lock>);
-    await this.#threadStub(threadId as string, "lock.threadId").releaseLock(threadId as string, token as string);
+    await this.#onThread(
+      "releaseLock",
+      threadId as string,
+      (stub) => stub.releaseLock(threadId as string, token as string),
+      "lock.threadId",
+    );
   }
 
   async extendLock(lock: Lock, ttlMs: number): Promise<boolean> {
     const { threadId, token } = lock ?? ({} as Partial<Lock>);
-    return await this.#threadStub(threadId as string, "lock.threadId").extendLock(
+    return await this.#onThread(
+      "extendLock",
       threadId as string,
-      token as string,
-      ttlMs,
+      (stub) => stub.extendLock(threadId as string, token as string, ttlMs),
+      "lock.threadId",
     );
   }
 
   async forceReleaseLock(threadId: string): Promise<void> {
-    await this.#threadStub(threadId).forceReleaseLock(threadId);
+    await this.#onThread("forceReleaseLock", threadId, (stub) => stub.forceReleaseLock(threadId));
   }
 
   // ---- cache ----
 
   async get<T = unknown>(key: string): Promise<T | null> {
-    const json = await this.#keyStub(key).get(key);
+    const json = await this.#onKey("get", key, (stub) => stub.get(key));
     return json === null ? null : (JSON.parse(json) as T);
   }
 
   async set<T = unknown>(key: string, value: T, ttlMs?: number): Promise<void> {
     const json = toJson("value", value);
-    await this.#keyStub(key).set(key, json, ttlMs);
+    await this.#onKey("set", key, (stub) => stub.set(key, json, ttlMs));
   }
 
   async setIfNotExists(key: string, value: unknown, ttlMs?: number): Promise<boolean> {
     const json = toJson("value", value);
-    return await this.#keyStub(key).setIfNotExists(key, json, ttlMs);
+    const requestId = newRequestId();
+    return await this.#onKey("setIfNotExists", key, (stub) => stub.setIfNotExists(key, json, ttlMs, requestId));
   }
 
   async delete(key: string): Promise<void> {
-    await this.#keyStub(key).delete(key);
+    await this.#onKey("delete", key, (stub) => stub.delete(key));
   }
 
   // ---- lists ----
@@ -170,11 +190,12 @@ export class CloudflareDOStateAdapter implements StateAdapter {
       options !== null && typeof options === "object"
         ? { maxLength: options.maxLength, ttlMs: options.ttlMs }
         : options;
-    await this.#keyStub(key).appendToList(key, json, forwarded);
+    const requestId = newRequestId();
+    await this.#onKey("appendToList", key, (stub) => stub.appendToList(key, json, forwarded, requestId));
   }
 
   async getList<T = unknown>(key: string): Promise<T[]> {
-    return JSON.parse(await this.#keyStub(key).getList(key)) as T[];
+    return JSON.parse(await this.#onKey("getList", key, (stub) => stub.getList(key))) as T[];
   }
 
   // ---- queues ----
@@ -182,16 +203,20 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   async enqueue(threadId: string, entry: QueueEntry, maxSize: number): Promise<number> {
     const json = toJson("entry", entry);
     const expiresAt = (entry as Partial<QueueEntry> | null)?.expiresAt as number;
-    return await this.#threadStub(threadId).enqueue(threadId, json, expiresAt, maxSize);
+    const requestId = newRequestId();
+    return await this.#onThread("enqueue", threadId, (stub) =>
+      stub.enqueue(threadId, json, expiresAt, maxSize, requestId),
+    );
   }
 
   async dequeue(threadId: string): Promise<QueueEntry | null> {
-    const json = await this.#threadStub(threadId).dequeue(threadId);
+    const requestId = newRequestId();
+    const json = await this.#onThread("dequeue", threadId, (stub) => stub.dequeue(threadId, requestId));
     return json === null ? null : (JSON.parse(json) as QueueEntry);
   }
 
   async queueDepth(threadId: string): Promise<number> {
-    return await this.#threadStub(threadId).queueDepth(threadId);
+    return await this.#onThread("queueDepth", threadId, (stub) => stub.queueDepth(threadId));
   }
 
   // ---- beyond StateAdapter ----
@@ -230,14 +255,21 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     }
   }
 
-  #threadStub(threadId: string, argument = "threadId"): Stub {
+  /** A thread-scoped call (subscriptions, locks, queues), routed by its thread id. */
+  #onThread<T>(method: string, threadId: string, invoke: (stub: Stub) => Promise<T>, argument = "threadId"): Promise<T> {
     this.#ensureConnected();
-    return this.#stub(this.#objectName(this.#router.routeThread(threadId, argument)));
+    return this.#call(method, this.#objectName(this.#router.routeThread(threadId, argument)), invoke);
   }
 
-  #keyStub(key: string): Stub {
+  /** A cache or list call, routed by its key. */
+  #onKey<T>(method: string, key: string, invoke: (stub: Stub) => Promise<T>): Promise<T> {
     this.#ensureConnected();
-    return this.#stub(this.#objectName(this.#router.routeKey(key)));
+    return this.#call(method, this.#objectName(this.#router.routeKey(key)), invoke);
+  }
+
+  /** One logical call: attempts on fresh stubs under the retry policy. */
+  #call<T>(method: string, objectName: string, invoke: (stub: Stub) => Promise<T>): Promise<T> {
+    return withRetries(this.#retry, { method, objectName }, this.#logger, () => invoke(this.#stub(objectName)));
   }
 
   #objectName(route: Route): string {

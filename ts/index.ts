@@ -6,4 +6,5 @@ export {
   type CloudflareStateOptions,
   type ShardInspection,
 } from "./adapter.js";
+export { DEFAULT_RETRY, type RetryOptions } from "./retry.js";
 export type { Inspection } from "./wasm.js";

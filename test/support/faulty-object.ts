@@ -1,0 +1,69 @@
+// A ChatStateDO that can be told to reset itself (`ctx.abort()`) in the middle of its next call
+// of a given method: before the call's writes commit (they are rolled back, as when an object
+// exceeds a storage timeout), or after they commit (they persist and only the reply is lost, as
+// when an object is reset for a deploy). Only the test Worker exports it, under the FAULTY_STATE
+// binding; production code has no such hook.
+import { ChatStateDO } from "../../ts/index.js";
+
+export type ResetPoint = "before-commit" | "after-commit";
+
+/** The RPC methods a reset can be armed on: every data method of the object. */
+export const RESETTABLE_METHODS = [
+  "subscribe",
+  "unsubscribe",
+  "isSubscribed",
+  "acquireLock",
+  "releaseLock",
+  "extendLock",
+  "forceReleaseLock",
+  "get",
+  "set",
+  "setIfNotExists",
+  "delete",
+  "appendToList",
+  "getList",
+  "enqueue",
+  "dequeue",
+  "queueDepth",
+] as const;
+export type ResettableMethod = (typeof RESETTABLE_METHODS)[number];
+
+type Armed = { method: ResettableMethod; at: ResetPoint };
+
+export class FaultyChatStateDO extends ChatStateDO {
+  /** In memory on purpose: the reset it causes clears it, so it fires once. */
+  armedReset: Armed | null = null;
+  resetsFired = 0;
+
+  /** Arms a reset for the next call of `method` on this object. */
+  armReset(method: ResettableMethod, at: ResetPoint): void {
+    this.armedReset = { method, at };
+  }
+}
+
+type Method = (this: ChatStateDO, ...args: unknown[]) => unknown;
+const base = ChatStateDO.prototype as unknown as Record<ResettableMethod, Method>;
+for (const method of RESETTABLE_METHODS) {
+  Object.defineProperty(FaultyChatStateDO.prototype, method, {
+    configurable: true,
+    writable: true,
+    value: function (this: FaultyChatStateDO, ...args: unknown[]): unknown {
+      const armed = this.armedReset;
+      if (armed?.method !== method) return base[method].apply(this, args);
+      this.armedReset = null;
+      const result = base[method].apply(this, args);
+      if (armed.at === "before-commit") {
+        // Synchronously after the write: it has not been committed yet, so it is rolled back.
+        this.ctx.abort("injected reset before commit");
+        return result;
+      }
+      // Let the write commit (the output gate flushes it), then reset before replying.
+      return (async () => {
+        const value = await result;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        this.ctx.abort("injected reset after commit");
+        return value;
+      })();
+    },
+  });
+}

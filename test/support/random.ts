@@ -1,0 +1,15 @@
+// Seeded randomness for the fault tests (pure-rand's xoroshiro128+): a failing run prints its
+// seed, and FAULT_SEED=<seed> replays the same faults.
+import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
+import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
+
+export function seededRandom(seed: number): () => number {
+  const rng = xoroshiro128plus(seed);
+  return () => uniformFloat64(rng);
+}
+
+/** The seed a test uses: FAULT_SEED from the environment (via bindings), else a fresh one. */
+export function faultSeed(env: unknown): number {
+  const given = Number((env as Record<string, string | undefined>).FAULT_SEED);
+  return Number.isSafeInteger(given) && given > 0 ? given : Math.floor(Math.random() * 2 ** 31);
+}

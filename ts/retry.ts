@@ -1,0 +1,126 @@
+// The retry policy: which failed Durable Object calls are tried again, how often and how fast.
+//
+// Cloudflare's rules (Durable Objects "Error handling"): an error with `.retryable === true` (a
+// dropped connection) may be retried only if the call is idempotent; an error with
+// `.durableObjectReset === true` means the object was reset (a deploy, a storage timeout) and the
+// next call reaches a fresh instance; an error with `.overloaded === true` must never be retried,
+// since retrying is what keeps an overloaded object overloaded. Every one of our calls is made
+// retry-safe by the object (request ids and receipts, see src/idempotency.rs), so every
+// retryable or reset error is retried here, each attempt on a fresh stub (a stub that saw an
+// error may be broken). Anything else — a bad argument, a storage error the object reported on
+// purpose — is not a transient fault and is rethrown at once.
+//
+// Backoff is capped full jitter: before retry n (1-based) wait random() × min(maxDelayMs,
+// baseDelayMs × 2^n), and start no attempt after maxElapsedMs. The defaults ride out an object
+// restart on deploy (a reset instance answers within a second or two) while keeping a chat
+// message's worst case to a few seconds.
+import type { Logger } from "chat";
+
+/** `retry` option of `createCloudflareState`. */
+export interface RetryOptions {
+  /** Attempts in all, the first included (1–20). Default 6. */
+  attempts?: number;
+  /** Base of the exponential backoff, ms. Default 100. */
+  baseDelayMs?: number;
+  /** Cap of one backoff delay, ms. Default 2,000. */
+  maxDelayMs?: number;
+  /** No attempt starts later than this after the first, ms (at most 60,000). Default 5,000. */
+  maxElapsedMs?: number;
+}
+
+export type RetryPolicy = Required<RetryOptions>;
+
+export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({
+  attempts: 6,
+  baseDelayMs: 100,
+  maxDelayMs: 2_000,
+  maxElapsedMs: 5_000,
+});
+
+/**
+ * The longest `maxElapsedMs` accepted: the object keeps the receipts that make a retry safe for
+ * two minutes (src/idempotency.rs, RECEIPT_WINDOW_MS), twice this.
+ */
+export const MAX_RETRY_ELAPSED_MS = 60_000;
+
+/** Validates the option; `null` means retries are off (`retry: false`). */
+export function resolveRetryPolicy(option: false | RetryOptions | undefined): RetryPolicy | null {
+  if (option === false) return null;
+  if (option === undefined) return { ...DEFAULT_RETRY };
+  if (typeof option !== "object" || option === null) {
+    throw new Error("Invalid option `retry`: must be false or an object { attempts, baseDelayMs, maxDelayMs, maxElapsedMs }");
+  }
+  const policy = { ...DEFAULT_RETRY, ...definedFields(option) };
+  const whole = (name: keyof RetryPolicy, min: number, max: number) => {
+    const value = policy[name];
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+      throw new Error(`Invalid option \`retry.${name}\`: must be a whole number from ${min} to ${max}, got ${String(value)}`);
+    }
+  };
+  whole("attempts", 1, 20);
+  whole("baseDelayMs", 0, MAX_RETRY_ELAPSED_MS);
+  whole("maxDelayMs", 0, MAX_RETRY_ELAPSED_MS);
+  whole("maxElapsedMs", 0, MAX_RETRY_ELAPSED_MS);
+  return policy;
+}
+
+function definedFields(option: RetryOptions): RetryOptions {
+  return Object.fromEntries(Object.entries(option).filter(([, value]) => value !== undefined));
+}
+
+interface RuntimeErrorFlags {
+  retryable?: unknown;
+  overloaded?: unknown;
+  durableObjectReset?: unknown;
+}
+
+/** Whether a failed call may be retried: a transient fault, never overload, never a rejection. */
+export function isRetryable(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const flags = error as RuntimeErrorFlags;
+  if (flags.overloaded === true) return false;
+  return flags.retryable === true || flags.durableObjectReset === true;
+}
+
+/** The wait before retry `retry` (1-based): capped full jitter. */
+export function backoffMs(retry: number, policy: RetryPolicy, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** retry);
+  return Math.floor(random() * ceiling);
+}
+
+/** What a retry is about, for the log line. */
+export interface CallSite {
+  method: string;
+  objectName: string;
+}
+
+/**
+ * Runs `attempt` until it succeeds, fails with an error that is not retryable, or the policy's
+ * attempts or time run out; then rethrows the last error itself. Each retry is logged at `warn`.
+ */
+export async function withRetries<T>(
+  policy: RetryPolicy | null,
+  site: CallSite,
+  logger: Logger,
+  attempt: (attemptNumber: number) => Promise<T>,
+): Promise<T> {
+  const started = Date.now();
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt(n);
+    } catch (error) {
+      if (policy === null || n >= policy.attempts || !isRetryable(error)) throw error;
+      const delayMs = backoffMs(n, policy);
+      if (Date.now() + delayMs - started > policy.maxElapsedMs) throw error;
+      logger.warn("Durable Object call failed; retrying", {
+        method: site.method,
+        objectName: site.objectName,
+        attempt: n,
+        attempts: policy.attempts,
+        delayMs,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+}
