@@ -14,6 +14,13 @@
 // guessed. The exact-clock model, with boundaries to the millisecond, sweeps and injected
 // faults, is the Rust proptest in src/model_tests.rs.
 //
+// Faults are commands too: `fault` makes the next call's first attempt fail before reaching the
+// object, lose its reply after running, or reset the object (ctx.abort()) before or after its write
+// commits — the adapter retries, and the model expects exactly the fault-free result — or find the
+// object overloaded, where the call must reject with nothing changed. The objects are
+// FaultyChatStateDO (test/support/faulty-object.ts) behind a FaultyNamespace
+// (test/support/faulty-namespace.ts).
+//
 // MODEL_SEQUENCES sets the number of sequences (default 1,000).
 import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -22,6 +29,8 @@ import { describe, expect, it } from "vitest";
 import type { Lock, QueueEntry } from "chat";
 import { createCloudflareState, type CloudflareDOStateAdapter } from "../ts/index.js";
 import { clearOf, seenBy, sleep, type Window } from "./model/clock.js";
+import type { ResettableMethod } from "./support/faulty-object.js";
+import { FaultyNamespace, type FaultKind } from "./support/faulty-namespace.js";
 
 const SEQUENCES = Number((env as unknown as Record<string, string | undefined>).MODEL_SEQUENCES || 1000);
 const GUARD_MS = 30;
@@ -46,7 +55,9 @@ type Op =
     }
   | { op: "enqueue"; who: Who; k: number; value: unknown; expiresIn: number; maxSize: number }
   | { op: "sleep"; ms: number }
-  | { op: "evict" };
+  | { op: "evict" }
+  | { op: "fault"; kind: Fault };
+type Fault = FaultKind | "before-commit" | "after-commit";
 type TokenPick = "current" | "wrong" | number;
 
 const who = fc.constantFrom<Who>(0, 1);
@@ -113,6 +124,13 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 12,
   },
   { arbitrary: fc.record({ op: fc.constant("sleep"), ms: fc.constantFrom(1, 20, 60) }), weight: 4 },
+  {
+    arbitrary: fc.record({
+      op: fc.constant("fault"),
+      kind: fc.constantFrom<Fault>("before", "after", "overloaded", "before-commit", "after-commit"),
+    }),
+    weight: 14,
+  },
   { arbitrary: fc.record({ op: fc.constant("evict") }), weight: 1 } as {
     arbitrary: fc.Arbitrary<Op>;
     weight: number;
@@ -129,7 +147,21 @@ interface Model {
   issued: string[];
 }
 
-const stats = { sequences: 0, operations: 0, discarded: 0, sleptMs: 0, evictions: 0, expiries: 0 };
+const THREAD_SCOPED = new Set([
+  "subscribe",
+  "unsubscribe",
+  "isSubscribed",
+  "acquireLock",
+  "releaseLock",
+  "extendLock",
+  "forceReleaseLock",
+  "enqueue",
+  "dequeue",
+  "queueDepth",
+]);
+const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet } as never;
+
+const stats = { sequences: 0, operations: 0, discarded: 0, sleptMs: 0, evictions: 0, expiries: 0, faults: 0 };
 let execution = 0;
 
 /** The deadlines a call's result depends on. */
@@ -169,10 +201,19 @@ async function runSequence(ops: Op[]): Promise<void> {
     run % 4 === 3
       ? { name: `model-sharded-${run % 8}`, shards: 3 }
       : { name: `model-${run % 8}` };
+  // The next call's first attempt fails this way (armed by a `fault` command).
+  let pendingFault: FaultKind | null = null;
+  const faulty = new FaultyNamespace(env.FAULTY_STATE as never, () => {
+    const fault = pendingFault;
+    pendingFault = null;
+    return fault;
+  });
+  const retry = { baseDelayMs: 1, maxDelayMs: 4 };
   const adapters: [CloudflareDOStateAdapter, CloudflareDOStateAdapter] = [
-    createCloudflareState({ namespace: env.CHAT_STATE, ...options }),
-    createCloudflareState({ namespace: env.CHAT_STATE, ...options }),
+    createCloudflareState({ namespace: faulty.namespace, ...options, retry, logger: quiet }),
+    createCloudflareState({ namespace: faulty.namespace, ...options, retry, logger: quiet }),
   ];
+  let armed: Fault | null = null;
   const keys = [`r${run}:a`, `r${run}:b`, `thread-state:r${run}:c`];
   await Promise.all(adapters.map((a) => a.connect()));
   const m: Model = {
@@ -194,16 +235,20 @@ async function runSequence(ops: Op[]): Promise<void> {
       await sleep(op.ms);
       continue;
     }
+    if (op.op === "fault") {
+      armed = op.kind;
+      continue;
+    }
     if (op.op === "evict") {
       for (const name of objectNames()) {
         // Rejects when the object is not running: nothing to evict then.
-        await evictDurableObject(env.CHAT_STATE.getByName(name)).then(
+        await evictDurableObject(env.FAULTY_STATE.getByName(name)).then(
           () => stats.evictions++,
           () => {},
         );
       }
       // Start the objects again now, so the next timed call does not pay for it.
-      await Promise.all(objectNames().map((name) => env.CHAT_STATE.getByName(name).queueDepth("warm-up")));
+      await Promise.all(objectNames().map((name) => env.FAULTY_STATE.getByName(name).queueDepth("warm-up")));
       continue;
     }
     const adapter = adapters[op.who];
@@ -266,6 +311,18 @@ async function runSequence(ops: Op[]): Promise<void> {
         break;
     }
 
+    const fault = m.connected[op.who] ? armed : null;
+    armed = null;
+    if (fault !== null) {
+      stats.faults++;
+      if (fault === "before-commit" || fault === "after-commit") {
+        const objectName = THREAD_SCOPED.has(op.op) ? adapter.objectNameForThread(key) : adapter.objectNameForKey(key);
+        await env.FAULTY_STATE.getByName(objectName).armReset(op.op as ResettableMethod, fault);
+      } else {
+        pendingFault = fault;
+      }
+    }
+
     const before = Date.now();
     let result: unknown;
     let error: unknown;
@@ -279,6 +336,11 @@ async function runSequence(ops: Op[]): Promise<void> {
 
     if (!m.connected[op.who]) {
       expect(String(error), where).toMatch(/not connected/);
+      continue;
+    }
+    if (fault === "overloaded") {
+      // Refused before it ran: the caller sees the error, the model (the state) is unchanged.
+      expect(error, where).toMatchObject({ overloaded: true });
       continue;
     }
     if (error !== undefined) throw new Error(`${where}: unexpected error ${String(error)}`);
@@ -400,7 +462,7 @@ async function runSequence(ops: Op[]): Promise<void> {
 
   // Read back every key the sequence touched, through a fresh adapter instance, with all reads
   // in flight together; first wait out any deadline due within 60 ms of now.
-  const reader = createCloudflareState({ namespace: env.CHAT_STATE, ...options });
+  const reader = createCloudflareState({ namespace: env.FAULTY_STATE as never, ...options });
   await reader.connect();
   const touched = [...new Set(ops.flatMap((op) => ("k" in op ? [op.k] : [])))];
   const deadlines = touched.flatMap((i) => [
@@ -461,7 +523,7 @@ describe("model-based: the adapter in workerd matches the contract's model", () 
     );
     console.log(
       `model (workerd): ${stats.sequences} sequences checked, ${stats.operations} operations, ` +
-        `${stats.expiries} expiries observed, ${stats.evictions} evictions, ` +
+        `${stats.expiries} expiries observed, ${stats.evictions} evictions, ${stats.faults} injected faults, ` +
         `${stats.discarded} discarded as timing-ambiguous, ${stats.sleptMs} ms slept`,
     );
     expect(stats.sequences).toBeGreaterThanOrEqual(SEQUENCES);

@@ -2,7 +2,7 @@
 // of a given method: before the call's writes commit (they are rolled back, as when an object
 // exceeds a storage timeout), or after they commit (they persist and only the reply is lost, as
 // when an object is reset for a deploy). Only the test Worker exports it, under the FAULTY_STATE
-// binding; production code has no such hook.
+// binding; production code has no such hook. `takeArmedReset` is not for RPC callers.
 import { ChatStateDO } from "../../ts/index.js";
 
 export type ResetPoint = "before-commit" | "after-commit";
@@ -28,16 +28,28 @@ export const RESETTABLE_METHODS = [
 ] as const;
 export type ResettableMethod = (typeof RESETTABLE_METHODS)[number];
 
-type Armed = { method: ResettableMethod; at: ResetPoint };
+type Armed = { method: ResettableMethod; at: ResetPoint; times: number };
+
+/**
+ * Armed resets by object id. Module state, not instance state: a reset replaces the instance but
+ * not the isolate, so a reset armed `times` > 1 also fires in the replacement instances.
+ */
+const armed = new Map<string, Armed>();
 
 export class FaultyChatStateDO extends ChatStateDO {
-  /** In memory on purpose: the reset it causes clears it, so it fires once. */
-  armedReset: Armed | null = null;
-  resetsFired = 0;
+  /** Arms a reset for the next `times` calls of `method` on this object. */
+  armReset(method: ResettableMethod, at: ResetPoint, times = 1): void {
+    armed.set(this.ctx.id.toString(), { method, at, times });
+  }
 
-  /** Arms a reset for the next call of `method` on this object. */
-  armReset(method: ResettableMethod, at: ResetPoint): void {
-    this.armedReset = { method, at };
+  /** Takes one armed reset for `method`, if any. */
+  takeArmedReset(method: ResettableMethod): ResetPoint | null {
+    const id = this.ctx.id.toString();
+    const plan = armed.get(id);
+    if (plan?.method !== method) return null;
+    if (plan.times <= 1) armed.delete(id);
+    else plan.times--;
+    return plan.at;
   }
 }
 
@@ -48,11 +60,10 @@ for (const method of RESETTABLE_METHODS) {
     configurable: true,
     writable: true,
     value: function (this: FaultyChatStateDO, ...args: unknown[]): unknown {
-      const armed = this.armedReset;
-      if (armed?.method !== method) return base[method].apply(this, args);
-      this.armedReset = null;
+      const at = this.takeArmedReset(method);
+      if (at === null) return base[method].apply(this, args);
       const result = base[method].apply(this, args);
-      if (armed.at === "before-commit") {
+      if (at === "before-commit") {
         // Synchronously after the write: it has not been committed yet, so it is rolled back.
         this.ctx.abort("injected reset before commit");
         return result;
