@@ -6,7 +6,7 @@
 use crate::db::{Database, Param, QueryExt};
 use crate::error::Result;
 use crate::expiry::Cleanup;
-use crate::idempotency;
+use crate::idempotency::{self, Attempt};
 use crate::store::Store;
 use crate::validate;
 
@@ -49,13 +49,14 @@ impl<D: Database> Store<D> {
         key: &str,
         json: &str,
         ttl_ms: Option<f64>,
-        request_id: Option<&str>,
+        attempt: Option<Attempt<'_>>,
         now: i64,
     ) -> Result<bool> {
         let key = validate::key("key", key)?;
         let json = validate::value("value", json)?;
         let expires_at = validate::optional_ttl("ttlMs", ttl_ms)?.map(|ttl| now + ttl);
-        let request_id = idempotency::request_id("requestId", request_id)?;
+        let attempt = idempotency::checked(attempt)?;
+        let request_id = attempt.map(|a| a.id);
         let written = self.db.returned_row(
             "INSERT INTO cache (key, value, expires_at, request_id) VALUES (?1, ?2, ?3, ?5)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,
@@ -76,7 +77,7 @@ impl<D: Database> Store<D> {
             }
             return Ok(true);
         }
-        match request_id {
+        match attempt.filter(|a| a.retry).map(|a| a.id) {
             Some(id) => self.db.returned_row(
                 "SELECT 1 FROM cache WHERE key = ?1 AND request_id = ?2
                    AND (expires_at IS NULL OR expires_at > ?3)",

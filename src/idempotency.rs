@@ -55,8 +55,47 @@ pub const MAX_RETRY_ELAPSED_MS: i64 = RECEIPT_WINDOW_MS / 2;
 /// Most append ids one list item carries.
 pub const MAX_LIST_RECEIPTS: usize = 256;
 
-/// Checks an optional request id. `None` (a caller that predates request ids, or a direct RPC
-/// call) means the call is not retry-safe but otherwise works as always.
+/// One attempt of a retry-safe call: the id its caller drew before the first attempt (a request
+/// id, or `acquireLock`'s token), and whether this attempt is a retry. Only a retry looks for what
+/// an earlier attempt left: a first attempt cannot have been seen before (the runtime's own
+/// re-sends are refused once the object saw the call), so it reads no row more than it would
+/// without retry safety.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt<'a> {
+    pub id: &'a str,
+    pub retry: bool,
+}
+
+impl<'a> Attempt<'a> {
+    pub fn first(id: &'a str) -> Self {
+        Attempt { id, retry: false }
+    }
+
+    pub fn retry(id: &'a str) -> Self {
+        Attempt { id, retry: true }
+    }
+}
+
+/// Checks an optional request id and pairs it with the retry flag. `None` (a caller that
+/// predates request ids, or a direct RPC call) means the call is not retry-safe but otherwise
+/// works as always.
+pub fn attempt<'a>(
+    argument: &'static str,
+    id: Option<&'a str>,
+    retry: bool,
+) -> Result<Option<Attempt<'a>>> {
+    Ok(request_id(argument, id)?.map(|id| Attempt { id, retry }))
+}
+
+/// Validates the id of an attempt built by a caller (the store methods take [`Attempt`]s).
+pub fn checked<'a>(attempt: Option<Attempt<'a>>) -> Result<Option<Attempt<'a>>> {
+    match attempt {
+        Some(a) => self::attempt("requestId", Some(a.id), a.retry),
+        None => Ok(None),
+    }
+}
+
+/// Checks an optional request id.
 pub fn request_id<'a>(argument: &'static str, id: Option<&'a str>) -> Result<Option<&'a str>> {
     let Some(id) = id else { return Ok(None) };
     if !(16..=64).contains(&id.len()) {

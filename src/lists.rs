@@ -16,7 +16,7 @@
 use crate::db::{Database, Param, Value};
 use crate::error::Result;
 use crate::expiry::Cleanup;
-use crate::idempotency::{self, ListReceipts};
+use crate::idempotency::{self, Attempt, ListReceipts};
 use crate::store::Store;
 use crate::validate;
 
@@ -33,14 +33,15 @@ impl<D: Database> Store<D> {
         key: &str,
         json: &str,
         options: AppendOptions,
-        request_id: Option<&str>,
+        attempt: Option<Attempt<'_>>,
         now: i64,
     ) -> Result<()> {
         let key = validate::key("key", key)?;
         let json = validate::value("value", json)?;
         let max_length = validate::optional_limit("options.maxLength", options.max_length)?;
         let ttl_ms = validate::optional_ttl("options.ttlMs", options.ttl_ms)?;
-        let request_id = idempotency::request_id("requestId", request_id)?;
+        let attempt = idempotency::checked(attempt)?;
+        let request_id = attempt.map(|a| a.id);
         let new_deadline = ttl_ms.map(|ttl| now + ttl);
 
         let appended = self.db.transaction(&mut || {
@@ -70,8 +71,9 @@ impl<D: Database> Store<D> {
                 }
                 last_seq = None;
                 receipts = ListReceipts::default();
-            } else if request_id.is_some_and(|id| receipts.contains(id, now)) {
-                // A retry whose first attempt landed: nothing more to do.
+            } else if attempt.is_some_and(|a| a.retry && receipts.contains(a.id, now)) {
+                // A retry whose first attempt landed: nothing more to do. (The receipts came
+                // with the row this append reads anyway, so the check costs no read.)
                 return Ok(false);
             }
 

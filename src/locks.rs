@@ -22,6 +22,7 @@ use tsify::Tsify;
 use crate::db::{Database, Param, QueryExt};
 use crate::error::{Error, Result};
 use crate::expiry::Cleanup;
+use crate::idempotency::Attempt;
 use crate::store::Store;
 use crate::validate;
 
@@ -51,19 +52,20 @@ fn new_token() -> Result<String> {
 
 impl<D: Database> Store<D> {
     /// Grants the lock if no unexpired holder has it. `token` is the caller's (`None`: draw one).
-    /// A call whose token already holds the lock is a retry of a granted acquire: it gets the
+    /// A retry whose token already holds the lock is a retry of a granted acquire: it gets the
     /// lock back with its stored expiry, and nothing is written.
     pub fn acquire_lock(
         &self,
         thread_id: &str,
         ttl_ms: f64,
-        token: Option<&str>,
+        token: Option<Attempt<'_>>,
         now: i64,
     ) -> Result<Option<Lock>> {
         let thread_id = validate::key("threadId", thread_id)?;
         let ttl_ms = validate::required_ttl("ttlMs", ttl_ms)?;
+        let retry = token.is_some_and(|t| t.retry);
         let token = match token {
-            Some(token) => validate::new_token("token", token)?.to_owned(),
+            Some(token) => validate::new_token("token", token.id)?.to_owned(),
             None => new_token()?,
         };
         let expires_at = now + ttl_ms;
@@ -76,7 +78,11 @@ impl<D: Database> Store<D> {
             }));
         }
         // Held. By this very token? Then this is a retry whose first attempt won.
-        if let Some(held_until) = self.lock_expiry(thread_id, &token, now)? {
+        if let Some(held_until) = retry
+            .then(|| self.lock_expiry(thread_id, &token, now))
+            .transpose()?
+            .flatten()
+        {
             return Ok(Some(Lock {
                 thread_id: thread_id.to_owned(),
                 token,

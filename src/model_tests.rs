@@ -34,7 +34,7 @@ use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use crate::db::{Database, Param, QueryExt};
 use crate::error::Error;
 use crate::expiry::MIN_SWEEP_INTERVAL_MS;
-use crate::idempotency::{MAX_LIST_RECEIPTS, MAX_RETRY_ELAPSED_MS, RECEIPT_WINDOW_MS};
+use crate::idempotency::{Attempt, MAX_LIST_RECEIPTS, MAX_RETRY_ELAPSED_MS, RECEIPT_WINDOW_MS};
 use crate::lists::AppendOptions;
 use crate::locks::Lock;
 use crate::native_db::NativeDb;
@@ -472,16 +472,28 @@ fn run_call(
     h: &mut Harness,
     m: &mut Model,
     call: &Call,
+    replay: bool,
     at: &dyn Fn(&str) -> String,
 ) -> Result<(), TestCaseError> {
     let now = m.now;
+    fn attempt(id: &Option<String>, retry: bool) -> Option<Attempt<'_>> {
+        id.as_deref().map(|id| Attempt { id, retry })
+    }
     let before = h.snapshot();
     let mut deduped = false;
     match call {
         Call::Acquire { k, ttl, token } => {
             let got = h
                 .s()
-                .acquire_lock(KEYS[*k], *ttl, Some(token), now)
+                .acquire_lock(
+                    KEYS[*k],
+                    *ttl,
+                    Some(Attempt {
+                        id: token,
+                        retry: replay,
+                    }),
+                    now,
+                )
                 .unwrap();
             match m.lock_holder(*k).cloned() {
                 Some((held, until)) if held == *token => {
@@ -515,7 +527,7 @@ fn run_call(
         Call::SetIfNotExists { k, json, ttl, rid } => {
             let got = h
                 .s()
-                .set_if_not_exists(KEYS[*k], json, *ttl, rid.as_deref(), now)
+                .set_if_not_exists(KEYS[*k], json, *ttl, attempt(rid, replay), now)
                 .unwrap();
             let entry = m.cache.get(k).filter(|(_, at, _)| live(*at, now));
             let expect = match entry {
@@ -550,7 +562,7 @@ fn run_call(
                         max_length: *max,
                         ttl_ms: *ttl,
                     },
-                    rid.as_deref(),
+                    attempt(rid, replay),
                     now,
                 )
                 .unwrap();
@@ -597,7 +609,7 @@ fn run_call(
                     json,
                     *expires_at as f64,
                     *max,
-                    rid.as_deref(),
+                    attempt(rid, replay),
                     now,
                 )
                 .unwrap();
@@ -645,7 +657,7 @@ fn run_call(
             })?;
         }
         Call::Dequeue { k, rid } => {
-            let got = h.s().dequeue(KEYS[*k], rid.as_deref(), now).unwrap();
+            let got = h.s().dequeue(KEYS[*k], attempt(rid, replay), now).unwrap();
             let q = m.queues.entry(*k).or_default();
             let taken_before = rid.as_ref().and_then(|rid| {
                 q.iter()
@@ -750,7 +762,7 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                     ttl: *ttl,
                     token,
                 };
-                run_call(&mut h, &mut m, &call, &at)?;
+                run_call(&mut h, &mut m, &call, false, &at)?;
                 m.calls.push((call, now));
             }
             Op::SetIfNotExists(k, v, ttl, with_id) => {
@@ -761,7 +773,7 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                     ttl: *ttl,
                     rid,
                 };
-                run_call(&mut h, &mut m, &call, &at)?;
+                run_call(&mut h, &mut m, &call, false, &at)?;
                 m.calls.push((call, now));
             }
             Op::Append(k, v, max, ttl, with_id) => {
@@ -773,7 +785,7 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                     ttl: *ttl,
                     rid,
                 };
-                run_call(&mut h, &mut m, &call, &at)?;
+                run_call(&mut h, &mut m, &call, false, &at)?;
                 m.calls.push((call, now));
             }
             Op::Enqueue(k, v, rel, max, with_id) => {
@@ -785,13 +797,13 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                     max: *max,
                     rid,
                 };
-                run_call(&mut h, &mut m, &call, &at)?;
+                run_call(&mut h, &mut m, &call, false, &at)?;
                 m.calls.push((call, now));
             }
             Op::Dequeue(k, with_id) => {
                 let rid = with_id.then(|| m.fresh_id("dequ"));
                 let call = Call::Dequeue { k: *k, rid };
-                run_call(&mut h, &mut m, &call, &at)?;
+                run_call(&mut h, &mut m, &call, false, &at)?;
                 m.calls.push((call, now));
             }
             Op::Replay(n) => {
@@ -803,7 +815,7 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                     let (call, made_at) = retryable[n % retryable.len()].clone();
                     if now - made_at < MAX_RETRY_ELAPSED_MS {
                         REPLAYS.fetch_add(1, Ordering::Relaxed);
-                        run_call(&mut h, &mut m, &call, &at)?;
+                        run_call(&mut h, &mut m, &call, true, &at)?;
                     }
                 }
             }

@@ -17,7 +17,7 @@
 use crate::db::{Database, Param, QueryExt};
 use crate::error::Result;
 use crate::expiry::Cleanup;
-use crate::idempotency::{self, RECEIPT_WINDOW_MS};
+use crate::idempotency::{self, Attempt, RECEIPT_WINDOW_MS};
 use crate::store::Store;
 use crate::validate;
 
@@ -31,17 +31,18 @@ impl<D: Database> Store<D> {
         json: &str,
         expires_at: f64,
         max_size: Option<f64>,
-        request_id: Option<&str>,
+        attempt: Option<Attempt<'_>>,
         now: i64,
     ) -> Result<u32> {
         let key = validate::key("threadId", key)?;
         let json = validate::value("entry", json)?;
         let expires_at = validate::timestamp("entry.expiresAt", expires_at)?;
         let max_size = validate::optional_limit("maxSize", max_size)?;
-        let request_id = idempotency::request_id("requestId", request_id)?;
+        let attempt = idempotency::checked(attempt)?;
+        let request_id = attempt.map(|a| a.id);
 
         let (depth, added) = self.db.transaction(&mut || {
-            if let Some(id) = request_id {
+            if let Some(id) = attempt.filter(|a| a.retry).map(|a| a.id) {
                 if let Some(depth) = self.db.query_int(
                     "SELECT depth FROM queue_entries WHERE queue_key = ?1 AND request_id = ?2",
                     &[Param::Text(key), Param::Text(id)],
@@ -122,13 +123,20 @@ impl<D: Database> Store<D> {
 
     /// Takes the oldest unexpired entry and returns its JSON text. With a `request_id` the entry
     /// is kept as that call's receipt, and a retry gets the same entry back.
-    pub fn dequeue(&self, key: &str, request_id: Option<&str>, now: i64) -> Result<Option<String>> {
+    pub fn dequeue(
+        &self,
+        key: &str,
+        attempt: Option<Attempt<'_>>,
+        now: i64,
+    ) -> Result<Option<String>> {
         let key = validate::key("threadId", key)?;
-        let request_id = idempotency::request_id("requestId", request_id)?;
-        if let Some(taken) = self.receipt_of_dequeue(key, request_id)? {
+        let attempt = idempotency::checked(attempt)?;
+        if let Some(taken) =
+            self.receipt_of_dequeue(key, attempt.filter(|a| a.retry).map(|a| a.id))?
+        {
             return Ok(Some(taken));
         }
-        self.take_oldest(key, request_id, now)
+        self.take_oldest(key, attempt.map(|a| a.id), now)
     }
 
     /// The entry a dequeue with this request id already took, if any.

@@ -4,7 +4,7 @@
 //! also across a re-open of the object (receipts live in rows, not memory).
 
 use crate::db::{Database, QueryExt};
-use crate::idempotency::RECEIPT_WINDOW_MS;
+use crate::idempotency::{Attempt, RECEIPT_WINDOW_MS};
 use crate::lists::AppendOptions;
 use crate::native_db::NativeDb;
 use crate::schema;
@@ -15,6 +15,15 @@ const TOKEN: &str = "cfdo_0123456789abcdef0123456789abcdef";
 const OTHER: &str = "cfdo_ffffffffffffffffffffffffffffffff";
 const R1: &str = "r1r1r1r1r1r1r1r1r1r1";
 const R2: &str = "r2r2r2r2r2r2r2r2r2r2";
+
+/// A first attempt with this id, and a retry of it.
+fn first(id: &str) -> Option<Attempt<'_>> {
+    Some(Attempt::first(id))
+}
+
+fn again(id: &str) -> Option<Attempt<'_>> {
+    Some(Attempt::retry(id))
+}
 
 fn store() -> Store<NativeDb> {
     Store::open(NativeDb::open_in_memory(), None, T0).unwrap()
@@ -56,32 +65,34 @@ fn opts(max_length: Option<f64>) -> AppendOptions {
 #[test]
 fn acquire_retry_gets_its_own_lock_back() {
     let s = store();
-    let first = s
-        .acquire_lock("t", 30_000.0, Some(TOKEN), T0)
+    let granted = s
+        .acquire_lock("t", 30_000.0, first(TOKEN), T0)
         .unwrap()
         .unwrap();
-    assert_eq!(first.token, TOKEN);
+    assert_eq!(granted.token, TOKEN);
     let before = snapshot(&s);
     let s = reopen(s, T0 + 5);
-    let retry = s.acquire_lock("t", 30_000.0, Some(TOKEN), T0 + 10).unwrap();
-    assert_eq!(retry, Some(first.clone()), "same lock, same expiry");
+    let retry = s
+        .acquire_lock("t", 30_000.0, again(TOKEN), T0 + 10)
+        .unwrap();
+    assert_eq!(retry, Some(granted.clone()), "same lock, same expiry");
     assert_eq!(snapshot(&s), before);
     // A genuine second caller is still refused.
     assert!(s
-        .acquire_lock("t", 30_000.0, Some(OTHER), T0 + 10)
+        .acquire_lock("t", 30_000.0, first(OTHER), T0 + 10)
         .unwrap()
         .is_none());
     // Once released, a late retry is just a late acquire.
     s.release_lock("t", TOKEN).unwrap();
     let again = s
-        .acquire_lock("t", 30_000.0, Some(TOKEN), T0 + 20)
+        .acquire_lock("t", 30_000.0, again(TOKEN), T0 + 20)
         .unwrap()
         .unwrap();
     assert_eq!(again.expires_at, T0 + 20 + 30_000);
     // Tokens are checked like any argument.
-    assert!(s.acquire_lock("u", 1.0, Some("short"), T0).is_err());
+    assert!(s.acquire_lock("u", 1.0, first("short"), T0).is_err());
     assert!(s
-        .acquire_lock("u", 1.0, Some("has space in it!!"), T0)
+        .acquire_lock("u", 1.0, first("has space in it!!"), T0)
         .is_err());
 }
 
@@ -89,17 +100,17 @@ fn acquire_retry_gets_its_own_lock_back() {
 fn set_if_not_exists_retry_answers_true_once_written() {
     let s = store();
     assert!(s
-        .set_if_not_exists("dedupe:m1", "true", Some(600_000.0), Some(R1), T0)
+        .set_if_not_exists("dedupe:m1", "true", Some(600_000.0), first(R1), T0)
         .unwrap());
     let before = snapshot(&s);
     let s = reopen(s, T0);
     assert!(s
-        .set_if_not_exists("dedupe:m1", "true", Some(600_000.0), Some(R1), T0 + 50)
+        .set_if_not_exists("dedupe:m1", "true", Some(600_000.0), again(R1), T0 + 50)
         .unwrap());
     assert_eq!(snapshot(&s), before, "the retry wrote nothing");
     // A genuine duplicate (another request) and a caller without an id both get false.
     assert!(!s
-        .set_if_not_exists("dedupe:m1", "true", Some(600_000.0), Some(R2), T0 + 50)
+        .set_if_not_exists("dedupe:m1", "true", Some(600_000.0), first(R2), T0 + 50)
         .unwrap());
     assert!(!s
         .set_if_not_exists("dedupe:m1", "true", Some(600_000.0), None, T0 + 50)
@@ -107,10 +118,10 @@ fn set_if_not_exists_retry_answers_true_once_written() {
     // An overwrite by `set` clears the id: the key no longer holds what R1 wrote.
     s.set("dedupe:m1", "1", None, T0 + 60).unwrap();
     assert!(!s
-        .set_if_not_exists("dedupe:m1", "true", None, Some(R1), T0 + 70)
+        .set_if_not_exists("dedupe:m1", "true", None, again(R1), T0 + 70)
         .unwrap());
     assert!(s
-        .set_if_not_exists("k", "1", None, Some("bad id"), T0)
+        .set_if_not_exists("k", "1", None, first("bad id"), T0)
         .is_err());
 }
 
@@ -118,14 +129,14 @@ fn set_if_not_exists_retry_answers_true_once_written() {
 fn append_retry_adds_once_even_after_other_appends_and_trimming() {
     for max_length in [None, Some(100.0), Some(1.0)] {
         let s = store();
-        s.append_to_list("l", "1", opts(max_length), Some(R1), T0)
+        s.append_to_list("l", "1", opts(max_length), first(R1), T0)
             .unwrap();
         for i in 0..5 {
             s.append_to_list(
                 "l",
                 &format!("{}", 10 + i),
                 opts(max_length),
-                Some(&format!("other{i:016}")),
+                first(&format!("other{i:016}")),
                 T0 + 1 + i,
             )
             .unwrap();
@@ -135,7 +146,7 @@ fn append_retry_adds_once_even_after_other_appends_and_trimming() {
             .unwrap();
         let before = snapshot(&s);
         let s = reopen(s, T0 + 9);
-        s.append_to_list("l", "1", opts(max_length), Some(R1), T0 + 10)
+        s.append_to_list("l", "1", opts(max_length), again(R1), T0 + 10)
             .unwrap();
         assert_eq!(snapshot(&s), before, "maxLength {max_length:?}");
         let list = s.get_list("l", T0 + 10).unwrap();
@@ -151,13 +162,13 @@ fn append_retry_adds_once_even_after_other_appends_and_trimming() {
 fn append_retry_outside_the_window_appends_again() {
     // Documented: receipts last RECEIPT_WINDOW_MS; the adapter never retries that late.
     let s = store();
-    s.append_to_list("l", "1", AppendOptions::default(), Some(R1), T0)
+    s.append_to_list("l", "1", AppendOptions::default(), first(R1), T0)
         .unwrap();
     s.append_to_list(
         "l",
         "1",
         AppendOptions::default(),
-        Some(R1),
+        again(R1),
         T0 + RECEIPT_WINDOW_MS,
     )
     .unwrap();
@@ -169,20 +180,20 @@ fn enqueue_retry_answers_the_first_depth_wherever_the_entry_went() {
     let far = (T0 + 90_000) as f64;
     let s = store();
     assert_eq!(
-        s.enqueue("q", "\"a\"", far, Some(2.0), Some(R1), T0)
+        s.enqueue("q", "\"a\"", far, Some(2.0), first(R1), T0)
             .unwrap(),
         1
     );
     // Still queued, with another entry behind it.
     assert_eq!(
-        s.enqueue("q", "\"b\"", far, Some(2.0), Some(R2), T0 + 1)
+        s.enqueue("q", "\"b\"", far, Some(2.0), first(R2), T0 + 1)
             .unwrap(),
         2
     );
     let before = snapshot(&s);
     let s = reopen(s, T0 + 2);
     assert_eq!(
-        s.enqueue("q", "\"a\"", far, Some(2.0), Some(R1), T0 + 3)
+        s.enqueue("q", "\"a\"", far, Some(2.0), again(R1), T0 + 3)
             .unwrap(),
         1
     );
@@ -193,38 +204,38 @@ fn enqueue_retry_answers_the_first_depth_wherever_the_entry_went() {
         "\"c\"",
         far,
         Some(2.0),
-        Some("r3r3r3r3r3r3r3r3"),
+        first("r3r3r3r3r3r3r3r3"),
         T0 + 4,
     )
     .unwrap();
     assert_eq!(s.queue_depth("q", T0 + 4).unwrap(), 2);
     assert_eq!(
-        s.enqueue("q", "\"a\"", far, Some(2.0), Some(R1), T0 + 5)
+        s.enqueue("q", "\"a\"", far, Some(2.0), again(R1), T0 + 5)
             .unwrap(),
         1
     );
     assert_eq!(s.queue_depth("q", T0 + 5).unwrap(), 2);
     // Taken: "b" is dequeued, then its enqueue is retried.
     assert_eq!(
-        s.dequeue("q", Some("d1d1d1d1d1d1d1d1"), T0 + 6)
+        s.dequeue("q", first("d1d1d1d1d1d1d1d1"), T0 + 6)
             .unwrap()
             .as_deref(),
         Some("\"b\"")
     );
     assert_eq!(
-        s.enqueue("q", "\"b\"", far, Some(2.0), Some(R2), T0 + 7)
+        s.enqueue("q", "\"b\"", far, Some(2.0), again(R2), T0 + 7)
             .unwrap(),
         2
     );
     assert_eq!(s.queue_depth("q", T0 + 7).unwrap(), 1);
     assert_eq!(
-        s.dequeue("q", Some("d2d2d2d2d2d2d2d2"), T0 + 8)
+        s.dequeue("q", first("d2d2d2d2d2d2d2d2"), T0 + 8)
             .unwrap()
             .as_deref(),
         Some("\"c\"")
     );
     assert_eq!(
-        s.dequeue("q", Some("d3d3d3d3d3d3d3d3"), T0 + 9).unwrap(),
+        s.dequeue("q", first("d3d3d3d3d3d3d3d3"), T0 + 9).unwrap(),
         None
     );
 }
@@ -238,13 +249,13 @@ fn dequeue_retry_gets_the_same_entry_and_nothing_is_lost_or_doubled() {
     }
     let d1 = "d1d1d1d1d1d1d1d1";
     assert_eq!(
-        s.dequeue("q", Some(d1), T0 + 10).unwrap().as_deref(),
+        s.dequeue("q", first(d1), T0 + 10).unwrap().as_deref(),
         Some("1")
     );
     let before = snapshot(&s);
     let s = reopen(s, T0 + 11);
     assert_eq!(
-        s.dequeue("q", Some(d1), T0 + 12).unwrap().as_deref(),
+        s.dequeue("q", again(d1), T0 + 12).unwrap().as_deref(),
         Some("1")
     );
     assert_eq!(snapshot(&s), before);
@@ -252,7 +263,7 @@ fn dequeue_retry_gets_the_same_entry_and_nothing_is_lost_or_doubled() {
     let mut rest = Vec::new();
     for i in 0..3 {
         let id = format!("next{i:012}");
-        rest.push(s.dequeue("q", Some(&id), T0 + 13 + i).unwrap());
+        rest.push(s.dequeue("q", first(&id), T0 + 13 + i).unwrap());
     }
     assert_eq!(rest, vec![Some("2".into()), Some("3".into()), None]);
     // A receipt is not an entry: no query for live entries sees it.
@@ -264,8 +275,8 @@ fn dequeue_retry_gets_the_same_entry_and_nothing_is_lost_or_doubled() {
 fn receipts_are_deleted_after_their_window() {
     let far = (T0 + 3_600_000) as f64;
     let s = store();
-    s.enqueue("q", "1", far, None, Some(R1), T0).unwrap();
-    s.dequeue("q", Some(R2), T0 + 1).unwrap();
+    s.enqueue("q", "1", far, None, first(R1), T0).unwrap();
+    s.dequeue("q", first(R2), T0 + 1).unwrap();
     assert_eq!(s.take_alarm_request(), Some(T0 + 3_600_000));
     // The alarm's sweep keeps the receipt inside its window and deletes it after.
     s.begin_sweep();
@@ -278,9 +289,9 @@ fn receipts_are_deleted_after_their_window() {
             .unwrap();
     assert_eq!(rows, Some(0));
     // The next enqueue on the queue deletes old receipts too.
-    s.enqueue("q", "2", far, None, Some("r3r3r3r3r3r3r3r3"), T0 + 2)
+    s.enqueue("q", "2", far, None, first("r3r3r3r3r3r3r3r3"), T0 + 2)
         .unwrap();
-    s.dequeue("q", Some("r4r4r4r4r4r4r4r4"), T0 + 3).unwrap();
+    s.dequeue("q", first("r4r4r4r4r4r4r4r4"), T0 + 3).unwrap();
     s.enqueue("q", "3", far, None, None, T0 + 3 + RECEIPT_WINDOW_MS)
         .unwrap();
     let rows =
@@ -295,15 +306,15 @@ fn receipts_are_deleted_after_their_window() {
 fn a_layout_2_build_keeps_working_on_a_layout_3_object() {
     let s = store();
     let far = T0 + 90_000;
-    s.enqueue("q", "\"taken\"", far as f64, None, Some(R1), T0)
+    s.enqueue("q", "\"taken\"", far as f64, None, first(R1), T0)
         .unwrap();
-    s.enqueue("q", "\"kept\"", far as f64, None, Some(R2), T0)
+    s.enqueue("q", "\"kept\"", far as f64, None, first(R2), T0)
         .unwrap();
     // The oldest ("taken") is taken: it stays as a receipt.
-    s.dequeue("q", Some("d1d1d1d1d1d1d1d1"), T0).unwrap();
-    s.append_to_list("l", "1", AppendOptions::default(), Some(R1), T0)
+    s.dequeue("q", first("d1d1d1d1d1d1d1d1"), T0).unwrap();
+    s.append_to_list("l", "1", AppendOptions::default(), first(R1), T0)
         .unwrap();
-    s.set_if_not_exists("d", "true", Some(1_000.0), Some(R1), T0)
+    s.set_if_not_exists("d", "true", Some(1_000.0), first(R1), T0)
         .unwrap();
     // What a layout-2 build checks before it serves the object.
     let required =
@@ -401,17 +412,17 @@ fn a_layout_2_object_is_upgraded_in_place() {
     assert!(s.extend_lock("t", "tok", 1_000.0, T0).unwrap());
     assert_eq!(s.get("k", T0).unwrap().as_deref(), Some("1"));
     // The old item has no receipts column value; appends continue after it.
-    s.append_to_list("l", "\"b\"", AppendOptions::default(), Some(R1), T0)
+    s.append_to_list("l", "\"b\"", AppendOptions::default(), first(R1), T0)
         .unwrap();
-    s.append_to_list("l", "\"b\"", AppendOptions::default(), Some(R1), T0)
+    s.append_to_list("l", "\"b\"", AppendOptions::default(), again(R1), T0)
         .unwrap();
     assert_eq!(s.get_list("l", T0).unwrap(), "[\"a\",\"b\"]");
     assert_eq!(
-        s.dequeue("q", Some(R2), T0).unwrap().as_deref(),
+        s.dequeue("q", first(R2), T0).unwrap().as_deref(),
         Some("\"e\"")
     );
     assert_eq!(
-        s.dequeue("q", Some(R2), T0).unwrap().as_deref(),
+        s.dequeue("q", again(R2), T0).unwrap().as_deref(),
         Some("\"e\"")
     );
 }

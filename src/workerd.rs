@@ -27,6 +27,7 @@ use worker::{SqlStorage, SqlStorageValue, State};
 use crate::db::{Database, Param, Row, RowCounts, Value};
 use crate::error::{Error, Result};
 use crate::expiry::SWEEP_MAX_BATCHES;
+use crate::idempotency::Attempt;
 use crate::lists::AppendOptions;
 use crate::routing::{Route, Router, Scope};
 use crate::store::Store;
@@ -191,6 +192,31 @@ fn optional_string_arg(argument: &'static str, value: &JsValue) -> Result<Option
     }
 }
 
+/// A request id (or lock token) and the retry flag that comes after it.
+fn attempt_arg(
+    argument: &'static str,
+    id: &JsValue,
+    retry: &JsValue,
+) -> Result<Option<(String, bool)>> {
+    let id = optional_string_arg(argument, id)?;
+    let retry = if retry.is_undefined() || retry.is_null() {
+        false
+    } else {
+        retry.as_bool().ok_or_else(|| {
+            Error::invalid(
+                "retry",
+                format!("must be a boolean, got {}", type_name(retry)),
+            )
+        })?
+    };
+    Ok(id.map(|id| (id, retry)))
+}
+
+fn as_attempt(arg: &Option<(String, bool)>) -> Option<Attempt<'_>> {
+    arg.as_ref()
+        .map(|(id, retry)| Attempt { id, retry: *retry })
+}
+
 fn optional_number_arg(argument: &'static str, value: &JsValue) -> Result<Option<f64>> {
     if value.is_undefined() || value.is_null() {
         Ok(None)
@@ -294,14 +320,15 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number")] ttl_ms: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] token: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "boolean | undefined")] retry: JsValue,
     ) -> std::result::Result<JsValue, JsError> {
         run(|| {
             let thread_id = string_arg("threadId", &thread_id)?;
             let ttl_ms = number_arg("ttlMs", &ttl_ms)?;
-            let token = optional_string_arg("token", &token)?;
+            let token = attempt_arg("token", &token, &retry)?;
             match self
                 .store
-                .acquire_lock(&thread_id, ttl_ms, token.as_deref(), now())?
+                .acquire_lock(&thread_id, ttl_ms, as_attempt(&token), now())?
             {
                 None => Ok(JsValue::NULL),
                 Some(lock) => Ok(lock
@@ -379,14 +406,15 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "string")] json: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number | undefined")] ttl_ms: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] request_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "boolean | undefined")] retry: JsValue,
     ) -> std::result::Result<bool, JsError> {
         run(|| {
             let key = string_arg("key", &key)?;
             let json = string_arg("value", &json)?;
             let ttl_ms = optional_number_arg("ttlMs", &ttl_ms)?;
-            let request_id = optional_string_arg("requestId", &request_id)?;
+            let request_id = attempt_arg("requestId", &request_id, &retry)?;
             self.store
-                .set_if_not_exists(&key, &json, ttl_ms, request_id.as_deref(), now())
+                .set_if_not_exists(&key, &json, ttl_ms, as_attempt(&request_id), now())
         })
     }
 
@@ -408,6 +436,7 @@ impl StateCore {
         )]
         options: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] request_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "boolean | undefined")] retry: JsValue,
     ) -> std::result::Result<(), JsError> {
         run(|| {
             let key = string_arg("key", &key)?;
@@ -428,9 +457,9 @@ impl StateCore {
                     format!("must be an object, got {}", type_name(&options)),
                 ));
             };
-            let request_id = optional_string_arg("requestId", &request_id)?;
+            let request_id = attempt_arg("requestId", &request_id, &retry)?;
             self.store
-                .append_to_list(&key, &json, options, request_id.as_deref(), now())
+                .append_to_list(&key, &json, options, as_attempt(&request_id), now())
         })
     }
 
@@ -451,19 +480,20 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "number")] expires_at: JsValue,
         #[wasm_bindgen(unchecked_param_type = "number")] max_size: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] request_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "boolean | undefined")] retry: JsValue,
     ) -> std::result::Result<u32, JsError> {
         run(|| {
             let thread_id = string_arg("threadId", &thread_id)?;
             let entry_json = string_arg("entry", &entry_json)?;
             let expires_at = number_arg("entry.expiresAt", &expires_at)?;
             let max_size = optional_number_arg("maxSize", &max_size)?;
-            let request_id = optional_string_arg("requestId", &request_id)?;
+            let request_id = attempt_arg("requestId", &request_id, &retry)?;
             self.store.enqueue(
                 &thread_id,
                 &entry_json,
                 expires_at,
                 max_size,
-                request_id.as_deref(),
+                as_attempt(&request_id),
                 now(),
             )
         })
@@ -474,11 +504,13 @@ impl StateCore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] request_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "boolean | undefined")] retry: JsValue,
     ) -> std::result::Result<Option<String>, JsError> {
         run(|| {
             let thread_id = string_arg("threadId", &thread_id)?;
-            let request_id = optional_string_arg("requestId", &request_id)?;
-            self.store.dequeue(&thread_id, request_id.as_deref(), now())
+            let request_id = attempt_arg("requestId", &request_id, &retry)?;
+            self.store
+                .dequeue(&thread_id, as_attempt(&request_id), now())
         })
     }
 

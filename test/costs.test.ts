@@ -1,15 +1,23 @@
 // What Cloudflare bills: SQLite rows written per operation, from workerd's own cursor counters
 // (ChatStateDO.rowCounts()). These are exact counts, not timings, so they are asserted: a change
 // that makes a hot path write more rows must fail here.
+import { env } from "cloudflare:test";
+import type { QueueEntry } from "chat";
 import { describe, expect, it } from "vitest";
+import { createCloudflareState } from "../ts/index.js";
+import { FaultyNamespace } from "./support/faulty-namespace.js";
 import { freshAdapter, stubFor } from "./helpers.js";
 
-async function rowsWritten(name: string, op: () => Promise<unknown>): Promise<number> {
+async function rows(name: string, op: () => Promise<unknown>): Promise<{ read: number; written: number }> {
   const stub = stubFor(name);
   const before = await stub.rowCounts();
   await op();
   const after = await stub.rowCounts();
-  return after.rowsWritten - before.rowsWritten;
+  return { read: after.rowsRead - before.rowsRead, written: after.rowsWritten - before.rowsWritten };
+}
+
+async function rowsWritten(name: string, op: () => Promise<unknown>): Promise<number> {
+  return (await rows(name, op)).written;
 }
 
 describe("rows written per call", () => {
@@ -74,3 +82,50 @@ describe("rows written per call", () => {
     for (const read of ["isSubscribed", "get", "getList (100)", "queueDepth"]) expect(figures[read]).toBe(0);
   });
 });
+
+describe("rows a retry costs", () => {
+  it("a retry after a lost reply reads a bounded number of rows and writes none, whatever is stored", async () => {
+    const name = `costs-retry-${Date.now()}`;
+    // Every call's first attempt runs and loses its reply; the adapter's retry is what we measure.
+    const faulty = new FaultyNamespace(env.CHAT_STATE, ({ consecutiveFailures }) => (consecutiveFailures === 0 ? "after" : null));
+    const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet } as never;
+    const state = createCloudflareState({ namespace: faulty.namespace, name, logger: quiet, retry: { baseDelayMs: 1, maxDelayMs: 2 } });
+    const clean = await freshAdapter({ name });
+    await state.connect();
+    const entry = (i: number) => ({ enqueuedAt: Date.now(), expiresAt: Date.now() + 600_000, message: { i } }) as unknown as QueueEntry;
+    // Plenty stored: a 2,000-item list without maxLength, 200 queued entries, 500 cache keys.
+    for (let i = 0; i < 2_000; i++) await clean.appendToList("transcripts:user:u1", { i });
+    for (let i = 0; i < 200; i++) await clean.enqueue("t1", entry(i), 0);
+    for (let i = 0; i < 500; i++) await clean.set(`k${i}`, i, 600_000);
+
+    // Each figure is first attempt + retry; the first attempt alone is measured beside it.
+    const figures: Record<string, { read: number; written: number }> = {};
+    const once: Record<string, { read: number; written: number }> = {};
+    figures["acquireLock"] = await rows(name, () => state.acquireLock("t1", 30_000));
+    once["acquireLock"] = await rows(name, () => clean.acquireLock("t2", 30_000));
+    figures["setIfNotExists"] = await rows(name, () => state.setIfNotExists("dedupe:slack:m1", true, 600_000));
+    once["setIfNotExists"] = await rows(name, () => clean.setIfNotExists("dedupe:slack:m2", true, 600_000));
+    figures["appendToList (2,000 items, no maxLength)"] = await rows(name, () => state.appendToList("transcripts:user:u1", { i: -1 }));
+    once["appendToList (2,000 items, no maxLength)"] = await rows(name, () => clean.appendToList("transcripts:user:u1", { i: -2 }));
+    figures["enqueue (200 queued)"] = await rows(name, () => state.enqueue("t1", entry(-1), 0));
+    once["enqueue (200 queued)"] = await rows(name, () => clean.enqueue("t1", entry(-2), 0));
+    figures["dequeue (200 queued)"] = await rows(name, () => state.dequeue("t1"));
+    once["dequeue (200 queued)"] = await rows(name, () => clean.dequeue("t1"));
+    console.log("rows per call, first attempt + retry after a lost reply:", JSON.stringify(figures));
+    console.log("rows per call, first attempt alone:", JSON.stringify(once));
+
+    for (const [call, both] of Object.entries(figures)) {
+      const first = once[call]!;
+      // The retry writes nothing ...
+      expect(both.written, call).toBe(first.written);
+      // ... and reads a handful of rows: never the list's 2,000 items. A queue's retry looks for
+      // its id among that queue's own rows (chat's queues hold at most 10; here 200), nothing else.
+      const bound = call.startsWith("enqueue") || call.startsWith("dequeue") ? 2 * 202 + 5 : 5;
+      expect(both.read - first.read, call).toBeLessThanOrEqual(bound);
+    }
+    // Nothing was doubled.
+    expect((await clean.getList("transcripts:user:u1")).length).toBe(2_002);
+    expect(await clean.queueDepth("t1")).toBe(200);
+  });
+});
+

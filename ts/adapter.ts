@@ -42,6 +42,8 @@ export interface ShardInspection extends Inspection {
 }
 
 type Stub = DurableObjectStub<ChatStateDO>;
+/** Makes one attempt of a call on `stub`; `retry` is true from the second attempt on. */
+type Invoke<T> = (stub: Stub, retry: boolean) => Promise<T>;
 
 function toJson(argument: string, value: unknown): string {
   let json: string | undefined;
@@ -128,7 +130,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   async acquireLock(threadId: string, ttlMs: number): Promise<Lock | null> {
     // Our token, not the object's: a retry whose first attempt won finds it and gets the lock back.
     const token = newLockToken();
-    return await this.#onThread("acquireLock", threadId, (stub) => stub.acquireLock(threadId, ttlMs, token));
+    return await this.#onThread("acquireLock", threadId, (stub, retry) => stub.acquireLock(threadId, ttlMs, token, retry));
   }
 
   async releaseLock(lock: Lock): Promise<void> {
@@ -170,7 +172,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   async setIfNotExists(key: string, value: unknown, ttlMs?: number): Promise<boolean> {
     const json = toJson("value", value);
     const requestId = newRequestId();
-    return await this.#onKey("setIfNotExists", key, (stub) => stub.setIfNotExists(key, json, ttlMs, requestId));
+    return await this.#onKey("setIfNotExists", key, (stub, retry) => stub.setIfNotExists(key, json, ttlMs, requestId, retry));
   }
 
   async delete(key: string): Promise<void> {
@@ -191,7 +193,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
         ? { maxLength: options.maxLength, ttlMs: options.ttlMs }
         : options;
     const requestId = newRequestId();
-    await this.#onKey("appendToList", key, (stub) => stub.appendToList(key, json, forwarded, requestId));
+    await this.#onKey("appendToList", key, (stub, retry) => stub.appendToList(key, json, forwarded, requestId, retry));
   }
 
   async getList<T = unknown>(key: string): Promise<T[]> {
@@ -204,14 +206,14 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     const json = toJson("entry", entry);
     const expiresAt = (entry as Partial<QueueEntry> | null)?.expiresAt as number;
     const requestId = newRequestId();
-    return await this.#onThread("enqueue", threadId, (stub) =>
-      stub.enqueue(threadId, json, expiresAt, maxSize, requestId),
+    return await this.#onThread("enqueue", threadId, (stub, retry) =>
+      stub.enqueue(threadId, json, expiresAt, maxSize, requestId, retry),
     );
   }
 
   async dequeue(threadId: string): Promise<QueueEntry | null> {
     const requestId = newRequestId();
-    const json = await this.#onThread("dequeue", threadId, (stub) => stub.dequeue(threadId, requestId));
+    const json = await this.#onThread("dequeue", threadId, (stub, retry) => stub.dequeue(threadId, requestId, retry));
     return json === null ? null : (JSON.parse(json) as QueueEntry);
   }
 
@@ -256,20 +258,26 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   }
 
   /** A thread-scoped call (subscriptions, locks, queues), routed by its thread id. */
-  #onThread<T>(method: string, threadId: string, invoke: (stub: Stub) => Promise<T>, argument = "threadId"): Promise<T> {
+  #onThread<T>(method: string, threadId: string, invoke: Invoke<T>, argument = "threadId"): Promise<T> {
     this.#ensureConnected();
     return this.#call(method, this.#objectName(this.#router.routeThread(threadId, argument)), invoke);
   }
 
   /** A cache or list call, routed by its key. */
-  #onKey<T>(method: string, key: string, invoke: (stub: Stub) => Promise<T>): Promise<T> {
+  #onKey<T>(method: string, key: string, invoke: Invoke<T>): Promise<T> {
     this.#ensureConnected();
     return this.#call(method, this.#objectName(this.#router.routeKey(key)), invoke);
   }
 
-  /** One logical call: attempts on fresh stubs under the retry policy. */
-  #call<T>(method: string, objectName: string, invoke: (stub: Stub) => Promise<T>): Promise<T> {
-    return withRetries(this.#retry, { method, objectName }, this.#logger, () => invoke(this.#stub(objectName)));
+  /**
+   * One logical call: attempts on fresh stubs under the retry policy. `retry` tells the object
+   * that an earlier attempt may have run, so it looks for what that attempt left; a first
+   * attempt skips the lookup and costs what it always did.
+   */
+  #call<T>(method: string, objectName: string, invoke: Invoke<T>): Promise<T> {
+    return withRetries(this.#retry, { method, objectName }, this.#logger, (attempt) =>
+      invoke(this.#stub(objectName), attempt > 1),
+    );
   }
 
   #objectName(route: Route): string {

@@ -2,8 +2,8 @@
 // core (`StateCore`), which validates arguments, runs the SQL and keeps the alarm schedule;
 // nothing here decides anything. Values arrive and leave as JSON text: the adapter serialises on
 // the caller's side, so the object never parses a value. Optional trailing arguments (a lock
-// token, a request id) make a call retry-safe; callers that omit them (0.1.x, direct RPC) get the
-// old behaviour.
+// token or request id, and whether this attempt is a retry) make a call retry-safe; callers that
+// omit them (0.1.x, direct RPC) get the old behaviour.
 //
 // The core is synchronous (src/workerd.rs says why); the one thing this shell awaits for it is
 // `setAlarm`: after a write the core may ask for the alarm to move, and the reply then waits for
@@ -49,9 +49,9 @@ export class ChatStateDO extends DurableObject<unknown> {
     return this.#core.isSubscribed(threadId);
   }
 
-  /** `token`: the caller's (a retry that finds it holding the lock gets the lock back). */
-  acquireLock(threadId: string, ttlMs: number, token?: string): Lock | null | Promise<Lock | null> {
-    return this.#settle(this.#core.acquireLock(threadId, ttlMs, token));
+  /** `token`: the caller's (a `retry` that finds it holding the lock gets the lock back). */
+  acquireLock(threadId: string, ttlMs: number, token?: string, retry?: boolean): Lock | null | Promise<Lock | null> {
+    return this.#settle(this.#core.acquireLock(threadId, ttlMs, token, retry));
   }
 
   releaseLock(threadId: string, token: string): void {
@@ -75,8 +75,14 @@ export class ChatStateDO extends DurableObject<unknown> {
     return this.#settle(this.#core.set(key, json, ttlMs));
   }
 
-  setIfNotExists(key: string, json: string, ttlMs?: number, requestId?: string): boolean | Promise<boolean> {
-    return this.#settle(this.#core.setIfNotExists(key, json, ttlMs, requestId));
+  setIfNotExists(
+    key: string,
+    json: string,
+    ttlMs?: number,
+    requestId?: string,
+    retry?: boolean,
+  ): boolean | Promise<boolean> {
+    return this.#settle(this.#core.setIfNotExists(key, json, ttlMs, requestId, retry));
   }
 
   delete(key: string): void {
@@ -88,8 +94,9 @@ export class ChatStateDO extends DurableObject<unknown> {
     json: string,
     options?: { maxLength?: number; ttlMs?: number },
     requestId?: string,
+    retry?: boolean,
   ): void | Promise<void> {
-    return this.#settle(this.#core.appendToList(key, json, options, requestId));
+    return this.#settle(this.#core.appendToList(key, json, options, requestId, retry));
   }
 
   /** The list as JSON array text. */
@@ -103,13 +110,14 @@ export class ChatStateDO extends DurableObject<unknown> {
     expiresAt: number,
     maxSize: number,
     requestId?: string,
+    retry?: boolean,
   ): number | Promise<number> {
-    return this.#settle(this.#core.enqueue(threadId, entryJson, expiresAt, maxSize, requestId));
+    return this.#settle(this.#core.enqueue(threadId, entryJson, expiresAt, maxSize, requestId, retry));
   }
 
   /** The oldest live entry's JSON text, or null. A retry (same `requestId`) gets the same entry. */
-  dequeue(threadId: string, requestId?: string): string | null | Promise<string | null> {
-    return this.#settle(this.#core.dequeue(threadId, requestId) ?? null);
+  dequeue(threadId: string, requestId?: string, retry?: boolean): string | null | Promise<string | null> {
+    return this.#settle(this.#core.dequeue(threadId, requestId, retry) ?? null);
   }
 
   queueDepth(threadId: string): number {
