@@ -270,6 +270,101 @@ describe("faults", () => {
   });
 });
 
+describe("mixed versions during a deploy or a rollback", () => {
+  it("a layout-2 object is upgraded in place to layout 3 with every row", async () => {
+    const name = `upgrade-v2-${runId++}`;
+    const stub = stubFor(name);
+    const now = Date.now();
+    await stub.inspect();
+    await runInDurableObject(stub, (_instance, ctx) => {
+      const q = ctx.storage.sql;
+      for (const table of ["subscriptions", "locks", "cache", "lists", "list_items", "queue_entries", "_schema_version", "_schema_layout"]) {
+        q.exec(`DROP TABLE ${table}`);
+      }
+      q.exec(V2_SCHEMA);
+      q.exec("INSERT INTO subscriptions VALUES ('t1')");
+      q.exec("INSERT INTO locks VALUES ('t1', 'cfdo_held0000000000000000000000', ?)", now + 600_000);
+      q.exec("INSERT INTO cache VALUES ('thread-state:t1', '{\"turns\":3}', ?)", now + 3_600_000);
+      q.exec("INSERT INTO lists VALUES ('msg-history:t1', ?)", now + 3_600_000);
+      for (let i = 0; i < 3; i++) q.exec("INSERT INTO list_items VALUES ('msg-history:t1', ?, ?)", i, String(i));
+      q.exec("INSERT INTO queue_entries VALUES ('t1', 0, '{\"message\":1}', ?)", now + 600_000);
+    });
+    await evictDurableObject(stub);
+    faults.upgrades++;
+
+    const state = await adapter(name);
+    const [inspection] = await state.inspect();
+    expect(inspection).toMatchObject({ schemaVersion: 3, subscriptions: 1, locks: 1, cacheEntries: 1, listItems: 3, queuedEntries: 1 });
+    expect(await state.get("thread-state:t1")).toEqual({ turns: 3 });
+    expect(await state.getList("msg-history:t1")).toEqual([0, 1, 2]);
+    expect(await state.extendLock({ threadId: "t1", token: "cfdo_held0000000000000000000000", expiresAt: 0 }, 1_000)).toBe(true);
+    expect((await state.dequeue("t1"))?.message).toBe(1);
+    // Layout 3 leaves _schema_version at 2: a layout-2 build still opens the object.
+    expect(await sql(name, "SELECT MAX(version) AS v FROM _schema_version")).toEqual([{ v: 2 }]);
+    expect(await sql(name, "SELECT MAX(version) AS v FROM _schema_layout")).toEqual([{ v: 3 }]);
+  });
+
+  it("a layout-2 build's statements keep working on a layout-3 object and never see a receipt", async () => {
+    const name = `older-build-${runId++}`;
+    const state = await adapter(name);
+    const far = Date.now() + 600_000;
+    await state.enqueue("t1", entry("first", far), 10);
+    await state.enqueue("t1", entry("second", far), 10);
+    expect((await state.dequeue("t1"))?.message).toBe("first"); // "first" is now a receipt
+    await state.appendToList("l", "a");
+    await state.setIfNotExists("d", true, 600_000);
+    // What a layout-2 ChatStateDO runs (its SQL, verbatim), inside this object.
+    const older = await runInDurableObject(stubFor(name), (_instance, ctx) => {
+      const q = ctx.storage.sql;
+      const now = Date.now();
+      const version = q.exec("SELECT COALESCE(MAX(version), 0) AS v FROM _schema_version").one().v;
+      const depth = q.exec("SELECT COUNT(*) AS n FROM queue_entries WHERE queue_key = ?1 AND expires_at > ?2", "t1", now).one().n;
+      const next = q
+        .exec(
+          `DELETE FROM queue_entries WHERE queue_key = ?1 AND seq = (
+             SELECT seq FROM queue_entries WHERE queue_key = ?1 AND expires_at > ?2 ORDER BY seq LIMIT 1)
+           RETURNING value`,
+          "t1",
+          now,
+        )
+        .toArray();
+      const seq = q.exec("SELECT MAX(seq) AS s FROM queue_entries WHERE queue_key = ?", "t1").one().s as number;
+      q.exec("INSERT INTO queue_entries (queue_key, seq, value, expires_at) VALUES (?1, ?2, ?3, ?4)", "t1", seq + 1, JSON.stringify(entry("third", far)), far);
+      q.exec(
+        `INSERT INTO cache (key, value, expires_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+        "k",
+        "1",
+        null,
+      );
+      const last = q.exec("SELECT MAX(seq) AS s FROM list_items WHERE list_key = ?", "l").one().s as number;
+      q.exec("INSERT INTO list_items (list_key, seq, value) VALUES (?1, ?2, ?3)", "l", last + 1, '"b"');
+      return { version, depth, next: next.map((r) => JSON.parse(r.value as string).message) };
+    });
+    // It opens the object (version 2), counts one live entry, and takes "second", not the receipt.
+    expect(older).toEqual({ version: 2, depth: 1, next: ["second"] });
+    // And this build reads what it wrote.
+    expect(await state.get("k")).toBe(1);
+    expect(await state.getList("l")).toEqual(["a", "b"]);
+    expect((await state.dequeue("t1"))?.message).toBe("third");
+    expect(await state.dequeue("t1")).toBeNull();
+  });
+});
+
+/** Layout 2 (schema::V2_TABLES_FOR_TESTS in src/schema.rs), as the previous build created it. */
+const V2_SCHEMA = `
+CREATE TABLE _schema_version (version INTEGER PRIMARY KEY);
+INSERT INTO _schema_version VALUES (2);
+CREATE TABLE subscriptions (thread_id TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE locks (thread_id TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE cache (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER) WITHOUT ROWID;
+CREATE INDEX cache_expiry ON cache (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE lists (list_key TEXT PRIMARY KEY, expires_at INTEGER) WITHOUT ROWID;
+CREATE INDEX lists_expiry ON lists (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE list_items (list_key TEXT NOT NULL, seq INTEGER NOT NULL, value TEXT NOT NULL, PRIMARY KEY (list_key, seq)) WITHOUT ROWID;
+CREATE TABLE queue_entries (queue_key TEXT NOT NULL, seq INTEGER NOT NULL, value TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (queue_key, seq)) WITHOUT ROWID;
+`;
+
 /** schema::V1_SCHEMA_FOR_TESTS in src/schema.rs: the layout chat-state-cloudflare-do 0.1.1 wrote. */
 const V1_SCHEMA = `
 CREATE TABLE IF NOT EXISTS _schema_version (version INTEGER PRIMARY KEY);
