@@ -20,6 +20,13 @@ const CALLERS = 16;
 const SCALES = QUICK ? [1e3, 1e5] : [1e3, 1e5, 1e6];
 const PEER_SCALES = [1e3, 1e5];
 const SWEEP_ROWS = 1e5;
+/** One chat message with faults on its state calls: [label, share failing before, share failing after]. */
+const FAULT_RATES = [
+  ["none", 0, 0],
+  ["5 % before + 5 % after", 0.05, 0.05],
+  ["10 % before + 10 % after", 0.1, 0.1],
+];
+const FAULT_UNITS = QUICK ? 100 : 400;
 
 const OPS = [
   ["setIfNotExists", "setIfNotExists (new key)"],
@@ -203,6 +210,7 @@ async function main() {
   let sweep = null;
   let footprint = null;
   let inObject = null;
+  let faults = null;
   try {
     // -- per-op rounds: ceiling, ours, peers, memory, interleaved; order rotates per round.
     const opsWithMessage = [...OPS.map(([op]) => op), "message"];
@@ -319,6 +327,14 @@ async function main() {
     }
     scale = [...scaleCells.values()].map(({ cells, ...rest }) => (cells ? { ...rest, ...merge(cells) } : rest));
 
+    // -- one chat message with and without faults on its state calls.
+    faults = [];
+    for (const [label, before, after] of FAULT_RATES) {
+      log(`one chat message, faults: ${label}`);
+      const cellSpec = { ...spec("message", "ours", 1, 300_000, `faults-${runId}`), units: FAULT_UNITS, warmup: 2 };
+      faults.push({ label, before, after, ...(await post({ action: "faults", object: `faults-${runId}`, spec: cellSpec, before, after, seed: 1_000 + faults.length })) });
+    }
+
     // -- alarm sweep of expired rows.
     log(`sweep of ${SWEEP_ROWS} expired rows`);
     sweep = await post({ action: "sweep", object: `sweep-${runId}`, count: SWEEP_ROWS });
@@ -365,6 +381,7 @@ async function main() {
       ]),
     ),
     failures,
+    faults,
     scale,
     sweep,
     inObject,
@@ -445,6 +462,20 @@ function mainTable(s) {
         `| ${label} | ${name} | ${fmt(r.seq.opsPerSec)} | ${ms(r.seq.p50)} | ${ms(r.seq.p99)} | ${fmt(r.conc?.opsPerSec)} | ${rows(r.seq.rpc)} | ${rows(r.seq.rowsRead)} | ${rows(r.seq.rowsWritten)} | ${vs} | ${vsWrite} |`,
       );
     }
+  }
+  return lines.join("\n");
+}
+
+function faultLines(s) {
+  if (!s.faults) return "not run";
+  const lines = [
+    "| faults on state calls | messages | attempts failed before | attempts failed after | RPCs/message | rows written/message | rows read/message | p50 ms |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const f of s.faults) {
+    lines.push(
+      `| ${f.label} | ${fmt(f.units)} | ${fmt(f.faults.before)} | ${fmt(f.faults.after)} | ${rows(f.rpc / f.units)} | ${rows(f.rowsWritten / f.units)} | ${rows(f.rowsRead / f.units)} | ${ms(quantile(f.samples, 0.5))} |`,
+    );
   }
   return lines.join("\n");
 }
@@ -688,6 +719,17 @@ One incoming message as chat 4.41 handles it with a lock strategy and thread his
 the channel's 100-item histories (maxLength 100, 7-day TTL), \`releaseLock\`.
 
 ${messageLines.join("\n")}
+
+## Cost per message under faults
+
+The same chat message on ours while its state calls fail the way Cloudflare documents: a share never reaches the object
+(\`retryable\` error), a share runs and then loses its reply (same error), the same call at most twice in a row
+(test/support/faulty-namespace.ts, seeded). The adapter retries with its default policy and the object answers each retry
+once (README, Reliability). RPCs count every attempt made, failed ones included; rows are the objects' own counters.
+${FAULT_UNITS} messages per row, one caller. Every message must complete — a duplicate verdict from \`setIfNotExists\`, a
+refused lock or a call that still fails after its retries aborts the run — so no row lost a message.
+
+${faultLines(s)}
 
 ## Scale
 

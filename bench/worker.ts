@@ -23,6 +23,8 @@ import {
   type RpcCounter,
 } from "./counting.js";
 import { measureInObject, type CpuOp } from "./in-object.js";
+import { FaultyNamespace, randomFaults, type FaultCounts } from "../test/support/faulty-namespace.js";
+import { seededRandom } from "../test/support/random.js";
 import { runCell, runInterleaved, type CellResult, type CellSpec, type Op } from "./scenarios.js";
 
 interface Env {
@@ -416,6 +418,35 @@ async function runInterleavedImpls(
   }));
 }
 
+// ---- cost per message under faults ---------------------------------------------------------------
+
+export interface FaultCell extends CellFigures {
+  faults: FaultCounts;
+  retriesLogged: number;
+}
+
+/**
+ * One chat message (the "message" op), `units` times in a row on our adapter, its state calls
+ * failing at the given rates the way Cloudflare documents (test/support/faulty-namespace.ts:
+ * before the object / after it ran, at most twice in a row per call). RPCs are counted outside
+ * the fault layer, so they are every attempt made, the failed ones included.
+ */
+async function runFaultCell(env: Env, spec: CellSpec, object: string, before: number, after: number, seed: number): Promise<FaultCell> {
+  const counter: RpcCounter = { rpc: 0 };
+  const touched = new Map<string, ObjectRef>();
+  const faulty = new FaultyNamespace(env.OURS as never, randomFaults(seededRandom(seed), { before, after }), { maxConsecutive: 2 });
+  let retriesLogged = 0;
+  const logger = { debug() {}, info() {}, error() {}, warn: () => void retriesLogged++, child: () => logger };
+  const state = createCloudflareState({
+    namespace: countingNamespace(faulty.namespace, counter, touched) as never,
+    name: object,
+    logger: logger as never,
+  });
+  await state.connect();
+  const figures = await measured(state as unknown as StateAdapter, spec, counter, () => touchedRows(touched));
+  return { ...figures, faults: faulty.counts, retriesLogged };
+}
+
 // ---- footprint -----------------------------------------------------------------------------------
 
 /**
@@ -457,7 +488,10 @@ async function firstCallMs(env: Env, impl: "ours" | "seed" | "noop", name: strin
 // ---- HTTP entry ----------------------------------------------------------------------------------
 
 interface Request_ {
-  action: "cell" | "interleaved" | "preload" | "sweep" | "footprint" | "cpu";
+  action: "cell" | "interleaved" | "preload" | "sweep" | "footprint" | "cpu" | "faults";
+  before?: number;
+  after?: number;
+  seed?: number;
   impls?: { impl: "noop" | "ours" | "seed"; op: Op; object?: string }[];
   impl?: Impl;
   object?: string;
@@ -475,6 +509,10 @@ export default {
       switch (body.action) {
         case "cell":
           return Response.json(await runImpl(env, body.impl!, body.spec!, body.object!));
+        case "faults":
+          return Response.json(
+            await runFaultCell(env, body.spec!, body.object!, body.before ?? 0, body.after ?? 0, body.seed ?? 1),
+          );
         case "interleaved":
           return Response.json(await runInterleavedImpls(env, body.impls!, body.spec!, body.object!));
         case "preload": {
