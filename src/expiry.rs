@@ -191,6 +191,8 @@ impl<D: Database> Store<D> {
     /// Otherwise the next alarm is the earliest remaining deadline, but no sooner than
     /// [`MIN_SWEEP_INTERVAL_MS`] from now.
     pub fn finish_sweep(&self, now: i64, more: bool) -> Result<Option<i64>> {
+        // Tenures of locks that expired are of no more use (their rows are being swept).
+        self.tenures.prune(now);
         let next = if more {
             Some(now)
         } else {

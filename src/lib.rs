@@ -4,6 +4,8 @@
 //! Layout, one module per concern:
 //! - [`store`] — the [`store::Store`] every operation hangs off;
 //! - [`subscriptions`], [`locks`], [`cache`], [`lists`], [`queues`] — the operations;
+//! - [`tenure`] — lock tenures and the queue handover that closes chat's lock/queue race;
+//! - [`claims`] — atomic claim-or-enqueue and release-or-dequeue;
 //! - [`expiry`] — alarm scheduling and the sweep of expired rows;
 //! - [`idempotency`] — request ids and receipts: a retried call takes effect once;
 //! - [`schema`] — versioned tables and in-place upgrades;
@@ -14,6 +16,7 @@
 //!   everything to JavaScript with `wasm-bindgen`.
 
 pub mod cache;
+pub mod claims;
 pub mod db;
 pub mod error;
 pub mod expiry;
@@ -26,9 +29,12 @@ pub mod routing;
 pub mod schema;
 pub mod store;
 pub mod subscriptions;
+pub mod tenure;
 pub mod validate;
 pub mod workerd;
 
+#[cfg(test)]
+mod handover_tests;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]

@@ -12,6 +12,10 @@
 //! and gets that same lock back instead of `null` (see `idempotency`). Without a token the object
 //! draws one, as before.
 //!
+//! Tenures (see `tenure`): every grant starts one in memory; a refused acquire announces the
+//! newcomer's coming enqueue; and an acquire arriving after the holder's final dequeue is granted
+//! at once (a *handover*), which is what closes chat's lock/queue race.
+//!
 //! Locks take part in the expiry sweep but do not pull the alarm earlier (see
 //! [`crate::expiry::Cleanup::Eventually`]): a lock is normally deleted by its release well before
 //! its TTL, so re-arming the alarm for each acquire would cost a `setAlarm` per message for nothing.
@@ -24,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::expiry::Cleanup;
 use crate::idempotency::Attempt;
 use crate::store::Store;
+use crate::tenure;
 use crate::validate;
 
 /// A held lock, as chat's `Lock` type.
@@ -53,12 +58,15 @@ fn new_token() -> Result<String> {
 impl<D: Database> Store<D> {
     /// Grants the lock if no unexpired holder has it. `token` is the caller's (`None`: draw one).
     /// A retry whose token already holds the lock is a retry of a granted acquire: it gets the
-    /// lock back with its stored expiry, and nothing is written.
+    /// lock back with its stored expiry, and nothing is written. `patience_ms` is how long the
+    /// caller may take between its calls (its retry budget), for the announcement a refusal
+    /// makes (see `tenure`).
     pub fn acquire_lock(
         &self,
         thread_id: &str,
         ttl_ms: f64,
         token: Option<Attempt<'_>>,
+        patience_ms: Option<f64>,
         now: i64,
     ) -> Result<Option<Lock>> {
         let thread_id = validate::key("threadId", thread_id)?;
@@ -69,13 +77,17 @@ impl<D: Database> Store<D> {
             None => new_token()?,
         };
         let expires_at = now + ttl_ms;
-        if self.insert_lock_if_free(thread_id, &token, expires_at, now)? {
+        let granted = |token: String| {
             self.alarm.note_deadline(expires_at, Cleanup::Eventually);
-            return Ok(Some(Lock {
+            self.tenures.granted(thread_id, &token, expires_at, now);
+            Some(Lock {
                 thread_id: thread_id.to_owned(),
                 token,
                 expires_at,
-            }));
+            })
+        };
+        if self.insert_lock_if_free(thread_id, &token, expires_at, now)? {
+            return Ok(granted(token));
         }
         // Held. By this very token? Then this is a retry whose first attempt won.
         if let Some(held_until) = retry
@@ -89,6 +101,24 @@ impl<D: Database> Store<D> {
                 expires_at: held_until,
             }));
         }
+        // Held by a holder that has made its final dequeue: hand the lock over.
+        if let Some(from) = self.tenures.handover_from(thread_id, now) {
+            if self.db.returned_row(
+                "UPDATE locks SET token = ?3, expires_at = ?4
+                 WHERE thread_id = ?1 AND token = ?2 AND expires_at > ?5 RETURNING 1",
+                &[
+                    Param::Text(thread_id),
+                    Param::Text(&from),
+                    Param::Text(&token),
+                    Param::Int(expires_at),
+                    Param::Int(now),
+                ],
+            )? {
+                return Ok(granted(token));
+            }
+        }
+        self.tenures
+            .announce(thread_id, Some(&token), tenure::patience(patience_ms), now);
         Ok(None)
     }
 
@@ -135,6 +165,7 @@ impl<D: Database> Store<D> {
             "DELETE FROM locks WHERE thread_id = ?1 AND token = ?2",
             &[Param::Text(thread_id), Param::Text(token)],
         )?;
+        self.tenures.released(thread_id, Some(token));
         Ok(())
     }
 
@@ -157,6 +188,7 @@ impl<D: Database> Store<D> {
         )?;
         if extended {
             self.alarm.note_deadline(expires_at, Cleanup::Eventually);
+            self.tenures.extended(thread_id, token, expires_at);
         }
         Ok(extended)
     }
@@ -168,6 +200,7 @@ impl<D: Database> Store<D> {
             "DELETE FROM locks WHERE thread_id = ?",
             &[Param::Text(thread_id)],
         )?;
+        self.tenures.released(thread_id, None);
         Ok(())
     }
 }

@@ -11,6 +11,13 @@
 //! is compared with the model's; after each one the invariants below are checked. On a failure
 //! proptest shrinks the sequence and the panic message shows the minimal one.
 //!
+//! The model knows the queue handover of `tenure` in its own terms: a tenure is a grant by this
+//! instance (forgotten on a re-open); its holder's dequeues are a list of "got an entry or not"; an
+//! empty dequeue is final when the previous one got nothing; after a final one, an acquire is
+//! granted at once; a refused acquire is awaited for two patiences (one after its queueDepth)
+//! and a final dequeue that finds nothing meanwhile is *held* — the harness keeps it pending, asks
+//! again after every later operation, as the shell does, and checks when and how it resolves.
+//!
 //! Invariants checked after every operation:
 //! - every result equals the model's (tokens excepted: the model records the real token and
 //!   checks it is new and unguessable-looking);
@@ -25,7 +32,7 @@
 //!
 //! `MODEL_SEQUENCES` sets the number of sequences (default 1,000); soak runs raise it.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use proptest::prelude::*;
@@ -38,6 +45,7 @@ use crate::idempotency::{Attempt, MAX_LIST_RECEIPTS, MAX_RETRY_ELAPSED_MS, RECEI
 use crate::lists::AppendOptions;
 use crate::locks::Lock;
 use crate::native_db::NativeDb;
+use crate::queues::Dequeued;
 use crate::store::Store;
 
 const T0: i64 = 1_800_000_000_000;
@@ -53,6 +61,9 @@ static REOPENS: AtomicU64 = AtomicU64::new(0);
 static BAD_CALLS_TRIED: AtomicU64 = AtomicU64::new(0);
 static REPLAYS: AtomicU64 = AtomicU64::new(0);
 static REPLAYS_DEDUPED: AtomicU64 = AtomicU64::new(0);
+static HANDOVERS: AtomicU64 = AtomicU64::new(0);
+static HELD: AtomicU64 = AtomicU64::new(0);
+static FENCED: AtomicU64 = AtomicU64::new(0);
 
 /// A TTL argument: `None` (absent), or a number that may be zero, fractional or invalid.
 type Ttl = Option<f64>;
@@ -67,6 +78,18 @@ enum TokenPick {
     Wrong,
 }
 
+/// The token a call carries as its `caller` / `holder` hint.
+#[derive(Debug, Clone)]
+enum Hint {
+    None,
+    /// The token holding the key's lock now.
+    Holder,
+    /// The n-th token an acquire on the key was refused with.
+    Refused(usize),
+    /// Any token issued earlier.
+    Issued(usize),
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Advance(i64),
@@ -74,7 +97,8 @@ enum Op {
     Unsubscribe(usize),
     IsSubscribed(usize),
     /// `true`: the caller chooses the token (as the adapter does); `false`: the object draws it.
-    Acquire(usize, f64, bool),
+    /// Then the patience the caller declares.
+    Acquire(usize, f64, bool, Option<f64>),
     Release(usize, TokenPick),
     Extend(usize, TokenPick, f64),
     ForceRelease(usize),
@@ -86,9 +110,9 @@ enum Op {
     Append(usize, u8, Option<f64>, Ttl, bool),
     GetList(usize),
     /// Entry expiry relative to now (may be in the past), maxSize.
-    Enqueue(usize, u8, i64, Option<f64>, bool),
-    Dequeue(usize, bool),
-    QueueDepth(usize),
+    Enqueue(usize, u8, i64, Option<f64>, bool, Hint),
+    Dequeue(usize, bool, Hint),
+    QueueDepth(usize, Hint),
     Inspect,
     /// The alarm handler runs now; `Some(n)`: SQLite refuses the n-th expired row's delete.
     Alarm(Option<u8>),
@@ -103,10 +127,12 @@ enum Op {
 /// A retryable call as first made: what a retry repeats.
 #[derive(Debug, Clone)]
 enum Call {
+    /// `token: None`: the object draws one.
     Acquire {
         k: usize,
         ttl: f64,
-        token: String,
+        token: Option<String>,
+        patience: Option<f64>,
     },
     SetIfNotExists {
         k: usize,
@@ -127,10 +153,12 @@ enum Call {
         expires_at: i64,
         max: Option<f64>,
         rid: Option<String>,
+        caller: Option<String>,
     },
     Dequeue {
         k: usize,
         rid: Option<String>,
+        holder: Option<String>,
     },
 }
 
@@ -177,6 +205,24 @@ fn token() -> impl Strategy<Value = TokenPick> {
     ]
 }
 
+fn hint() -> impl Strategy<Value = Hint> {
+    prop_oneof![
+        2 => Just(Hint::None),
+        3 => Just(Hint::Holder),
+        3 => (0usize..4).prop_map(Hint::Refused),
+        1 => (0usize..8).prop_map(Hint::Issued),
+    ]
+}
+
+fn patience() -> impl Strategy<Value = Option<f64>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(3.0)),
+        Just(Some(40.0)),
+        Just(Some(2_000.0))
+    ]
+}
+
 /// Most calls carry a request id, as the adapter's do; some do not (direct RPC, older callers).
 fn with_id() -> impl Strategy<Value = bool> {
     prop_oneof![4 => Just(true), 1 => Just(false)]
@@ -189,7 +235,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => key().prop_map(Op::Subscribe),
         1 => key().prop_map(Op::Unsubscribe),
         2 => key().prop_map(Op::IsSubscribed),
-        4 => (key(), ttl_ms(), any::<bool>()).prop_map(|(k, t, c)| Op::Acquire(k, t, c)),
+        6 => (key(), ttl_ms(), any::<bool>(), patience())
+            .prop_map(|(k, t, c, p)| Op::Acquire(k, t, c, p)),
         2 => (key(), token()).prop_map(|(k, t)| Op::Release(k, t)),
         3 => (key(), token(), ttl_ms()).prop_map(|(k, t, ttl)| Op::Extend(k, t, ttl)),
         1 => key().prop_map(Op::ForceRelease),
@@ -201,10 +248,10 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (key(), any::<u8>(), limit(), optional_ttl(), with_id())
             .prop_map(|(k, v, m, t, i)| Op::Append(k, v, m, t, i)),
         3 => key().prop_map(Op::GetList),
-        4 => (key(), any::<u8>(), prop_oneof![Just(-1i64), Just(0), Just(1), Just(3), Just(20), Just(1_000_000)], limit(), with_id())
-            .prop_map(|(k, v, e, m, i)| Op::Enqueue(k, v, e, m, i)),
-        3 => (key(), with_id()).prop_map(|(k, i)| Op::Dequeue(k, i)),
-        2 => key().prop_map(Op::QueueDepth),
+        4 => (key(), any::<u8>(), prop_oneof![Just(-1i64), Just(0), Just(1), Just(3), Just(20), Just(1_000_000)], limit(), with_id(), hint())
+            .prop_map(|(k, v, e, m, i, h)| Op::Enqueue(k, v, e, m, i, h)),
+        5 => (key(), with_id(), hint()).prop_map(|(k, i, h)| Op::Dequeue(k, i, h)),
+        2 => (key(), hint()).prop_map(|(k, h)| Op::QueueDepth(k, h)),
         1 => Just(Op::Inspect),
         2 => prop_oneof![3 => Just(None), 1 => (0u8..4).prop_map(Some)].prop_map(Op::Alarm),
         1 => any::<bool>().prop_map(Op::Reopen),
@@ -230,6 +277,51 @@ struct Model {
     /// Retryable calls made so far, with when they were made.
     calls: Vec<(Call, i64)>,
     ids: u64,
+    /// key -> the tenure of this instance's last grant of the key's lock.
+    tenures: BTreeMap<usize, ModelTenure>,
+    /// key -> tokens an acquire was refused with, in order.
+    refused: BTreeMap<usize, Vec<String>>,
+    /// Dequeues the object holds, and whether each is a replay: asked again after every operation.
+    pending: Vec<(Call, bool)>,
+}
+
+/// A grant of a lock by the object, as the handover rule sees it.
+#[derive(Debug, Clone)]
+struct ModelTenure {
+    token: String,
+    /// The holder's answered dequeues, in order: whether each got an entry.
+    dequeues: Vec<bool>,
+    /// The request id of the holder's last empty answer.
+    last_empty: Option<String>,
+    /// Refused acquires whose enqueue is awaited: (token, deadline, patience).
+    awaited: Vec<(String, i64, i64)>,
+    /// When the dequeue being held was first asked.
+    held_since: Option<i64>,
+}
+
+impl ModelTenure {
+    fn new(token: &str) -> Self {
+        ModelTenure {
+            token: token.to_owned(),
+            dequeues: Vec::new(),
+            last_empty: None,
+            awaited: Vec::new(),
+            held_since: None,
+        }
+    }
+
+    /// Whether the holder has made its final dequeue: an empty one that was its first, or
+    /// followed an empty one.
+    fn drained(&self) -> bool {
+        (0..self.dequeues.len()).any(|i| !self.dequeues[i] && (i == 0 || !self.dequeues[i - 1]))
+    }
+
+    /// The awaited refusal `token` names, or else the oldest.
+    fn pick(&self, token: Option<&str>) -> Option<usize> {
+        token
+            .and_then(|t| self.awaited.iter().position(|(a, _, _)| a == t))
+            .or((!self.awaited.is_empty()).then_some(0))
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -278,6 +370,27 @@ fn model_ttl(ttl: Ttl) -> Option<Option<i64>> {
 impl Model {
     fn lock_holder(&self, k: usize) -> Option<&(String, i64)> {
         self.locks.get(&k).filter(|(_, at)| *at > self.now)
+    }
+
+    /// The tenure of key `k` while the lock it granted is still held.
+    fn live_tenure(&mut self, k: usize) -> Option<&mut ModelTenure> {
+        let holder = self.lock_holder(k).map(|(t, _)| t.clone())?;
+        self.tenures.get_mut(&k).filter(|t| t.token == holder)
+    }
+
+    fn hint(&self, k: usize, hint: &Hint) -> Option<String> {
+        match hint {
+            Hint::None => None,
+            Hint::Holder => self.locks.get(&k).map(|(t, _)| t.clone()),
+            Hint::Refused(i) => self
+                .refused
+                .get(&k)
+                .filter(|r| !r.is_empty())
+                .map(|r| r[i % r.len()].clone()),
+            Hint::Issued(i) => {
+                (!self.issued.is_empty()).then(|| self.issued[i % self.issued.len()].clone())
+            }
+        }
     }
 
     fn get(&self, k: usize) -> Option<String> {
@@ -408,7 +521,7 @@ fn bad_call(s: &Store<NativeDb>, n: u8, k: &str, now: i64) -> (&'static str, Res
             "ttlMs",
             s.set_if_not_exists(k, "1", Some(-1.0), None, now).map(drop),
         ),
-        3 => ("ttlMs", s.acquire_lock(k, 0.0, None, now).map(drop)),
+        3 => ("ttlMs", s.acquire_lock(k, 0.0, None, None, now).map(drop)),
         4 => (
             "ttlMs",
             s.extend_lock(k, "cfdo_x", f64::INFINITY, now).map(drop),
@@ -441,11 +554,12 @@ fn bad_call(s: &Store<NativeDb>, n: u8, k: &str, now: i64) -> (&'static str, Res
         ),
         7 => (
             "entry.expiresAt",
-            s.enqueue(k, "1", f64::NAN, None, None, now).map(drop),
+            s.enqueue(k, "1", f64::NAN, None, None, None, now).map(drop),
         ),
         8 => (
             "maxSize",
-            s.enqueue(k, "1", 1e15, Some(-2.0), None, now).map(drop),
+            s.enqueue(k, "1", 1e15, Some(-2.0), None, None, now)
+                .map(drop),
         ),
         9 => ("threadId", s.subscribe("a\0b")),
         10 => ("key", s.get(&long_key, now).map(drop)),
@@ -453,10 +567,18 @@ fn bad_call(s: &Store<NativeDb>, n: u8, k: &str, now: i64) -> (&'static str, Res
     }
 }
 
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Answered,
+    /// A dequeue the object holds (and the model agrees it must).
+    Held,
+}
+
 impl Call {
     fn retryable(&self) -> bool {
         match self {
-            Call::Acquire { .. } => true,
+            Call::Acquire { token, .. } => token.is_some(),
             Call::SetIfNotExists { rid, .. }
             | Call::Append { rid, .. }
             | Call::Enqueue { rid, .. }
@@ -474,7 +596,7 @@ fn run_call(
     call: &Call,
     replay: bool,
     at: &dyn Fn(&str) -> String,
-) -> Result<(), TestCaseError> {
+) -> Result<Outcome, TestCaseError> {
     let now = m.now;
     fn attempt(id: &Option<String>, retry: bool) -> Option<Attempt<'_>> {
         id.as_deref().map(|id| Attempt { id, retry })
@@ -482,21 +604,31 @@ fn run_call(
     let before = h.snapshot();
     let mut deduped = false;
     match call {
-        Call::Acquire { k, ttl, token } => {
+        Call::Acquire {
+            k,
+            ttl,
+            token,
+            patience,
+        } => {
             let got = h
                 .s()
                 .acquire_lock(
                     KEYS[*k],
                     *ttl,
-                    Some(Attempt {
-                        id: token,
-                        retry: replay,
-                    }),
+                    token.as_deref().map(|id| Attempt { id, retry: replay }),
+                    *patience,
                     now,
                 )
                 .unwrap();
-            match m.lock_holder(*k).cloned() {
-                Some((held, until)) if held == *token => {
+            let expires_at = now + ttl.ceil() as i64;
+            let holder = m.lock_holder(*k).cloned();
+            let handover = holder.as_ref().is_some_and(|(h, _)| {
+                m.tenures
+                    .get(k)
+                    .is_some_and(|t| t.token == *h && t.drained())
+            });
+            match holder {
+                Some((held, until)) if replay && token.as_ref() == Some(&held) => {
                     deduped = true;
                     let expect = Lock {
                         thread_id: KEYS[*k].into(),
@@ -507,20 +639,48 @@ fn run_call(
                         at(&format!("retried acquire got {got:?}, model {expect:?}"))
                     })?;
                 }
-                Some(_) => check(got.is_none(), || at("granted a lock that is held"))?,
-                None => {
-                    let expect = Lock {
-                        thread_id: KEYS[*k].into(),
-                        token: token.clone(),
-                        expires_at: now + ttl.ceil() as i64,
-                    };
-                    check(got.as_ref() == Some(&expect), || {
-                        at(&format!("acquire got {got:?}, model {expect:?}"))
-                    })?;
-                    if !m.issued.contains(token) {
-                        m.issued.push(token.clone());
+                Some(_) if !handover => {
+                    check(got.is_none(), || at("granted a lock that is held"))?;
+                    let refused_with = token.clone().unwrap_or_else(|| "<drawn>".into());
+                    let patience = crate::tenure::patience(*patience);
+                    if let Some(t) = m.live_tenure(*k) {
+                        t.awaited.retain(|(_, deadline, _)| *deadline > now);
+                        if token.is_none() || !t.awaited.iter().any(|(a, _, _)| *a == refused_with)
+                        {
+                            t.awaited
+                                .push((refused_with.clone(), now + 2 * patience, patience));
+                        }
                     }
-                    m.locks.insert(*k, (token.clone(), expect.expires_at));
+                    if token.is_some() {
+                        m.refused.entry(*k).or_default().push(refused_with);
+                    }
+                }
+                _ => {
+                    // Free, or handed over after the holder's final dequeue.
+                    if handover {
+                        HANDOVERS.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let Some(lock) = got else {
+                        return Err(TestCaseError::fail(at(&format!(
+                            "acquire refused; model: {}",
+                            if handover { "handover" } else { "free" }
+                        ))));
+                    };
+                    check(
+                        lock.thread_id == KEYS[*k] && lock.expires_at == expires_at,
+                        || at(&format!("acquire got {lock:?}, expiresAt {expires_at}")),
+                    )?;
+                    if let Some(token) = token {
+                        check(lock.token == *token, || at("not the caller's token"))?;
+                    }
+                    check(!m.issued.contains(&lock.token) || token.is_some(), || {
+                        at("token reused")
+                    })?;
+                    if !m.issued.contains(&lock.token) {
+                        m.issued.push(lock.token.clone());
+                    }
+                    m.tenures.insert(*k, ModelTenure::new(&lock.token));
+                    m.locks.insert(*k, (lock.token, expires_at));
                 }
             }
         }
@@ -601,6 +761,7 @@ fn run_call(
             expires_at,
             max,
             rid,
+            caller,
         } => {
             let got = h
                 .s()
@@ -610,6 +771,7 @@ fn run_call(
                     *expires_at as f64,
                     *max,
                     attempt(rid, replay),
+                    caller.as_deref(),
                     now,
                 )
                 .unwrap();
@@ -655,38 +817,39 @@ fn run_call(
             check(i64::from(got) == depth, || {
                 at(&format!("enqueue depth {got}, model {depth}"))
             })?;
-        }
-        Call::Dequeue { k, rid } => {
-            let got = h.s().dequeue(KEYS[*k], attempt(rid, replay), now).unwrap();
-            let q = m.queues.entry(*k).or_default();
-            let taken_before = rid.as_ref().and_then(|rid| {
-                q.iter()
-                    .find(|r| r.receipt.as_ref().is_some_and(|(by, _)| by == rid))
-            });
-            let expect = match taken_before {
-                Some(row) => {
-                    deduped = true;
-                    Some(row.json.clone())
-                }
-                None => match q.iter().position(|r| r.is_live(now)) {
-                    None => None,
-                    Some(i) => {
-                        let json = q[i].json.clone();
-                        match rid {
-                            Some(rid) => {
-                                q[i].receipt = Some((rid.clone(), now + RECEIPT_WINDOW_MS))
-                            }
-                            None => {
-                                q.remove(i);
-                            }
+            if !deduped {
+                // A newcomer's enqueue fulfils its awaited refusal (the holder's own, nothing).
+                if let Some(t) = m.live_tenure(*k) {
+                    if caller.as_deref() != Some(t.token.as_str()) {
+                        t.awaited.retain(|(_, deadline, _)| *deadline > now);
+                        if let Some(i) = t.pick(caller.as_deref()) {
+                            t.awaited.remove(i);
                         }
-                        Some(json)
                     }
-                },
-            };
+                }
+            }
+        }
+        Call::Dequeue { k, rid, holder } => {
+            let got = h
+                .s()
+                .dequeue(KEYS[*k], attempt(rid, replay), holder.as_deref(), now)
+                .unwrap();
+            let expect = model_dequeue(
+                m,
+                *k,
+                rid.as_deref(),
+                replay,
+                holder.as_deref(),
+                &mut deduped,
+            );
             check(got == expect, || {
                 at(&format!("dequeue = {got:?}, model {expect:?}"))
             })?;
+            if let Dequeued::WaitUntil(_) = expect {
+                HELD.fetch_add(1, Ordering::Relaxed);
+                check(h.snapshot() == before, || at("a held dequeue changed rows"))?;
+                return Ok(Outcome::Held);
+            }
         }
     }
     if deduped {
@@ -695,7 +858,83 @@ fn run_call(
             at("a retry of a call that took effect changed rows")
         })?;
     }
-    Ok(())
+    Ok(Outcome::Answered)
+}
+
+/// What the model says a dequeue answers (and does to the model).
+fn model_dequeue(
+    m: &mut Model,
+    k: usize,
+    rid: Option<&str>,
+    replay: bool,
+    holder: Option<&str>,
+    deduped: &mut bool,
+) -> Dequeued {
+    let now = m.now;
+    if let (true, Some(rid)) = (replay, rid) {
+        let q = m.queues.entry(k).or_default();
+        if let Some(row) = q
+            .iter()
+            .find(|r| r.receipt.as_ref().is_some_and(|(by, _)| by == rid))
+        {
+            *deduped = true;
+            return Dequeued::Entry(row.json.clone());
+        }
+        if m.tenures
+            .get(&k)
+            .is_some_and(|t| t.last_empty.as_deref() == Some(rid))
+        {
+            *deduped = true;
+            return Dequeued::Empty;
+        }
+        if let Some(holder) = holder {
+            if m.lock_holder(k).is_some_and(|(t, _)| t != holder) {
+                FENCED.fetch_add(1, Ordering::Relaxed);
+                return Dequeued::Empty;
+            }
+        }
+    }
+    let for_holder = holder.is_none_or(|h| m.tenures.get(&k).is_some_and(|t| t.token == h));
+    let q = m.queues.entry(k).or_default();
+    let taken = match q.iter().position(|r| r.is_live(now)) {
+        None => None,
+        Some(i) => {
+            let json = q[i].json.clone();
+            match rid {
+                Some(rid) => q[i].receipt = Some((rid.to_owned(), now + RECEIPT_WINDOW_MS)),
+                None => {
+                    q.remove(i);
+                }
+            }
+            Some(json)
+        }
+    };
+    let tenure = if for_holder { m.live_tenure(k) } else { None };
+    match (taken, tenure) {
+        (Some(json), Some(t)) => {
+            t.dequeues.push(true);
+            t.held_since = None;
+            Dequeued::Entry(json)
+        }
+        (Some(json), None) => Dequeued::Entry(json),
+        (None, Some(t)) => {
+            let is_final = t.dequeues.last() != Some(&true);
+            if is_final {
+                t.awaited.retain(|(_, deadline, _)| *deadline > now);
+                let cap = *t.held_since.get_or_insert(now) + crate::tenure::MAX_WAIT_MS;
+                if let Some(deadline) = t.awaited.iter().map(|(_, d, _)| *d).min() {
+                    if now < cap {
+                        return Dequeued::WaitUntil(deadline.min(cap));
+                    }
+                }
+            }
+            t.held_since = None;
+            t.dequeues.push(false);
+            t.last_empty = rid.map(str::to_owned);
+            Dequeued::Empty
+        }
+        (None, None) => Dequeued::Empty,
+    }
 }
 
 fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), TestCaseError> {
@@ -715,7 +954,6 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
         store: Some(Store::open(NativeDb::open_in_memory(), None, T0).unwrap()),
         runtime_alarm: None,
     };
-    let mut seen_tokens = HashSet::new();
 
     for (step, op) in ops.iter().enumerate() {
         let now = m.now;
@@ -735,32 +973,13 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                 let got = h.s().is_subscribed(KEYS[*k]).unwrap();
                 check(got == m.subscriptions.contains(k), || at("isSubscribed"))?;
             }
-            Op::Acquire(k, ttl, false) => {
-                let got = h.s().acquire_lock(KEYS[*k], *ttl, None, now).unwrap();
-                let held = m.lock_holder(*k).is_some();
-                match got {
-                    Some(lock) => {
-                        check(!held, || at("granted a lock that is held"))?;
-                        let expect = now + ttl.ceil() as i64;
-                        check(lock.expires_at == expect, || {
-                            at(&format!("expiresAt {} != {expect}", lock.expires_at))
-                        })?;
-                        check(lock.thread_id == KEYS[*k], || at("threadId"))?;
-                        check(seen_tokens.insert(lock.token.clone()), || {
-                            at("token reused")
-                        })?;
-                        m.issued.push(lock.token.clone());
-                        m.locks.insert(*k, (lock.token, lock.expires_at));
-                    }
-                    None => check(held, || at("refused a free lock"))?,
-                }
-            }
-            Op::Acquire(k, ttl, true) => {
-                let token = m.fresh_id("cfdo_");
+            Op::Acquire(k, ttl, client_token, patience) => {
+                let token = client_token.then(|| m.fresh_id("cfdo_"));
                 let call = Call::Acquire {
                     k: *k,
                     ttl: *ttl,
                     token,
+                    patience: *patience,
                 };
                 run_call(&mut h, &mut m, &call, false, &at)?;
                 m.calls.push((call, now));
@@ -788,7 +1007,7 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                 run_call(&mut h, &mut m, &call, false, &at)?;
                 m.calls.push((call, now));
             }
-            Op::Enqueue(k, v, rel, max, with_id) => {
+            Op::Enqueue(k, v, rel, max, with_id, hint) => {
                 let rid = with_id.then(|| m.fresh_id("enqu"));
                 let call = Call::Enqueue {
                     k: *k,
@@ -796,15 +1015,22 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                     expires_at: now + rel,
                     max: *max,
                     rid,
+                    caller: m.hint(*k, hint),
                 };
                 run_call(&mut h, &mut m, &call, false, &at)?;
                 m.calls.push((call, now));
             }
-            Op::Dequeue(k, with_id) => {
+            Op::Dequeue(k, with_id, hint) => {
                 let rid = with_id.then(|| m.fresh_id("dequ"));
-                let call = Call::Dequeue { k: *k, rid };
-                run_call(&mut h, &mut m, &call, false, &at)?;
-                m.calls.push((call, now));
+                let call = Call::Dequeue {
+                    k: *k,
+                    rid,
+                    holder: m.hint(*k, hint),
+                };
+                match run_call(&mut h, &mut m, &call, false, &at)? {
+                    Outcome::Held => m.pending.push((call, false)),
+                    Outcome::Answered => m.calls.push((call, now)),
+                }
             }
             Op::Replay(n) => {
                 // Only calls that carried an id or token are retried, and only as soon as the
@@ -815,7 +1041,9 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                     let (call, made_at) = retryable[n % retryable.len()].clone();
                     if now - made_at < MAX_RETRY_ELAPSED_MS {
                         REPLAYS.fetch_add(1, Ordering::Relaxed);
-                        run_call(&mut h, &mut m, &call, true, &at)?;
+                        if run_call(&mut h, &mut m, &call, true, &at)? == Outcome::Held {
+                            m.pending.push((call, true));
+                        }
                     }
                 }
             }
@@ -824,6 +1052,9 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                 h.s().release_lock(KEYS[*k], &token).unwrap();
                 if m.locks.get(k).is_some_and(|(t, _)| *t == token) {
                     m.locks.remove(k);
+                }
+                if m.tenures.get(k).is_some_and(|t| t.token == token) {
+                    m.tenures.remove(k);
                 }
             }
             Op::Extend(k, pick, ttl) => {
@@ -838,6 +1069,7 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
             Op::ForceRelease(k) => {
                 h.s().force_release_lock(KEYS[*k]).unwrap();
                 m.locks.remove(k);
+                m.tenures.remove(k);
             }
             Op::Get(k) => {
                 let got = h.s().get(KEYS[*k], now).unwrap();
@@ -862,12 +1094,23 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                     at(&format!("getList = {got}, model {expect}"))
                 })?;
             }
-            Op::QueueDepth(k) => {
-                let got = h.s().queue_depth(KEYS[*k], now).unwrap();
+            Op::QueueDepth(k, hint) => {
+                let caller = m.hint(*k, hint);
+                let got = h.s().queue_depth(KEYS[*k], caller.as_deref(), now).unwrap();
                 let expect = m.live_queue(*k).len() as u32;
                 check(got == expect, || {
                     at(&format!("queueDepth {got}, model {expect}"))
                 })?;
+                // A newcomer's queueDepth: its enqueue is awaited one patience from now.
+                if let Some(t) = m.live_tenure(*k) {
+                    if caller.as_deref() != Some(t.token.as_str()) {
+                        t.awaited.retain(|(_, deadline, _)| *deadline > now);
+                        if let Some(i) = t.pick(caller.as_deref()) {
+                            let (_, deadline, patience) = &mut t.awaited[i];
+                            *deadline = now + *patience;
+                        }
+                    }
+                }
             }
             Op::Inspect => check_counts(&h, &m, &at)?,
             Op::Alarm(fail_at) => {
@@ -919,6 +1162,13 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                         for q in m.queues.values_mut() {
                             q.retain(|r| r.deadline() > now);
                         }
+                        // And tenures whose lock has expired are forgotten.
+                        let locks = &m.locks;
+                        m.tenures.retain(|k, t| {
+                            locks
+                                .get(k)
+                                .is_some_and(|(tok, at)| *tok == t.token && *at > now)
+                        });
                         // The next sweep is no sooner than the interval unless it must continue.
                         if let Some(next) = h.s().armed_alarm() {
                             check(next >= now + MIN_SWEEP_INTERVAL_MS, || {
@@ -937,6 +1187,9 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                     h.runtime_alarm = None;
                 }
                 h.store = Some(Store::open(db, h.runtime_alarm, now).unwrap());
+                // Memory is gone: no tenure, and the replies of held dequeues are lost.
+                m.tenures.clear();
+                m.pending.clear();
             }
             Op::Bad(n, k) => {
                 BAD_CALLS_TRIED.fetch_add(1, Ordering::Relaxed);
@@ -954,6 +1207,15 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                 })?;
             }
         }
+        // Held dequeues are asked again after every operation, as the shell does after every
+        // write to their key and at their deadline.
+        for (call, replay) in std::mem::take(&mut m.pending) {
+            let again = |what: &str| at(&format!("held {call:?} asked again: {what}"));
+            match run_call(&mut h, &mut m, &call, replay, &again)? {
+                Outcome::Held => m.pending.push((call, replay)),
+                Outcome::Answered => m.calls.push((call, m.now)),
+            }
+        }
         h.apply_alarm_request();
         // Whatever has a deadline is covered by an armed alarm.
         let next_deadline = h.s().next_deadline().unwrap();
@@ -964,6 +1226,17 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
             ))
         })?;
     }
+    // Every held dequeue is answered by the longest wait there is.
+    if !m.pending.is_empty() {
+        m.now += crate::tenure::MAX_WAIT_MS;
+        for (call, replay) in std::mem::take(&mut m.pending) {
+            let at = |what: &str| format!("held {call:?} at the end: {what}");
+            check(
+                run_call(&mut h, &mut m, &call, replay, &at)? == Outcome::Answered,
+                || at("still held after the longest wait"),
+            )?;
+        }
+    }
     // The end state, read in full.
     let now = m.now;
     for (k, name) in KEYS.iter().enumerate() {
@@ -972,7 +1245,7 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
         let list = format!("[{}]", m.list(k).join(","));
         check(h.s().get_list(name, now).unwrap() == list, || at("getList"))?;
         check(
-            h.s().queue_depth(name, now).unwrap() as usize == m.live_queue(k).len(),
+            h.s().queue_depth(name, None, now).unwrap() as usize == m.live_queue(k).len(),
             || at("queueDepth"),
         )?;
         check(
@@ -1069,7 +1342,7 @@ fn store_matches_the_model() {
         Ok(()) => eprintln!(
             "model (native): {cases} sequences, {} operations matched the store; {} sweeps \
              ({} with an injected failure), {} re-opens, {} bad calls, {} replays ({} of a \
-             call that had taken effect)",
+             call that had taken effect), {} handovers, {} held dequeues, {} fenced retries",
             OPS.load(Ordering::Relaxed),
             SWEEPS.load(Ordering::Relaxed),
             FAILED_SWEEPS.load(Ordering::Relaxed),
@@ -1077,6 +1350,9 @@ fn store_matches_the_model() {
             BAD_CALLS_TRIED.load(Ordering::Relaxed),
             REPLAYS.load(Ordering::Relaxed),
             REPLAYS_DEDUPED.load(Ordering::Relaxed),
+            HANDOVERS.load(Ordering::Relaxed),
+            HELD.load(Ordering::Relaxed),
+            FENCED.load(Ordering::Relaxed),
         ),
         Err(TestError::Fail(reason, minimal)) => {
             panic!(

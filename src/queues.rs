@@ -13,18 +13,46 @@
 //! its entry went — still queued, taken, or dropped — and a retried dequeue gets the very entry its
 //! first attempt took. A queue's rows are its live entries (at most `maxSize` in chat's use) plus
 //! the receipts of the last two minutes, so these lookups read a bounded number of rows.
+//!
+//! Tenures (see `tenure`): `queueDepth` and `enqueue` tell the key's tenure a newcomer is on its
+//! way (`caller` is the token the adapter knows the call by), and a holder's `dequeue` that would
+//! be final may be held while an announced entry is still coming ([`Dequeued::WaitUntil`]).
 
 use crate::db::{Database, Param, QueryExt};
 use crate::error::Result;
 use crate::expiry::Cleanup;
 use crate::idempotency::{self, Attempt, RECEIPT_WINDOW_MS};
 use crate::store::Store;
+use crate::tenure::EmptyDequeue;
 use crate::validate;
+
+/// What a dequeue answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dequeued {
+    /// The entry's JSON text.
+    Entry(String),
+    /// Nothing queued.
+    Empty,
+    /// Not answered yet: ask again when the key is written, or at this time (Unix ms).
+    WaitUntil(i64),
+}
+
+impl Dequeued {
+    /// The answer as `Option`, for callers that never wait (tests, the native model).
+    pub fn entry(self) -> Option<String> {
+        match self {
+            Dequeued::Entry(json) => Some(json),
+            _ => None,
+        }
+    }
+}
 
 impl<D: Database> Store<D> {
     /// Appends an entry; with `max_size > 0` drops the oldest beyond `max_size`. Returns the depth.
     /// A retry of an enqueue that landed (same `request_id`) answers the depth the first attempt
-    /// answered and writes nothing.
+    /// answered and writes nothing. `caller`: the token the adapter knows this call's flow by (a
+    /// newcomer's refused acquire, or the holder's lock).
+    #[allow(clippy::too_many_arguments)]
     pub fn enqueue(
         &self,
         key: &str,
@@ -32,6 +60,7 @@ impl<D: Database> Store<D> {
         expires_at: f64,
         max_size: Option<f64>,
         attempt: Option<Attempt<'_>>,
+        caller: Option<&str>,
         now: i64,
     ) -> Result<u32> {
         let key = validate::key("threadId", key)?;
@@ -39,59 +68,76 @@ impl<D: Database> Store<D> {
         let expires_at = validate::timestamp("entry.expiresAt", expires_at)?;
         let max_size = validate::optional_limit("maxSize", max_size)?;
         let attempt = idempotency::checked(attempt)?;
-        let request_id = attempt.map(|a| a.id);
 
-        let (depth, added) = self.db.transaction(&mut || {
-            if let Some(id) = attempt.filter(|a| a.retry).map(|a| a.id) {
-                if let Some(depth) = self.db.query_int(
-                    "SELECT depth FROM queue_entries WHERE queue_key = ?1 AND request_id = ?2",
-                    &[Param::Text(key), Param::Text(id)],
-                )? {
-                    return Ok((depth, false));
-                }
-            }
-            // What can never be delivered or asked for again: expired entries, and receipts past
-            // their window (this is where most receipts are deleted: their one extra row).
-            self.db.exec(
-                "DELETE FROM queue_entries
-                 WHERE queue_key = ?1 AND COALESCE(retain_until, expires_at) <= ?2",
-                &[Param::Text(key), Param::Int(now)],
-            )?;
-            let rows = self.db.exec(
-                "SELECT MAX(seq), COALESCE(SUM(expires_at > ?2), 0) FROM queue_entries
-                 WHERE queue_key = ?1",
-                &[Param::Text(key), Param::Int(now)],
-            )?;
-            let row = rows.into_iter().next().unwrap_or_default();
-            let last_seq = row.first().and_then(|v| v.as_int());
-            let live_before = row.get(1).and_then(|v| v.as_int()).unwrap_or(0);
-            let live = expires_at > now;
-            let live_after = live_before + i64::from(live);
-            let depth = max_size.map_or(live_after, |max| live_after.min(max));
-            if live {
-                let seq = last_seq.map_or(0, |s| s.saturating_add(1));
-                self.db.exec(
-                    "INSERT INTO queue_entries (queue_key, seq, value, expires_at, request_id, depth)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    &[
-                        Param::Text(key),
-                        Param::Int(seq),
-                        Param::Text(json),
-                        Param::Int(expires_at),
-                        request_id.into(),
-                        Param::Int(depth),
-                    ],
-                )?;
-            }
-            if let Some(max) = max_size.filter(|max| live_after > *max) {
-                self.drop_oldest_beyond(key, max, now)?;
-            }
-            Ok((depth, live))
+        let (depth, added, repeated) = self.db.transaction(&mut || {
+            self.enqueue_rows(key, json, expires_at, max_size, attempt, now)
         })?;
         if added {
             self.alarm.note_deadline(expires_at, Cleanup::Eventually);
         }
+        if !repeated {
+            self.tenures.enqueued(key, caller, now);
+        }
         Ok(u32::try_from(depth).unwrap_or(u32::MAX))
+    }
+
+    /// The rows of an enqueue, inside the caller's transaction: `(depth, added, repeated)` —
+    /// `repeated` when this is a retry of an enqueue that landed.
+    pub(crate) fn enqueue_rows(
+        &self,
+        key: &str,
+        json: &str,
+        expires_at: i64,
+        max_size: Option<i64>,
+        attempt: Option<Attempt<'_>>,
+        now: i64,
+    ) -> Result<(i64, bool, bool)> {
+        let request_id = attempt.map(|a| a.id);
+        if let Some(id) = attempt.filter(|a| a.retry).map(|a| a.id) {
+            if let Some(depth) = self.db.query_int(
+                "SELECT depth FROM queue_entries WHERE queue_key = ?1 AND request_id = ?2",
+                &[Param::Text(key), Param::Text(id)],
+            )? {
+                return Ok((depth, false, true));
+            }
+        }
+        // What can never be delivered or asked for again: expired entries, and receipts past
+        // their window (this is where most receipts are deleted: their one extra row).
+        self.db.exec(
+            "DELETE FROM queue_entries
+             WHERE queue_key = ?1 AND COALESCE(retain_until, expires_at) <= ?2",
+            &[Param::Text(key), Param::Int(now)],
+        )?;
+        let rows = self.db.exec(
+            "SELECT MAX(seq), COALESCE(SUM(expires_at > ?2), 0) FROM queue_entries
+             WHERE queue_key = ?1",
+            &[Param::Text(key), Param::Int(now)],
+        )?;
+        let row = rows.into_iter().next().unwrap_or_default();
+        let last_seq = row.first().and_then(|v| v.as_int());
+        let live_before = row.get(1).and_then(|v| v.as_int()).unwrap_or(0);
+        let live = expires_at > now;
+        let live_after = live_before + i64::from(live);
+        let depth = max_size.map_or(live_after, |max| live_after.min(max));
+        if live {
+            let seq = last_seq.map_or(0, |s| s.saturating_add(1));
+            self.db.exec(
+                "INSERT INTO queue_entries (queue_key, seq, value, expires_at, request_id, depth)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                &[
+                    Param::Text(key),
+                    Param::Int(seq),
+                    Param::Text(json),
+                    Param::Int(expires_at),
+                    request_id.into(),
+                    Param::Int(depth),
+                ],
+            )?;
+        }
+        if let Some(max) = max_size.filter(|max| live_after > *max) {
+            self.drop_oldest_beyond(key, max, now)?;
+        }
+        Ok((depth, live, false))
     }
 
     /// Drops the live entries older than the newest `max` (the newest entry itself is always
@@ -122,21 +168,62 @@ impl<D: Database> Store<D> {
     }
 
     /// Takes the oldest unexpired entry and returns its JSON text. With a `request_id` the entry
-    /// is kept as that call's receipt, and a retry gets the same entry back.
+    /// is kept as that call's receipt, and a retry gets the same entry back. `holder`: the token
+    /// of the lock the caller holds on `key`, if the adapter knows one.
+    ///
+    /// A holder's dequeue that finds the queue empty may be held ([`Dequeued::WaitUntil`]): the
+    /// caller asks again, with the same arguments, when the key is written or at that time.
     pub fn dequeue(
         &self,
         key: &str,
         attempt: Option<Attempt<'_>>,
+        holder: Option<&str>,
         now: i64,
-    ) -> Result<Option<String>> {
+    ) -> Result<Dequeued> {
         let key = validate::key("threadId", key)?;
         let attempt = idempotency::checked(attempt)?;
-        if let Some(taken) =
-            self.receipt_of_dequeue(key, attempt.filter(|a| a.retry).map(|a| a.id))?
-        {
-            return Ok(Some(taken));
+        let retry_of = attempt.filter(|a| a.retry).map(|a| a.id);
+        if let Some(id) = retry_of {
+            if let Some(taken) = self.receipt_of_dequeue(key, Some(id))? {
+                return Ok(Dequeued::Entry(taken));
+            }
+            // The holder's final dequeue answered `null`: so does its retry.
+            if self.tenures.answered_empty(key, id) {
+                return Ok(Dequeued::Empty);
+            }
+            // The fence: a retried dequeue whose caller's lock is now held by another token
+            // (handed over, or lost) gets nothing, even if this object restarted meanwhile — an
+            // entry it took now could be handled beside the new holder's handler.
+            if let Some(holder) = holder {
+                if self.lock_held_by_other(key, holder, now)? {
+                    return Ok(Dequeued::Empty);
+                }
+            }
         }
-        self.take_oldest(key, attempt.map(|a| a.id), now)
+        let for_holder = self.tenures.is_holder(key, holder);
+        match self.take_oldest(key, attempt.map(|a| a.id), now)? {
+            Some(json) => {
+                if for_holder {
+                    self.tenures.took_entry(key, now);
+                }
+                Ok(Dequeued::Entry(json))
+            }
+            None if for_holder => Ok(
+                match self.tenures.found_empty(key, attempt.map(|a| a.id), now) {
+                    EmptyDequeue::Answer => Dequeued::Empty,
+                    EmptyDequeue::WaitUntil(at) => Dequeued::WaitUntil(at),
+                },
+            ),
+            None => Ok(Dequeued::Empty),
+        }
+    }
+
+    /// Whether an unexpired lock on `key` is held by a token other than `token`.
+    fn lock_held_by_other(&self, key: &str, token: &str, now: i64) -> Result<bool> {
+        self.db.returned_row(
+            "SELECT 1 FROM locks WHERE thread_id = ?1 AND token <> ?2 AND expires_at > ?3",
+            &[Param::Text(key), Param::Text(token), Param::Int(now)],
+        )
     }
 
     /// The entry a dequeue with this request id already took, if any.
@@ -191,9 +278,13 @@ impl<D: Database> Store<D> {
         }
     }
 
-    pub fn queue_depth(&self, key: &str, now: i64) -> Result<u32> {
+    /// The number of live entries. `caller`: the token the adapter knows this call's flow by (a
+    /// newcomer asks before it enqueues).
+    pub fn queue_depth(&self, key: &str, caller: Option<&str>, now: i64) -> Result<u32> {
         let key = validate::key("threadId", key)?;
-        self.queue_depth_unchecked(key, now)
+        let depth = self.queue_depth_unchecked(key, now)?;
+        self.tenures.depth_asked(key, caller, now);
+        Ok(depth)
     }
 
     pub(crate) fn queue_depth_unchecked(&self, key: &str, now: i64) -> Result<u32> {

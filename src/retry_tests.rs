@@ -66,33 +66,33 @@ fn opts(max_length: Option<f64>) -> AppendOptions {
 fn acquire_retry_gets_its_own_lock_back() {
     let s = store();
     let granted = s
-        .acquire_lock("t", 30_000.0, first(TOKEN), T0)
+        .acquire_lock("t", 30_000.0, first(TOKEN), None, T0)
         .unwrap()
         .unwrap();
     assert_eq!(granted.token, TOKEN);
     let before = snapshot(&s);
     let s = reopen(s, T0 + 5);
     let retry = s
-        .acquire_lock("t", 30_000.0, again(TOKEN), T0 + 10)
+        .acquire_lock("t", 30_000.0, again(TOKEN), None, T0 + 10)
         .unwrap();
     assert_eq!(retry, Some(granted.clone()), "same lock, same expiry");
     assert_eq!(snapshot(&s), before);
     // A genuine second caller is still refused.
     assert!(s
-        .acquire_lock("t", 30_000.0, first(OTHER), T0 + 10)
+        .acquire_lock("t", 30_000.0, first(OTHER), None, T0 + 10)
         .unwrap()
         .is_none());
     // Once released, a late retry is just a late acquire.
     s.release_lock("t", TOKEN).unwrap();
     let again = s
-        .acquire_lock("t", 30_000.0, again(TOKEN), T0 + 20)
+        .acquire_lock("t", 30_000.0, again(TOKEN), None, T0 + 20)
         .unwrap()
         .unwrap();
     assert_eq!(again.expires_at, T0 + 20 + 30_000);
     // Tokens are checked like any argument.
-    assert!(s.acquire_lock("u", 1.0, first("short"), T0).is_err());
+    assert!(s.acquire_lock("u", 1.0, first("short"), None, T0).is_err());
     assert!(s
-        .acquire_lock("u", 1.0, first("has space in it!!"), T0)
+        .acquire_lock("u", 1.0, first("has space in it!!"), None, T0)
         .is_err());
 }
 
@@ -180,20 +180,20 @@ fn enqueue_retry_answers_the_first_depth_wherever_the_entry_went() {
     let far = (T0 + 90_000) as f64;
     let s = store();
     assert_eq!(
-        s.enqueue("q", "\"a\"", far, Some(2.0), first(R1), T0)
+        s.enqueue("q", "\"a\"", far, Some(2.0), first(R1), None, T0)
             .unwrap(),
         1
     );
     // Still queued, with another entry behind it.
     assert_eq!(
-        s.enqueue("q", "\"b\"", far, Some(2.0), first(R2), T0 + 1)
+        s.enqueue("q", "\"b\"", far, Some(2.0), first(R2), None, T0 + 1)
             .unwrap(),
         2
     );
     let before = snapshot(&s);
     let s = reopen(s, T0 + 2);
     assert_eq!(
-        s.enqueue("q", "\"a\"", far, Some(2.0), again(R1), T0 + 3)
+        s.enqueue("q", "\"a\"", far, Some(2.0), again(R1), None, T0 + 3)
             .unwrap(),
         1
     );
@@ -205,37 +205,42 @@ fn enqueue_retry_answers_the_first_depth_wherever_the_entry_went() {
         far,
         Some(2.0),
         first("r3r3r3r3r3r3r3r3"),
+        None,
         T0 + 4,
     )
     .unwrap();
-    assert_eq!(s.queue_depth("q", T0 + 4).unwrap(), 2);
+    assert_eq!(s.queue_depth("q", None, T0 + 4).unwrap(), 2);
     assert_eq!(
-        s.enqueue("q", "\"a\"", far, Some(2.0), again(R1), T0 + 5)
+        s.enqueue("q", "\"a\"", far, Some(2.0), again(R1), None, T0 + 5)
             .unwrap(),
         1
     );
-    assert_eq!(s.queue_depth("q", T0 + 5).unwrap(), 2);
+    assert_eq!(s.queue_depth("q", None, T0 + 5).unwrap(), 2);
     // Taken: "b" is dequeued, then its enqueue is retried.
     assert_eq!(
-        s.dequeue("q", first("d1d1d1d1d1d1d1d1"), T0 + 6)
+        s.dequeue("q", first("d1d1d1d1d1d1d1d1"), None, T0 + 6)
             .unwrap()
+            .entry()
             .as_deref(),
         Some("\"b\"")
     );
     assert_eq!(
-        s.enqueue("q", "\"b\"", far, Some(2.0), again(R2), T0 + 7)
+        s.enqueue("q", "\"b\"", far, Some(2.0), again(R2), None, T0 + 7)
             .unwrap(),
         2
     );
-    assert_eq!(s.queue_depth("q", T0 + 7).unwrap(), 1);
+    assert_eq!(s.queue_depth("q", None, T0 + 7).unwrap(), 1);
     assert_eq!(
-        s.dequeue("q", first("d2d2d2d2d2d2d2d2"), T0 + 8)
+        s.dequeue("q", first("d2d2d2d2d2d2d2d2"), None, T0 + 8)
             .unwrap()
+            .entry()
             .as_deref(),
         Some("\"c\"")
     );
     assert_eq!(
-        s.dequeue("q", first("d3d3d3d3d3d3d3d3"), T0 + 9).unwrap(),
+        s.dequeue("q", first("d3d3d3d3d3d3d3d3"), None, T0 + 9)
+            .unwrap()
+            .entry(),
         None
     );
 }
@@ -245,25 +250,36 @@ fn dequeue_retry_gets_the_same_entry_and_nothing_is_lost_or_doubled() {
     let far = (T0 + 90_000) as f64;
     let s = store();
     for (i, v) in ["1", "2", "3"].iter().enumerate() {
-        s.enqueue("q", v, far, None, None, T0 + i as i64).unwrap();
+        s.enqueue("q", v, far, None, None, None, T0 + i as i64)
+            .unwrap();
     }
     let d1 = "d1d1d1d1d1d1d1d1";
     assert_eq!(
-        s.dequeue("q", first(d1), T0 + 10).unwrap().as_deref(),
+        s.dequeue("q", first(d1), None, T0 + 10)
+            .unwrap()
+            .entry()
+            .as_deref(),
         Some("1")
     );
     let before = snapshot(&s);
     let s = reopen(s, T0 + 11);
     assert_eq!(
-        s.dequeue("q", again(d1), T0 + 12).unwrap().as_deref(),
+        s.dequeue("q", again(d1), None, T0 + 12)
+            .unwrap()
+            .entry()
+            .as_deref(),
         Some("1")
     );
     assert_eq!(snapshot(&s), before);
-    assert_eq!(s.queue_depth("q", T0 + 12).unwrap(), 2);
+    assert_eq!(s.queue_depth("q", None, T0 + 12).unwrap(), 2);
     let mut rest = Vec::new();
     for i in 0..3 {
         let id = format!("next{i:012}");
-        rest.push(s.dequeue("q", first(&id), T0 + 13 + i).unwrap());
+        rest.push(
+            s.dequeue("q", first(&id), None, T0 + 13 + i)
+                .unwrap()
+                .entry(),
+        );
     }
     assert_eq!(rest, vec![Some("2".into()), Some("3".into()), None]);
     // A receipt is not an entry: no query for live entries sees it.
@@ -275,8 +291,8 @@ fn dequeue_retry_gets_the_same_entry_and_nothing_is_lost_or_doubled() {
 fn receipts_are_deleted_after_their_window() {
     let far = (T0 + 3_600_000) as f64;
     let s = store();
-    s.enqueue("q", "1", far, None, first(R1), T0).unwrap();
-    s.dequeue("q", first(R2), T0 + 1).unwrap();
+    s.enqueue("q", "1", far, None, first(R1), None, T0).unwrap();
+    s.dequeue("q", first(R2), None, T0 + 1).unwrap().entry();
     assert_eq!(s.take_alarm_request(), Some(T0 + 3_600_000));
     // The alarm's sweep keeps the receipt inside its window and deletes it after.
     s.begin_sweep();
@@ -289,10 +305,12 @@ fn receipts_are_deleted_after_their_window() {
             .unwrap();
     assert_eq!(rows, Some(0));
     // The next enqueue on the queue deletes old receipts too.
-    s.enqueue("q", "2", far, None, first("r3r3r3r3r3r3r3r3"), T0 + 2)
+    s.enqueue("q", "2", far, None, first("r3r3r3r3r3r3r3r3"), None, T0 + 2)
         .unwrap();
-    s.dequeue("q", first("r4r4r4r4r4r4r4r4"), T0 + 3).unwrap();
-    s.enqueue("q", "3", far, None, None, T0 + 3 + RECEIPT_WINDOW_MS)
+    s.dequeue("q", first("r4r4r4r4r4r4r4r4"), None, T0 + 3)
+        .unwrap()
+        .entry();
+    s.enqueue("q", "3", far, None, None, None, T0 + 3 + RECEIPT_WINDOW_MS)
         .unwrap();
     let rows =
         s.db.query_int("SELECT COUNT(*) FROM queue_entries", &[])
@@ -306,12 +324,14 @@ fn receipts_are_deleted_after_their_window() {
 fn a_layout_2_build_keeps_working_on_a_layout_3_object() {
     let s = store();
     let far = T0 + 90_000;
-    s.enqueue("q", "\"taken\"", far as f64, None, first(R1), T0)
+    s.enqueue("q", "\"taken\"", far as f64, None, first(R1), None, T0)
         .unwrap();
-    s.enqueue("q", "\"kept\"", far as f64, None, first(R2), T0)
+    s.enqueue("q", "\"kept\"", far as f64, None, first(R2), None, T0)
         .unwrap();
     // The oldest ("taken") is taken: it stays as a receipt.
-    s.dequeue("q", first("d1d1d1d1d1d1d1d1"), T0).unwrap();
+    s.dequeue("q", first("d1d1d1d1d1d1d1d1"), None, T0)
+        .unwrap()
+        .entry();
     s.append_to_list("l", "1", AppendOptions::default(), first(R1), T0)
         .unwrap();
     s.set_if_not_exists("d", "true", Some(1_000.0), first(R1), T0)
@@ -378,7 +398,10 @@ fn a_layout_2_build_keeps_working_on_a_layout_3_object() {
     // And this build reads all of it back.
     assert_eq!(s.get("x", T0).unwrap().as_deref(), Some("1"));
     assert_eq!(s.get_list("l", T0).unwrap(), "[1,2]");
-    assert_eq!(s.dequeue("q", None, T0).unwrap().as_deref(), Some("\"v2\""));
+    assert_eq!(
+        s.dequeue("q", None, None, T0).unwrap().entry().as_deref(),
+        Some("\"v2\"")
+    );
     // After re-opening with this build, the layout stays 3 and nothing is migrated twice.
     let s = reopen(s, T0);
     assert_eq!(schema::stored_version(&s.db).unwrap(), 3);
@@ -418,11 +441,17 @@ fn a_layout_2_object_is_upgraded_in_place() {
         .unwrap();
     assert_eq!(s.get_list("l", T0).unwrap(), "[\"a\",\"b\"]");
     assert_eq!(
-        s.dequeue("q", first(R2), T0).unwrap().as_deref(),
+        s.dequeue("q", first(R2), None, T0)
+            .unwrap()
+            .entry()
+            .as_deref(),
         Some("\"e\"")
     );
     assert_eq!(
-        s.dequeue("q", again(R2), T0).unwrap().as_deref(),
+        s.dequeue("q", again(R2), None, T0)
+            .unwrap()
+            .entry()
+            .as_deref(),
         Some("\"e\"")
     );
 }

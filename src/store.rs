@@ -14,10 +14,13 @@ use crate::db::{Database, RowCounts};
 use crate::error::Result;
 use crate::expiry::AlarmSchedule;
 use crate::schema;
+use crate::tenure::Tenures;
 
 pub struct Store<D: Database> {
     pub(crate) db: D,
     pub(crate) alarm: AlarmSchedule,
+    /// In-memory lock tenures of this instance (see `tenure`): lost on restart, by design.
+    pub(crate) tenures: Tenures,
 }
 
 impl<D: Database> Store<D> {
@@ -33,6 +36,7 @@ impl<D: Database> Store<D> {
         let store = Store {
             db,
             alarm: AlarmSchedule::new(armed_alarm),
+            tenures: Tenures::default(),
         };
         if armed_alarm.is_none() {
             if let Some(deadline) = store.next_deadline()? {

@@ -58,16 +58,19 @@ fn subscriptions_are_a_set() {
 #[test]
 fn lock_lifecycle() {
     let s = store();
-    let lock = s.acquire_lock("t", 30_000.0, None, T0).unwrap().unwrap();
+    let lock = s
+        .acquire_lock("t", 30_000.0, None, None, T0)
+        .unwrap()
+        .unwrap();
     assert_eq!(lock.expires_at, T0 + 30_000);
     assert!(s
-        .acquire_lock("t", 30_000.0, None, T0 + 1)
+        .acquire_lock("t", 30_000.0, None, None, T0 + 1)
         .unwrap()
         .is_none());
     // Wrong token: no-op.
     s.release_lock("t", "cfdo_wrong").unwrap();
     assert!(s
-        .acquire_lock("t", 30_000.0, None, T0 + 2)
+        .acquire_lock("t", 30_000.0, None, None, T0 + 2)
         .unwrap()
         .is_none());
     assert!(s
@@ -78,12 +81,12 @@ fn lock_lifecycle() {
         .unwrap());
     // Extended: still held at the old deadline.
     assert!(s
-        .acquire_lock("t", 30_000.0, None, T0 + 30_000)
+        .acquire_lock("t", 30_000.0, None, None, T0 + 30_000)
         .unwrap()
         .is_none());
     s.release_lock("t", &lock.token).unwrap();
     let again = s
-        .acquire_lock("t", 30_000.0, None, T0 + 30_001)
+        .acquire_lock("t", 30_000.0, None, None, T0 + 30_001)
         .unwrap()
         .unwrap();
     assert_ne!(again.token, lock.token);
@@ -92,17 +95,20 @@ fn lock_lifecycle() {
 #[test]
 fn expired_lock_never_blocks_and_is_never_extended() {
     let s = store();
-    let old = s.acquire_lock("t", 1_000.0, None, T0).unwrap().unwrap();
+    let old = s
+        .acquire_lock("t", 1_000.0, None, None, T0)
+        .unwrap()
+        .unwrap();
     assert!(!s.extend_lock("t", &old.token, 1_000.0, T0 + 1_000).unwrap());
     let new = s
-        .acquire_lock("t", 1_000.0, None, T0 + 1_000)
+        .acquire_lock("t", 1_000.0, None, None, T0 + 1_000)
         .unwrap()
         .unwrap();
     // The old holder's release and extend touch nothing.
     s.release_lock("t", &old.token).unwrap();
     assert!(!s.extend_lock("t", &old.token, 1_000.0, T0 + 1_001).unwrap());
     assert!(s
-        .acquire_lock("t", 1_000.0, None, T0 + 1_001)
+        .acquire_lock("t", 1_000.0, None, None, T0 + 1_001)
         .unwrap()
         .is_none());
     assert!(s.extend_lock("t", &new.token, 1_000.0, T0 + 1_001).unwrap());
@@ -118,12 +124,21 @@ fn extend_never_creates() {
 #[test]
 fn force_release_makes_old_release_a_no_op() {
     let s = store();
-    let old = s.acquire_lock("t", 60_000.0, None, T0).unwrap().unwrap();
+    let old = s
+        .acquire_lock("t", 60_000.0, None, None, T0)
+        .unwrap()
+        .unwrap();
     s.force_release_lock("t").unwrap();
     s.force_release_lock("t").unwrap();
-    let new = s.acquire_lock("t", 60_000.0, None, T0).unwrap().unwrap();
+    let new = s
+        .acquire_lock("t", 60_000.0, None, None, T0)
+        .unwrap()
+        .unwrap();
     s.release_lock("t", &old.token).unwrap();
-    assert!(s.acquire_lock("t", 60_000.0, None, T0).unwrap().is_none());
+    assert!(s
+        .acquire_lock("t", 60_000.0, None, None, T0)
+        .unwrap()
+        .is_none());
     s.release_lock("t", &new.token).unwrap();
     assert_eq!(count(&s, "locks"), 0);
 }
@@ -240,42 +255,61 @@ fn queue_is_fifo_and_drops_oldest() {
     let far = (T0 + 90_000) as f64;
     for i in 0..4 {
         let depth = s
-            .enqueue("t", &format!("{{\"n\":{i}}}"), far, Some(3.0), None, T0)
+            .enqueue(
+                "t",
+                &format!("{{\"n\":{i}}}"),
+                far,
+                Some(3.0),
+                None,
+                None,
+                T0,
+            )
             .unwrap();
         assert_eq!(depth, (i + 1).min(3));
     }
-    assert_eq!(s.queue_depth("t", T0).unwrap(), 3);
+    assert_eq!(s.queue_depth("t", None, T0).unwrap(), 3);
     assert_eq!(
-        s.dequeue("t", None, T0).unwrap().as_deref(),
+        s.dequeue("t", None, None, T0).unwrap().entry().as_deref(),
         Some("{\"n\":1}")
     );
     assert_eq!(
-        s.dequeue("t", None, T0).unwrap().as_deref(),
+        s.dequeue("t", None, None, T0).unwrap().entry().as_deref(),
         Some("{\"n\":2}")
     );
     assert_eq!(
-        s.dequeue("t", None, T0).unwrap().as_deref(),
+        s.dequeue("t", None, None, T0).unwrap().entry().as_deref(),
         Some("{\"n\":3}")
     );
-    assert_eq!(s.dequeue("t", None, T0).unwrap(), None);
-    assert_eq!(s.queue_depth("other", T0).unwrap(), 0);
+    assert_eq!(s.dequeue("t", None, None, T0).unwrap().entry(), None);
+    assert_eq!(s.queue_depth("other", None, T0).unwrap(), 0);
     // maxSize 0 means unlimited.
     for _ in 0..20 {
-        s.enqueue("u", "1", far, Some(0.0), None, T0).unwrap();
+        s.enqueue("u", "1", far, Some(0.0), None, None, T0).unwrap();
     }
-    assert_eq!(s.queue_depth("u", T0).unwrap(), 20);
+    assert_eq!(s.queue_depth("u", None, T0).unwrap(), 20);
 }
 
 #[test]
 fn expired_queue_entries_are_skipped() {
     let s = store();
-    s.enqueue("t", "\"old\"", (T0 + 10) as f64, Some(10.0), None, T0)
+    s.enqueue("t", "\"old\"", (T0 + 10) as f64, Some(10.0), None, None, T0)
         .unwrap();
-    s.enqueue("t", "\"new\"", (T0 + 1_000) as f64, Some(10.0), None, T0)
-        .unwrap();
-    assert_eq!(s.queue_depth("t", T0 + 10).unwrap(), 1);
+    s.enqueue(
+        "t",
+        "\"new\"",
+        (T0 + 1_000) as f64,
+        Some(10.0),
+        None,
+        None,
+        T0,
+    )
+    .unwrap();
+    assert_eq!(s.queue_depth("t", None, T0 + 10).unwrap(), 1);
     assert_eq!(
-        s.dequeue("t", None, T0 + 10).unwrap().as_deref(),
+        s.dequeue("t", None, None, T0 + 10)
+            .unwrap()
+            .entry()
+            .as_deref(),
         Some("\"new\"")
     );
 }
@@ -293,13 +327,22 @@ fn bad_input_writes_nothing() {
             s.set_if_not_exists("k", "1", Some(f64::INFINITY), None, T0)
                 .map(drop)
         }),
-        Box::new(|| s.acquire_lock("t", 0.0, None, T0).map(drop)),
+        Box::new(|| s.acquire_lock("t", 0.0, None, None, T0).map(drop)),
         Box::new(|| s.append_to_list("l", "1", opts(Some(1.5), None), None, T0)),
         Box::new(|| s.append_to_list("l", "1", opts(Some(-1.0), None), None, T0)),
         Box::new(|| s.append_to_list("l", &huge, opts(None, None), None, T0)),
-        Box::new(|| s.enqueue("q", "1", f64::NAN, Some(1.0), None, T0).map(drop)),
-        Box::new(|| s.enqueue("q", "1", 1e20, Some(1.0), None, T0).map(drop)),
-        Box::new(|| s.enqueue("q", "1", 1.0, Some(0.5), None, T0).map(drop)),
+        Box::new(|| {
+            s.enqueue("q", "1", f64::NAN, Some(1.0), None, None, T0)
+                .map(drop)
+        }),
+        Box::new(|| {
+            s.enqueue("q", "1", 1e20, Some(1.0), None, None, T0)
+                .map(drop)
+        }),
+        Box::new(|| {
+            s.enqueue("q", "1", 1.0, Some(0.5), None, None, T0)
+                .map(drop)
+        }),
         Box::new(|| s.subscribe("a\0b")),
     ];
     for case in &cases {
@@ -348,8 +391,10 @@ fn alarm_moves_only_for_an_earlier_cache_or_list_deadline() {
         .unwrap();
     assert_eq!(s.take_alarm_request(), Some(T0 + 1_002));
     // Locks and queue entries never pull an armed alarm in.
-    s.acquire_lock("t", 10.0, None, T0 + 3).unwrap().unwrap();
-    s.enqueue("q", "1", (T0 + 20) as f64, Some(1.0), None, T0 + 3)
+    s.acquire_lock("t", 10.0, None, None, T0 + 3)
+        .unwrap()
+        .unwrap();
+    s.enqueue("q", "1", (T0 + 20) as f64, Some(1.0), None, None, T0 + 3)
         .unwrap();
     assert_eq!(s.take_alarm_request(), None);
     assert_eq!(s.armed_alarm(), Some(T0 + 1_002));
@@ -358,7 +403,9 @@ fn alarm_moves_only_for_an_earlier_cache_or_list_deadline() {
 #[test]
 fn a_lock_arms_the_alarm_when_none_is_armed() {
     let s = store();
-    s.acquire_lock("t", 30_000.0, None, T0).unwrap().unwrap();
+    s.acquire_lock("t", 30_000.0, None, None, T0)
+        .unwrap()
+        .unwrap();
     assert_eq!(s.take_alarm_request(), Some(T0 + 30_000));
 }
 
@@ -368,11 +415,13 @@ fn sweep_deletes_only_expired_rows_and_rearms() {
     s.set("dead", "1", Some(1_000.0), T0).unwrap();
     s.set("live", "1", Some(100_000.0), T0).unwrap();
     s.set("forever", "1", None, T0).unwrap();
-    s.acquire_lock("dead-lock", 1_000.0, None, T0).unwrap();
-    s.acquire_lock("live-lock", 100_000.0, None, T0).unwrap();
-    s.enqueue("q", "\"dead\"", (T0 + 1_000) as f64, None, None, T0)
+    s.acquire_lock("dead-lock", 1_000.0, None, None, T0)
         .unwrap();
-    s.enqueue("q", "\"live\"", (T0 + 100_000) as f64, None, None, T0)
+    s.acquire_lock("live-lock", 100_000.0, None, None, T0)
+        .unwrap();
+    s.enqueue("q", "\"dead\"", (T0 + 1_000) as f64, None, None, None, T0)
+        .unwrap();
+    s.enqueue("q", "\"live\"", (T0 + 100_000) as f64, None, None, None, T0)
         .unwrap();
     for i in 0..5 {
         s.append_to_list(
@@ -490,7 +539,7 @@ fn upgrades_the_0_1_x_schema_keeping_rows() {
     );
     assert!(s.is_subscribed("slack:C1:1").unwrap());
     assert!(s
-        .acquire_lock("slack:C1:1", 1_000.0, None, T0)
+        .acquire_lock("slack:C1:1", 1_000.0, None, None, T0)
         .unwrap()
         .is_none());
     s.release_lock("slack:C1:1", "tok").unwrap();

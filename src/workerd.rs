@@ -24,11 +24,13 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::{SqlStorage, SqlStorageValue, State};
 
+use crate::claims::Claim;
 use crate::db::{Database, Param, Row, RowCounts, Value};
 use crate::error::{Error, Result};
 use crate::expiry::SWEEP_MAX_BATCHES;
 use crate::idempotency::Attempt;
 use crate::lists::AppendOptions;
+use crate::queues::Dequeued;
 use crate::routing::{Route, Router, Scope};
 use crate::store::Store;
 
@@ -321,15 +323,20 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "number")] ttl_ms: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] token: JsValue,
         #[wasm_bindgen(unchecked_param_type = "boolean | undefined")] retry: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number | undefined")] patience_ms: JsValue,
     ) -> std::result::Result<JsValue, JsError> {
         run(|| {
             let thread_id = string_arg("threadId", &thread_id)?;
             let ttl_ms = number_arg("ttlMs", &ttl_ms)?;
             let token = attempt_arg("token", &token, &retry)?;
-            match self
-                .store
-                .acquire_lock(&thread_id, ttl_ms, as_attempt(&token), now())?
-            {
+            let patience_ms = optional_number_arg("patienceMs", &patience_ms)?;
+            match self.store.acquire_lock(
+                &thread_id,
+                ttl_ms,
+                as_attempt(&token),
+                patience_ms,
+                now(),
+            )? {
                 None => Ok(JsValue::NULL),
                 Some(lock) => Ok(lock
                     .into_ts()
@@ -473,6 +480,7 @@ impl StateCore {
         self.store.get_list(&key, now()).map_err(js_error)
     }
 
+    #[allow(clippy::too_many_arguments)] // the RPC's positional arguments, one per JS value
     pub fn enqueue(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
@@ -481,6 +489,7 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "number")] max_size: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] request_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "boolean | undefined")] retry: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | undefined")] caller: JsValue,
     ) -> std::result::Result<u32, JsError> {
         run(|| {
             let thread_id = string_arg("threadId", &thread_id)?;
@@ -488,29 +497,46 @@ impl StateCore {
             let expires_at = number_arg("entry.expiresAt", &expires_at)?;
             let max_size = optional_number_arg("maxSize", &max_size)?;
             let request_id = attempt_arg("requestId", &request_id, &retry)?;
+            let caller = optional_string_arg("caller", &caller)?;
             self.store.enqueue(
                 &thread_id,
                 &entry_json,
                 expires_at,
                 max_size,
                 as_attempt(&request_id),
+                caller.as_deref(),
                 now(),
             )
         })
     }
 
-    /// The oldest live entry's JSON text, or `null`.
+    /// The oldest live entry's JSON text, `null` when there is none, or — for a holder's dequeue
+    /// that is held (see `tenure`) — a number: the Unix ms by which to ask again (the shell also
+    /// asks again, with the same arguments, whenever the key is written).
+    #[wasm_bindgen(unchecked_return_type = "string | null | number")]
     pub fn dequeue(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] request_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "boolean | undefined")] retry: JsValue,
-    ) -> std::result::Result<Option<String>, JsError> {
+        #[wasm_bindgen(unchecked_param_type = "string | undefined")] holder: JsValue,
+    ) -> std::result::Result<JsValue, JsError> {
         run(|| {
             let thread_id = string_arg("threadId", &thread_id)?;
             let request_id = attempt_arg("requestId", &request_id, &retry)?;
-            self.store
-                .dequeue(&thread_id, as_attempt(&request_id), now())
+            let holder = optional_string_arg("holder", &holder)?;
+            Ok(
+                match self.store.dequeue(
+                    &thread_id,
+                    as_attempt(&request_id),
+                    holder.as_deref(),
+                    now(),
+                )? {
+                    Dequeued::Entry(json) => JsValue::from_str(&json),
+                    Dequeued::Empty => JsValue::NULL,
+                    Dequeued::WaitUntil(at) => JsValue::from_f64(at as f64),
+                },
+            )
         })
     }
 
@@ -518,9 +544,70 @@ impl StateCore {
     pub fn queue_depth(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | undefined")] caller: JsValue,
     ) -> std::result::Result<u32, JsError> {
-        let thread_id = string_arg("threadId", &thread_id).map_err(js_error)?;
-        self.store.queue_depth(&thread_id, now()).map_err(js_error)
+        run(|| {
+            let thread_id = string_arg("threadId", &thread_id)?;
+            let caller = optional_string_arg("caller", &caller)?;
+            self.store.queue_depth(&thread_id, caller.as_deref(), now())
+        })
+    }
+
+    /// Takes the lock if it is free, else enqueues the entry: one transaction (see `claims`).
+    /// Answers `{ outcome: "acquired", lock }` or `{ outcome: "queued", depth }`.
+    #[wasm_bindgen(js_name = claimOrEnqueue)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn claim_or_enqueue(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] entry_json: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] expires_at: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] ttl_ms: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number | undefined")] max_size: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | undefined")] request_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "boolean | undefined")] retry: JsValue,
+    ) -> std::result::Result<Ts<Claim>, JsError> {
+        let claim = run(|| {
+            let thread_id = string_arg("threadId", &thread_id)?;
+            let entry_json = string_arg("entry", &entry_json)?;
+            let expires_at = number_arg("entry.expiresAt", &expires_at)?;
+            let ttl_ms = number_arg("options.ttlMs", &ttl_ms)?;
+            let max_size = optional_number_arg("options.maxSize", &max_size)?;
+            let token = string_arg("token", &token)?;
+            let request_id = attempt_arg("requestId", &request_id, &retry)?;
+            let retry = request_id.as_ref().is_some_and(|(_, r)| *r);
+            self.store.claim_or_enqueue(
+                &thread_id,
+                &entry_json,
+                expires_at,
+                ttl_ms,
+                max_size,
+                Attempt { id: &token, retry },
+                as_attempt(&request_id),
+                now(),
+            )
+        })?;
+        Ok(claim.into_ts()?)
+    }
+
+    /// For the lock's holder: the next entry's JSON text (lock kept), or `null` with the lock
+    /// released — one transaction (see `claims`).
+    #[wasm_bindgen(js_name = releaseOrDequeue)]
+    pub fn release_or_dequeue(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] token: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | undefined")] request_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "boolean | undefined")] retry: JsValue,
+    ) -> std::result::Result<Option<String>, JsError> {
+        run(|| {
+            let thread_id = string_arg("lock.threadId", &thread_id)?;
+            let token = string_arg("lock.token", &token)?;
+            let request_id = attempt_arg("requestId", &request_id, &retry)?;
+            self.store
+                .release_or_dequeue(&thread_id, &token, as_attempt(&request_id), now())
+        })
     }
 
     pub fn inspect(&self) -> std::result::Result<Ts<crate::inspect::Inspection>, JsError> {

@@ -1,6 +1,7 @@
 // A real Chat 4.41.1 bot (queue strategy, thread state) on the adapter while Cloudflare-style
-// faults hit its state calls: 8 threads × 26 messages, a message at a time per thread, with 5 %
-// of calls failing before they reach the object and 5 % losing their reply after they ran (the
+// faults hit its state calls: 8 threads × 26 messages, a message at a time per thread, with at
+// least 5 % of calls failing before they reach the object and 5 % losing their reply after they
+// ran (injected at 6.5 % each so that the shares measured clear 5 % whatever the seed; the
 // same call fails at most twice in a row, as transient faults do). With the default retry policy
 // every message must reach a handler exactly once, every thread's counter must have seen every
 // message, and no lock or queue entry may be left behind. The same run with `retry: false` shows
@@ -20,7 +21,7 @@ beforeAll(() => void mockSlackFetch());
 afterAll(() => vi.restoreAllMocks());
 
 async function run(retry: false | RetryOptions | undefined, seed: number) {
-  const faulty = new FaultyNamespace(env.CHAT_STATE, randomFaults(seededRandom(seed), { before: 0.05, after: 0.05 }), {
+  const faulty = new FaultyNamespace(env.CHAT_STATE, randomFaults(seededRandom(seed), { before: 0.065, after: 0.065 }), {
     maxConsecutive: 2,
   });
   const logger = collectingLogger();
@@ -72,7 +73,7 @@ async function run(retry: false | RetryOptions | undefined, seed: number) {
   };
 }
 
-describe("a Chat bot under 5 % + 5 % faults", () => {
+describe("a Chat bot under 5 % + 5 % faults (or more)", () => {
   it("handles every message exactly once with the default retries", { timeout: 180_000 }, async () => {
     const seed = faultSeed(env);
     const result = await run(undefined, seed);
@@ -81,8 +82,8 @@ describe("a Chat bot under 5 % + 5 % faults", () => {
         `${result.faults.before} failed before and ${result.faults.after} after reaching the object; ` +
         `${result.lost} lost, ${result.twice} handled twice, ${result.errors} processing errors`,
     );
-    expect(result.faults.before / result.faults.calls, "share failed before").toBeGreaterThanOrEqual(0.04);
-    expect(result.faults.after / result.faults.calls, "share failed after").toBeGreaterThanOrEqual(0.04);
+    expect(result.faults.before / result.faults.calls, "share failed before").toBeGreaterThanOrEqual(0.05);
+    expect(result.faults.after / result.faults.calls, "share failed after").toBeGreaterThanOrEqual(0.05);
     expect(result.lost, `seed ${seed}`).toBe(0);
     expect(result.twice, `seed ${seed}`).toBe(0);
     expect(result.errors).toBe(0);

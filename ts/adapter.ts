@@ -6,8 +6,9 @@
 import { ConsoleLogger, type Lock, type Logger, type QueueEntry, type StateAdapter } from "chat";
 import type { ChatStateDO } from "./durable-object.js";
 import { newLockToken, newRequestId } from "./ids.js";
+import { LockTracker } from "./lock-tracker.js";
 import { resolveRetryPolicy, withRetries, type RetryOptions, type RetryPolicy } from "./retry.js";
-import { ShardRouter, type Inspection, type Route } from "./wasm.js";
+import { ShardRouter, type Claim, type Inspection, type Route } from "./wasm.js";
 
 export type ChatStateNamespace = DurableObjectNamespace<ChatStateDO>;
 
@@ -44,6 +45,7 @@ export interface ShardInspection extends Inspection {
 type Stub = DurableObjectStub<ChatStateDO>;
 /** Makes one attempt of a call on `stub`; `retry` is true from the second attempt on. */
 type Invoke<T> = (stub: Stub, retry: boolean) => Promise<T>;
+type ClaimRpc = (...args: Parameters<ChatStateDO["claimOrEnqueue"]>) => Promise<Claim>;
 
 function toJson(argument: string, value: unknown): string {
   let json: string | undefined;
@@ -75,6 +77,9 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   readonly #stubOptions: DurableObjectNamespaceGetDurableObjectOptions | undefined;
   readonly #logger: Logger;
   readonly #retry: RetryPolicy | null;
+  /** How long this adapter may take between two calls of one flow: its retry budget + 1 s. */
+  readonly #patienceMs: number;
+  readonly #locks = new LockTracker();
   #connected = false;
 
   constructor(options: CloudflareStateOptions) {
@@ -98,6 +103,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     this.#stubOptions = options.locationHint ? { locationHint: options.locationHint } : undefined;
     this.#logger = options.logger ?? new ConsoleLogger("info").child("cloudflare-do");
     this.#retry = resolveRetryPolicy(options.retry);
+    this.#patienceMs = (this.#retry?.maxElapsedMs ?? 0) + 1_000;
   }
 
   async connect(): Promise<void> {
@@ -130,31 +136,43 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   async acquireLock(threadId: string, ttlMs: number): Promise<Lock | null> {
     // Our token, not the object's: a retry whose first attempt won finds it and gets the lock back.
     const token = newLockToken();
-    return await this.#onThread("acquireLock", threadId, (stub, retry) => stub.acquireLock(threadId, ttlMs, token, retry));
+    const lock = await this.#onThread("acquireLock", threadId, (stub, retry) =>
+      stub.acquireLock(threadId, ttlMs, token, retry, this.#patienceMs),
+    );
+    if (lock) this.#locks.granted(threadId, lock.token, lock.expiresAt);
+    else this.#locks.refused(threadId, token, 2 * this.#patienceMs);
+    return lock;
   }
 
   async releaseLock(lock: Lock): Promise<void> {
     const { threadId, token } = lock ?? ({} as Partial<Lock>);
-    await this.#onThread(
-      "releaseLock",
-      threadId as string,
-      (stub) => stub.releaseLock(threadId as string, token as string),
-      "lock.threadId",
-    );
+    try {
+      await this.#onThread(
+        "releaseLock",
+        threadId as string,
+        (stub) => stub.releaseLock(threadId as string, token as string),
+        "lock.threadId",
+      );
+    } finally {
+      if (typeof threadId === "string") this.#locks.released(threadId, token);
+    }
   }
 
   async extendLock(lock: Lock, ttlMs: number): Promise<boolean> {
     const { threadId, token } = lock ?? ({} as Partial<Lock>);
-    return await this.#onThread(
+    const extended = await this.#onThread(
       "extendLock",
       threadId as string,
       (stub) => stub.extendLock(threadId as string, token as string, ttlMs),
       "lock.threadId",
     );
+    if (extended) this.#locks.extended(threadId as string, token as string, Date.now() + ttlMs);
+    return extended;
   }
 
   async forceReleaseLock(threadId: string): Promise<void> {
     await this.#onThread("forceReleaseLock", threadId, (stub) => stub.forceReleaseLock(threadId));
+    this.#locks.released(threadId);
   }
 
   // ---- cache ----
@@ -206,19 +224,69 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     const json = toJson("entry", entry);
     const expiresAt = (entry as Partial<QueueEntry> | null)?.expiresAt as number;
     const requestId = newRequestId();
+    // Whose entry: a refused newcomer's (the object was awaiting it) or the holder's own.
+    const caller = typeof threadId === "string" ? this.#locks.enqueuer(threadId) : undefined;
     return await this.#onThread("enqueue", threadId, (stub, retry) =>
-      stub.enqueue(threadId, json, expiresAt, maxSize, requestId, retry),
+      stub.enqueue(threadId, json, expiresAt, maxSize, requestId, retry, caller),
     );
   }
 
   async dequeue(threadId: string): Promise<QueueEntry | null> {
     const requestId = newRequestId();
-    const json = await this.#onThread("dequeue", threadId, (stub, retry) => stub.dequeue(threadId, requestId, retry));
+    const holder = typeof threadId === "string" ? this.#locks.holder(threadId) : undefined;
+    const json = await this.#onThread("dequeue", threadId, (stub, retry) =>
+      stub.dequeue(threadId, requestId, retry, holder),
+    );
     return json === null ? null : (JSON.parse(json) as QueueEntry);
   }
 
   async queueDepth(threadId: string): Promise<number> {
-    return await this.#onThread("queueDepth", threadId, (stub) => stub.queueDepth(threadId));
+    const caller = typeof threadId === "string" ? this.#locks.newcomer(threadId) : undefined;
+    return await this.#onThread("queueDepth", threadId, (stub) => stub.queueDepth(threadId, caller));
+  }
+
+  // ---- atomic lock-or-queue (beyond StateAdapter; vercel/chat#928) ----
+
+  /**
+   * Takes the lock on `threadId` if it is free, else enqueues `entry` — one RPC, one
+   * transaction, so there is no moment between "the lock is taken" and "the entry is queued" in
+   * which the holder could finish without seeing the entry. Answers `{ outcome: "acquired",
+   * lock }` or `{ outcome: "queued", depth }` (the depth after enqueueing). Retry-safe.
+   */
+  async claimOrEnqueue(
+    threadId: string,
+    entry: QueueEntry,
+    options: { ttlMs: number; maxSize?: number },
+  ): Promise<Claim> {
+    const json = toJson("entry", entry);
+    const expiresAt = (entry as Partial<QueueEntry> | null)?.expiresAt as number;
+    const { ttlMs, maxSize } = (options ?? {}) as { ttlMs: number; maxSize?: number };
+    const token = newLockToken();
+    const requestId = newRequestId();
+    // (The RPC type of a union result does not unify; the object returns a plain Claim.)
+    const claim: Claim = await this.#onThread("claimOrEnqueue", threadId, (stub, retry) =>
+      (stub.claimOrEnqueue as unknown as ClaimRpc)(threadId, json, expiresAt, ttlMs, maxSize, token, requestId, retry),
+    );
+    if (claim.outcome === "acquired") this.#locks.granted(threadId, claim.lock.token, claim.lock.expiresAt);
+    return claim;
+  }
+
+  /**
+   * For the holder of `lock`: the next queued entry (the lock stays held), or `null` — and then
+   * the lock is released, in the same transaction, so an entry is either handed to this holder
+   * or finds the lock free. Retry-safe.
+   */
+  async releaseOrDequeue(lock: Lock): Promise<QueueEntry | null> {
+    const { threadId, token } = lock ?? ({} as Partial<Lock>);
+    const requestId = newRequestId();
+    const json = await this.#onThread(
+      "releaseOrDequeue",
+      threadId as string,
+      (stub, retry) => stub.releaseOrDequeue(threadId as string, token as string, requestId, retry),
+      "lock.threadId",
+    );
+    if (json === null) this.#locks.released(threadId as string, token);
+    return json === null ? null : (JSON.parse(json) as QueueEntry);
   }
 
   // ---- beyond StateAdapter ----

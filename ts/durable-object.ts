@@ -10,10 +10,12 @@
 // `setAlarm`, so no deadline is ever left without an alarm. Most writes need no move and complete
 // synchronously, with no extra turn.
 import { DurableObject } from "cloudflare:workers";
-import { StateCore, type Inspection, type Lock } from "./wasm.js";
+import { HeldDequeues } from "./held-dequeues.js";
+import { StateCore, type Claim, type Inspection, type Lock } from "./wasm.js";
 
 export class ChatStateDO extends DurableObject<unknown> {
   #core!: StateCore;
+  readonly #held = new HeldDequeues();
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env);
@@ -49,13 +51,26 @@ export class ChatStateDO extends DurableObject<unknown> {
     return this.#core.isSubscribed(threadId);
   }
 
-  /** `token`: the caller's (a `retry` that finds it holding the lock gets the lock back). */
-  acquireLock(threadId: string, ttlMs: number, token?: string, retry?: boolean): Lock | null | Promise<Lock | null> {
-    return this.#settle(this.#core.acquireLock(threadId, ttlMs, token, retry));
+  /**
+   * `token`: the caller's (a `retry` that finds it holding the lock gets the lock back).
+   * `patienceMs`: how long the caller may take between its calls (its retry budget): a refused
+   * acquire is expected to enqueue within it (src/tenure.rs).
+   */
+  acquireLock(
+    threadId: string,
+    ttlMs: number,
+    token?: string,
+    retry?: boolean,
+    patienceMs?: number,
+  ): Lock | null | Promise<Lock | null> {
+    const lock = this.#core.acquireLock(threadId, ttlMs, token, retry, patienceMs);
+    this.#held.written(threadId);
+    return this.#settle(lock);
   }
 
   releaseLock(threadId: string, token: string): void {
     this.#core.releaseLock(threadId, token);
+    this.#held.written(threadId);
   }
 
   extendLock(threadId: string, token: string, ttlMs: number): boolean | Promise<boolean> {
@@ -64,6 +79,7 @@ export class ChatStateDO extends DurableObject<unknown> {
 
   forceReleaseLock(threadId: string): void {
     this.#core.forceReleaseLock(threadId);
+    this.#held.written(threadId);
   }
 
   /** The value's JSON text, or null. */
@@ -111,17 +127,53 @@ export class ChatStateDO extends DurableObject<unknown> {
     maxSize: number,
     requestId?: string,
     retry?: boolean,
+    caller?: string,
   ): number | Promise<number> {
-    return this.#settle(this.#core.enqueue(threadId, entryJson, expiresAt, maxSize, requestId, retry));
+    const depth = this.#core.enqueue(threadId, entryJson, expiresAt, maxSize, requestId, retry, caller);
+    this.#held.written(threadId);
+    return this.#settle(depth);
   }
 
-  /** The oldest live entry's JSON text, or null. A retry (same `requestId`) gets the same entry. */
-  dequeue(threadId: string, requestId?: string, retry?: boolean): string | null | Promise<string | null> {
-    return this.#settle(this.#core.dequeue(threadId, requestId, retry) ?? null);
+  /**
+   * The oldest live entry's JSON text, or null. A retry (same `requestId`) gets the same entry.
+   * `holder`: the caller's lock token on `threadId`. A holder's final dequeue may be held while
+   * a refused newcomer's entry is on its way (src/tenure.rs).
+   */
+  dequeue(threadId: string, requestId?: string, retry?: boolean, holder?: string): string | null | Promise<string | null> {
+    const ask = () => this.#core.dequeue(threadId, requestId, retry, holder) as string | null | number;
+    const answer = ask();
+    if (typeof answer !== "number") return this.#settle(answer);
+    return this.#held.hold(threadId, answer, ask).then((entry) => this.#settle(entry));
   }
 
-  queueDepth(threadId: string): number {
-    return this.#core.queueDepth(threadId);
+  /** `caller`: the token the adapter knows this call's flow by (a refused newcomer's). */
+  queueDepth(threadId: string, caller?: string): number {
+    const depth = this.#core.queueDepth(threadId, caller);
+    this.#held.written(threadId);
+    return depth;
+  }
+
+  /** Takes the lock if it is free, else enqueues the entry, in one transaction. */
+  claimOrEnqueue(
+    threadId: string,
+    entryJson: string,
+    expiresAt: number,
+    ttlMs: number,
+    maxSize: number | undefined,
+    token: string,
+    requestId?: string,
+    retry?: boolean,
+  ): Claim | Promise<Claim> {
+    const claim = this.#core.claimOrEnqueue(threadId, entryJson, expiresAt, ttlMs, maxSize, token, requestId, retry);
+    this.#held.written(threadId);
+    return this.#settle(claim);
+  }
+
+  /** For the holder: the next entry's JSON text (lock kept), or null with the lock released. */
+  releaseOrDequeue(threadId: string, token: string, requestId?: string, retry?: boolean): string | null | Promise<string | null> {
+    const entry = this.#core.releaseOrDequeue(threadId, token, requestId, retry) ?? null;
+    this.#held.written(threadId);
+    return this.#settle(entry);
   }
 
   /** Read-only counts of what this object holds. */

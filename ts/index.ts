@@ -7,4 +7,4 @@ export {
   type ShardInspection,
 } from "./adapter.js";
 export { DEFAULT_RETRY, type RetryOptions } from "./retry.js";
-export type { Inspection } from "./wasm.js";
+export type { Claim, Inspection } from "./wasm.js";
