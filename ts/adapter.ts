@@ -141,6 +141,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     );
     if (lock) this.#locks.granted(threadId, lock.token, lock.expiresAt);
     else this.#locks.refused(threadId, token, 2 * this.#patienceMs);
+    this.#locks.answered(threadId, lock?.token ?? token);
     return lock;
   }
 
@@ -237,12 +238,15 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     const json = await this.#onThread("dequeue", threadId, (stub, retry) =>
       stub.dequeue(threadId, requestId, retry, holder),
     );
+    this.#locks.answered(threadId, holder);
     return json === null ? null : (JSON.parse(json) as QueueEntry);
   }
 
   async queueDepth(threadId: string): Promise<number> {
-    const caller = typeof threadId === "string" ? this.#locks.newcomer(threadId) : undefined;
-    return await this.#onThread("queueDepth", threadId, (stub) => stub.queueDepth(threadId, caller));
+    const caller = typeof threadId === "string" ? this.#locks.depthAsker(threadId) : undefined;
+    const depth = await this.#onThread("queueDepth", threadId, (stub) => stub.queueDepth(threadId, caller));
+    this.#locks.answered(threadId, caller);
+    return depth;
   }
 
   // ---- atomic lock-or-queue (beyond StateAdapter; vercel/chat#928) ----

@@ -5,10 +5,15 @@
 // newcomer's `queueDepth` and `enqueue` carry the token of its refused acquire, so the object
 // knows which announced entry has arrived (and that the holder's own enqueue is not one).
 //
-// chat calls a newcomer's queueDepth and enqueue right after its refused acquire, and a
-// holder's dequeues between its acquire and its release, so "the oldest refusal not yet
-// enqueued" and "the newest lock still held" name the right flow in every order chat produces;
-// a wrong guess only shortens or lengthens a bounded wait in the object, never changes data.
+// Which flow a call belongs to, when a holder and a newcomer share this adapter (one isolate):
+// chat makes a flow's next state call synchronously in the continuation of the previous one's
+// answer — a newcomer's queueDepth right after its refused acquire, its enqueue right after that
+// queueDepth, a debounce/burst holder's own enqueue right after its granted acquire. So the
+// token whose call on a key was answered *in the current turn* (before any timer runs) names the
+// flow of the next call on that key. Outside that, the calls tell the flows apart: a newcomer is
+// refused, asks queueDepth, then enqueues; a holder never asks queueDepth before its own enqueue.
+// A wrong guess only makes the object wait for an announced entry until its deadline, or stop
+// waiting early: no data is ever changed by a hint.
 
 interface Held {
   token: string;
@@ -19,11 +24,22 @@ interface Refused {
   token: string;
   /** Forgotten after this (twice the patience the acquire declared). */
   until: number;
+  /** Whether its queueDepth has been asked (its enqueue comes next). */
+  asked: boolean;
 }
 
 export class LockTracker {
   readonly #held = new Map<string, Held[]>();
   readonly #refused = new Map<string, Refused[]>();
+  /** key -> the token whose call on it was answered in the current turn. */
+  readonly #answeredNow = new Map<string, string>();
+
+  /** A call of `token`'s flow on `key` was just answered: chat's next call there is its flow's. */
+  answered(key: string, token: string | undefined): void {
+    if (token === undefined) return;
+    if (this.#answeredNow.size === 0) setTimeout(() => this.#answeredNow.clear(), 0);
+    this.#answeredNow.set(key, token);
+  }
 
   /** An acquire on `key` was granted. */
   granted(key: string, token: string, expiresAt: number): void {
@@ -49,7 +65,7 @@ export class LockTracker {
   refused(key: string, token: string, windowMs: number): void {
     this.#prune(key);
     const refused = this.#refused.get(key) ?? [];
-    refused.push({ token, until: Date.now() + windowMs });
+    refused.push({ token, until: Date.now() + windowMs, asked: false });
     this.#refused.set(key, refused);
   }
 
@@ -59,19 +75,46 @@ export class LockTracker {
     return this.#held.get(key)?.at(-1)?.token;
   }
 
-  /** The oldest refusal on `key` not yet enqueued (a queueDepth belongs to it). */
-  newcomer(key: string): string | undefined {
+  /** Whose queueDepth this is: the flow answered this turn, else the oldest refusal that has not
+   * asked yet, else the holder's. */
+  depthAsker(key: string): string | undefined {
     this.#prune(key);
-    return this.#refused.get(key)?.[0]?.token;
+    const now = this.#answeredNow.get(key);
+    const refusals = this.#refused.get(key) ?? [];
+    const byTurn = now === undefined ? undefined : refusals.find((r) => r.token === now);
+    if (byTurn) {
+      byTurn.asked = true;
+      return byTurn.token;
+    }
+    if (now !== undefined && this.#held.get(key)?.some((h) => h.token === now)) return now;
+    const next = refusals.find((r) => !r.asked);
+    if (next) {
+      next.asked = true;
+      return next.token;
+    }
+    return this.holder(key);
   }
 
-  /** Whose enqueue this is: the oldest refusal (consumed), else the holder's own. */
+  /**
+   * Whose enqueue this is: the oldest refusal that asked its queueDepth (consumed), else the
+   * holder's own, else (holding nothing) the oldest refusal.
+   */
   enqueuer(key: string): string | undefined {
     this.#prune(key);
-    const refused = this.#refused.get(key);
-    const first = refused?.shift();
-    if (refused?.length === 0) this.#refused.delete(key);
-    return first?.token ?? this.holder(key);
+    const refused = this.#refused.get(key) ?? [];
+    const now = this.#answeredNow.get(key);
+    if (now !== undefined && this.#held.get(key)?.some((h) => h.token === now)) return now;
+    const byTurn = now === undefined ? -1 : refused.findIndex((r) => r.token === now);
+    let index = byTurn >= 0 ? byTurn : refused.findIndex((r) => r.asked);
+    if (index < 0) {
+      const holder = this.holder(key);
+      if (holder !== undefined) return holder;
+      index = refused.length > 0 ? 0 : -1;
+    }
+    if (index < 0) return undefined;
+    const [taken] = refused.splice(index, 1);
+    if (refused.length === 0) this.#refused.delete(key);
+    return taken!.token;
   }
 
   #prune(key: string): void {

@@ -56,12 +56,19 @@ export class FaultyNamespace {
   readonly #inner: ChatStateNamespace;
   readonly #plan: FaultPlan;
   readonly #maxConsecutive: number;
+  readonly #jitterMs: () => number;
   readonly #streaks = new Map<string, number>();
 
-  constructor(inner: ChatStateNamespace, plan: FaultPlan, { maxConsecutive = 2 } = {}) {
+  /** `jitterMs`: a delay before every call reaches the object (network jitter). */
+  constructor(
+    inner: ChatStateNamespace,
+    plan: FaultPlan,
+    { maxConsecutive = 2, jitterMs = () => 0 }: { maxConsecutive?: number; jitterMs?: () => number } = {},
+  ) {
     this.#inner = inner;
     this.#plan = plan;
     this.#maxConsecutive = maxConsecutive;
+    this.#jitterMs = jitterMs;
   }
 
   /** The wrapper, typed as the namespace the adapter expects. */
@@ -95,6 +102,8 @@ export class FaultyNamespace {
   }
 
   async #invoke(objectName: string, method: string, args: unknown[], forward: () => Promise<unknown>): Promise<unknown> {
+    const jitter = this.#jitterMs();
+    if (jitter > 0) await new Promise((resolve) => setTimeout(resolve, jitter));
     if (NEVER_FAILED.has(method) || !this.enabled) return await forward();
     this.counts.calls++;
     this.counts.byMethod[method] = (this.counts.byMethod[method] ?? 0) + 1;

@@ -59,6 +59,8 @@ export interface BotOptions {
   concurrency: ConcurrencyConfig | "queue" | "debounce" | "burst" | "drop";
   /** How long a handler works, ms (may be random). Default 0. */
   handlerMs?: () => number;
+  /** Whether handlers keep the per-thread counter in thread state (two more state calls). Default true. */
+  threadState?: boolean;
   logger?: Logger;
 }
 
@@ -73,7 +75,7 @@ export class RecordingBot {
   overlaps = 0;
   readonly #active = new Map<string, number>();
 
-  constructor(state: StateAdapter, { concurrency, handlerMs = () => 0, logger }: BotOptions) {
+  constructor(state: StateAdapter, { concurrency, handlerMs = () => 0, threadState = true, logger }: BotOptions) {
     this.bot = new Chat({
       userName: "statebot",
       adapters: {
@@ -105,7 +107,7 @@ export class RecordingBot {
     this.bot.onNewMention(async (thread, message) => {
       await run(thread.id, [message.id], async () => {
         await thread.subscribe();
-        await thread.setState({ turns: 1 });
+        if (threadState) await thread.setState({ turns: 1 });
       });
     });
     this.bot.onSubscribedMessage(async (thread, message, context) => {
@@ -114,6 +116,7 @@ export class RecordingBot {
         thread.id,
         batch.map((m) => m.id),
         async () => {
+          if (!threadState) return;
           const previous = await thread.state;
           await thread.setState({ turns: (previous?.turns ?? 0) + batch.length });
         },

@@ -1,0 +1,82 @@
+// A StateAdapter that forwards every call to another one, after an optional delay (network
+// jitter) and an optional hook that may hold the call (to force an interleaving). Each call is
+// logged with the moment it was issued and the moment it returned, so a test can wait until
+// every call of a trial has returned before it looks at the state.
+import type { Lock, QueueEntry, StateAdapter } from "chat";
+
+export interface CallRecord {
+  method: string;
+  args: unknown[];
+  /** When the caller made the call. */
+  issuedAt: number;
+  /** When it was forwarded (after the hook and the jitter). */
+  sentAt?: number;
+  returnedAt?: number;
+  returned?: unknown;
+  settled: Promise<unknown>;
+}
+
+export type Hook = (method: string, args: unknown[], call: number) => Promise<void> | void;
+
+export class InstrumentedState implements StateAdapter {
+  readonly calls: CallRecord[] = [];
+  readonly #inner: StateAdapter;
+  readonly #jitterMs: () => number;
+  readonly #hook: Hook | undefined;
+
+  constructor(inner: StateAdapter, { jitterMs = () => 0, hook }: { jitterMs?: () => number; hook?: Hook } = {}) {
+    this.#inner = inner;
+    this.#jitterMs = jitterMs;
+    this.#hook = hook;
+  }
+
+  /** Resolves once every call made so far (and any they lead to) has returned. */
+  async settled(): Promise<void> {
+    for (let seen = -1; seen !== this.calls.length; ) {
+      seen = this.calls.length;
+      await Promise.allSettled(this.calls.map((c) => c.settled));
+    }
+  }
+
+  #forward<T>(method: keyof StateAdapter, args: unknown[]): Promise<T> {
+    const index = this.calls.length;
+    const record: CallRecord = { method, args, issuedAt: Date.now(), settled: Promise.resolve() };
+    this.calls.push(record);
+    const run = async () => {
+      await this.#hook?.(method, args, index);
+      const ms = this.#jitterMs();
+      if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+      record.sentAt = Date.now();
+      const fn = this.#inner[method] as (...a: unknown[]) => Promise<T>;
+      const value = await fn.apply(this.#inner, args);
+      record.returned = value;
+      record.returnedAt = Date.now();
+      return value;
+    };
+    const promise = run();
+    record.settled = promise.catch(() => undefined);
+    return promise;
+  }
+
+  connect = () => this.#forward<void>("connect", []);
+  disconnect = () => this.#forward<void>("disconnect", []);
+  subscribe = (threadId: string) => this.#forward<void>("subscribe", [threadId]);
+  unsubscribe = (threadId: string) => this.#forward<void>("unsubscribe", [threadId]);
+  isSubscribed = (threadId: string) => this.#forward<boolean>("isSubscribed", [threadId]);
+  acquireLock = (threadId: string, ttlMs: number) => this.#forward<Lock | null>("acquireLock", [threadId, ttlMs]);
+  releaseLock = (lock: Lock) => this.#forward<void>("releaseLock", [lock]);
+  extendLock = (lock: Lock, ttlMs: number) => this.#forward<boolean>("extendLock", [lock, ttlMs]);
+  forceReleaseLock = (threadId: string) => this.#forward<void>("forceReleaseLock", [threadId]);
+  get = <T = unknown>(key: string) => this.#forward<T | null>("get", [key]);
+  set = <T = unknown>(key: string, value: T, ttlMs?: number) => this.#forward<void>("set", [key, value, ttlMs]);
+  setIfNotExists = (key: string, value: unknown, ttlMs?: number) =>
+    this.#forward<boolean>("setIfNotExists", [key, value, ttlMs]);
+  delete = (key: string) => this.#forward<void>("delete", [key]);
+  appendToList = (key: string, value: unknown, options?: { maxLength?: number; ttlMs?: number }) =>
+    this.#forward<void>("appendToList", [key, value, options]);
+  getList = <T = unknown>(key: string) => this.#forward<T[]>("getList", [key]);
+  enqueue = (threadId: string, entry: QueueEntry, maxSize: number) =>
+    this.#forward<number>("enqueue", [threadId, entry, maxSize]);
+  dequeue = (threadId: string) => this.#forward<QueueEntry | null>("dequeue", [threadId]);
+  queueDepth = (threadId: string) => this.#forward<number>("queueDepth", [threadId]);
+}
