@@ -31,6 +31,8 @@ pub struct Inspection {
     pub database_bytes: f64,
     /// Unix ms of the armed alarm, if any.
     pub next_alarm_at: Option<i64>,
+    /// What this object still holds for a layout change (see README, Sharding).
+    pub migration: crate::handoff::HandoffInspection,
 }
 
 impl<D: Database> Store<D> {
@@ -72,6 +74,7 @@ impl<D: Database> Store<D> {
             )?,
             database_bytes: self.db.database_size() as f64,
             next_alarm_at: self.alarm.armed(),
+            migration: self.handoff_inspection(now)?,
         })
     }
 }

@@ -10,6 +10,7 @@
 //! - [`idempotency`] — request ids and receipts: a retried call takes effect once;
 //! - [`schema`] — versioned tables and in-place upgrades;
 //! - [`routing`] — which Durable Object a call goes to;
+//! - [`handoff`] — online re-sharding: moving a key's rows to its new home, one unit at a time;
 //! - [`inspect`] — read-only counts for operators;
 //! - [`validate`] and [`error`] — argument checks and the error every path returns;
 //! - [`db`] — the SQL interface; [`workerd`] implements it over `ctx.storage.sql` and exports
@@ -20,6 +21,8 @@ pub mod claims;
 pub mod db;
 pub mod error;
 pub mod expiry;
+pub mod handoff;
+pub mod handoff_wire;
 pub mod idempotency;
 pub mod inspect;
 pub mod lists;

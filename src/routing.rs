@@ -11,8 +11,11 @@
 //! With `shards: N` the routing key is hashed with XXH3-64 (a fixed, published algorithm, so the
 //! mapping never changes between releases or platforms) and mapped to a shard with jump consistent
 //! hashing (Lamping & Veach, 2014): growing from N to N+1 shards moves only ~1/(N+1) of the keys,
-//! the minimum possible. With a `shardKey` function the adapter calls it with the routing key of
-//! thread-scoped and thread-derived calls; other keys stay on the base object.
+//! the minimum possible. Bucket *i* is the object `name` for i = 0 and `name:shard-i` above, names
+//! that do not depend on N: so growing 1 → N (or N → M) moves exactly the keys jump hashing moves,
+//! and the objects of the old layout that keep keys keep their names (see `handoff`). With a
+//! `shardKey` function the adapter calls it with the routing key of thread-scoped and
+//! thread-derived calls and uses its answer as the object name; other keys stay on `name`.
 
 use serde::Serialize;
 use tsify::Tsify;
@@ -51,6 +54,14 @@ pub struct Route {
     pub thread_scoped: bool,
     /// The object's name when hash sharding decides it (`shards > 1`), else the base name.
     pub object_name: String,
+}
+
+/// A layout an object can compute homes with (built-in hash sharding over `shards` objects
+/// named after `name`), sent to the objects of a migration (see `handoff`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Tsify)]
+pub struct LayoutDesc {
+    pub name: String,
+    pub shards: u32,
 }
 
 /// The routing key of a call and whether it is a thread id.
@@ -118,14 +129,31 @@ impl Router {
         })
     }
 
-    /// The object name for shard `index`. Shard 0 of a sharded layout is not the base object, so
-    /// turning sharding on never mixes a sharded layout with data from the unsharded one.
+    /// The object name for bucket `index`: the base object for bucket 0, `base:shard-i` above.
     pub fn shard_name(&self, index: u32) -> String {
-        if self.shards <= 1 {
+        if index == 0 {
             self.base.clone()
         } else {
-            format!("{}:shard-{}-of-{}", self.base, index, self.shards)
+            format!("{}:shard-{}", self.base, index)
         }
+    }
+
+    /// The layout this router computes.
+    pub fn desc(&self) -> LayoutDesc {
+        LayoutDesc {
+            name: self.base.clone(),
+            shards: self.shards,
+        }
+    }
+
+    /// The router of a layout description (as an object receives it).
+    pub fn from_desc(desc: &LayoutDesc) -> Result<Self> {
+        Router::new(&desc.name, Some(f64::from(desc.shards)))
+    }
+
+    /// The object a routing key lives on.
+    pub fn home_of(&self, routing_key: &str) -> String {
+        self.shard_name(shard_index(routing_key, self.shards))
     }
 
     /// All object names this router can send to (for `inspect()` over every shard).

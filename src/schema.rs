@@ -84,8 +84,9 @@ CREATE TABLE queue_entries (
 ) WITHOUT ROWID;
 ";
 
-/// Layout 2 → 3: the retry receipts (see `idempotency`). Nullable columns only, so layout-2 code
-/// (which names its columns in every statement) keeps working on the result.
+/// Layout 2 → 3: the retry receipts (see `idempotency`) and the re-sharding tables (see
+/// `handoff`). Nullable columns and new tables only, so layout-2 code (which names its columns in
+/// every statement) keeps working on the result.
 const V2_TO_V3: &str = "
 ALTER TABLE cache ADD COLUMN request_id TEXT;
 ALTER TABLE list_items ADD COLUMN requests TEXT;
@@ -93,6 +94,34 @@ ALTER TABLE queue_entries ADD COLUMN request_id TEXT;
 ALTER TABLE queue_entries ADD COLUMN depth INTEGER;
 ALTER TABLE queue_entries ADD COLUMN taken_by TEXT;
 ALTER TABLE queue_entries ADD COLUMN retain_until INTEGER;
+
+CREATE TABLE handoff_out (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    migration   TEXT NOT NULL,
+    new_name    TEXT,
+    new_shards  INTEGER,
+    jurisdiction TEXT,
+    self_name   TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    drained_at  INTEGER
+);
+CREATE TABLE handoff_sealed (
+    routing_key TEXT PRIMARY KEY,
+    destination TEXT NOT NULL,
+    seal_id     TEXT NOT NULL,
+    confirmed   INTEGER NOT NULL,
+    sealed_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE handoff_in (
+    routing_key TEXT PRIMARY KEY,
+    source      TEXT NOT NULL,
+    seal_id     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE handoff_sources (
+    source    TEXT PRIMARY KEY,
+    migration TEXT NOT NULL,
+    drained   INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// Version 1 → 2: the 0.1.x tables had rowids and a full index on lock expiry. Move their rows

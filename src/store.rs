@@ -21,6 +21,13 @@ pub struct Store<D: Database> {
     pub(crate) alarm: AlarmSchedule,
     /// In-memory lock tenures of this instance (see `tenure`): lost on restart, by design.
     pub(crate) tenures: Tenures,
+    /// Where the migration drain stopped in each table (see `handoff`); memory only.
+    pub(crate) drain_cursor: std::cell::RefCell<[Option<String>; 5]>,
+    /// The `handoff_out` row, read once and kept current by the writes to it, so that a call
+    /// with no migration going on pays no read for admission.
+    pub(crate) outgoing_cache: std::cell::RefCell<Option<Option<crate::handoff::Outgoing>>>,
+    /// Routing keys known to be this object's during a migration (see `handoff`); memory only.
+    pub(crate) owned_memo: std::cell::RefCell<std::collections::HashSet<String>>,
 }
 
 impl<D: Database> Store<D> {
@@ -37,6 +44,9 @@ impl<D: Database> Store<D> {
             db,
             alarm: AlarmSchedule::new(armed_alarm),
             tenures: Tenures::default(),
+            drain_cursor: Default::default(),
+            outgoing_cache: Default::default(),
+            owned_memo: Default::default(),
         };
         if armed_alarm.is_none() {
             if let Some(deadline) = store.next_deadline()? {
@@ -55,6 +65,13 @@ impl<D: Database> Store<D> {
     /// Whether an alarm request is waiting (without taking it).
     pub fn alarm_request(&self) -> Option<i64> {
         self.alarm.pending_request()
+    }
+
+    /// Asks for the alarm at `at` unless one is armed no later (the migration drain's next step).
+    pub fn request_alarm_by(&self, at: i64) {
+        if self.alarm.armed().is_none_or(|armed| armed > at) {
+            self.alarm.request(at);
+        }
     }
 
     /// Called when `setAlarm` failed: we no longer know what is armed, so the next write re-arms.

@@ -28,6 +28,8 @@ use crate::claims::Claim;
 use crate::db::{Database, Param, Row, RowCounts, Value};
 use crate::error::{Error, Result};
 use crate::expiry::SWEEP_MAX_BATCHES;
+use crate::handoff::{Admission, DrainItem, Handed, Outgoing};
+use crate::handoff_wire::{migration_from_js, unit_from_js, unit_to_js};
 use crate::idempotency::Attempt;
 use crate::lists::AppendOptions;
 use crate::queues::Dequeued;
@@ -283,6 +285,13 @@ impl StateCore {
     #[wasm_bindgen(js_name = takeAlarmRequest)]
     pub fn take_alarm_request(&self) -> Option<f64> {
         self.store.take_alarm_request().map(|at| at as f64)
+    }
+
+    /// Asks for the alarm by `at` (Unix ms) unless one is armed no later; the shell then calls
+    /// `takeAlarmRequest` as after a write.
+    #[wasm_bindgen(js_name = requestAlarmBy)]
+    pub fn request_alarm_by(&self, at: f64) {
+        self.store.request_alarm_by(at as i64);
     }
 
     /// `setAlarm` failed: what is armed is unknown now, so the next write re-arms.
@@ -610,6 +619,200 @@ impl StateCore {
         })
     }
 
+    // ---- re-sharding (see `handoff`) ----------------------------------------------------
+
+    /// The routing key of a call: `threadScoped` calls route by their thread id, cache and list
+    /// keys by the thread id they embed or by themselves.
+    #[wasm_bindgen(js_name = routingKey)]
+    pub fn routing_key(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+        thread_scoped: bool,
+    ) -> std::result::Result<String, JsError> {
+        let scope = if thread_scoped {
+            Scope::Thread
+        } else {
+            Scope::Key
+        };
+        let argument = if thread_scoped { "threadId" } else { "key" };
+        let key = string_arg(argument, &key).map_err(js_error)?;
+        Ok(crate::routing::routing_key(scope, &key).0.to_owned())
+    }
+
+    /// Where a call on `key` may be served (`from`: its previous home, if the caller routes with
+    /// a new layout). With no migration going on this reads nothing and answers "serve".
+    pub fn admit(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
+        thread_scoped: bool,
+        #[wasm_bindgen(unchecked_param_type = "string | undefined")] from: JsValue,
+    ) -> std::result::Result<Ts<Admission>, JsError> {
+        let from = optional_string_arg("via.from", &from).map_err(js_error)?;
+        // A malformed key is the data method's to reject, with its own argument name.
+        let Some(key) = key.as_string() else {
+            return Ok(Admission::Serve.into_ts()?);
+        };
+        let scope = if thread_scoped {
+            Scope::Thread
+        } else {
+            Scope::Key
+        };
+        let routing_key = crate::routing::routing_key(scope, &key).0;
+        let admission = self
+            .store
+            .admit(routing_key, from.as_deref(), now())
+            .map_err(js_error)?;
+        Ok(admission.into_ts()?)
+    }
+
+    /// After a previous home answered it holds nothing of the key (see `Store::note_owned`).
+    #[wasm_bindgen(js_name = noteOwned)]
+    pub fn note_owned(&self, routing_key: &str) {
+        self.store.note_owned(routing_key);
+    }
+
+    /// A new home asks this previous home for a unit (see `Store::hand_over`).
+    /// Answers `{ handed: "unit", unit, sealId } | { handed: "nothing" } | { handed: "moved",
+    /// object }` (see `handoff_wire` for the unit's shape).
+    #[wasm_bindgen(js_name = handOver, unchecked_return_type = "Handed")]
+    pub fn hand_over(
+        &self,
+        routing_key: &str,
+        destination: &str,
+        #[wasm_bindgen(unchecked_param_type = "Migration")] migration: JsValue,
+        self_name: &str,
+        seal_id: &str,
+    ) -> std::result::Result<JsValue, JsError> {
+        let migration = migration_from_js(&migration).map_err(js_error)?;
+        let handed = self
+            .store
+            .hand_over(
+                routing_key,
+                destination,
+                &migration,
+                self_name,
+                seal_id,
+                now(),
+            )
+            .map_err(js_error)?;
+        let out = js_sys::Object::new();
+        let set = |k: &str, v: &JsValue| Reflect::set(&out, &JsValue::from_str(k), v).map(drop);
+        let result = match handed {
+            Handed::Unit { unit, seal_id } => set("handed", &"unit".into())
+                .and_then(|_| set("unit", &unit_to_js(&unit)))
+                .and_then(|_| set("sealId", &JsValue::from_str(&seal_id))),
+            Handed::Nothing => set("handed", &"nothing".into()),
+            Handed::Moved { object } => set("handed", &"moved".into())
+                .and_then(|_| set("object", &JsValue::from_str(&object))),
+        };
+        result.map_err(|e| js_error(Error::storage(js_message(&e))))?;
+        Ok(out.into())
+    }
+
+    /// The unit's rows, as they would move.
+    #[wasm_bindgen(js_name = collectUnit, unchecked_return_type = "UnitWire")]
+    pub fn collect_unit(&self, routing_key: &str) -> std::result::Result<JsValue, JsError> {
+        let unit = self
+            .store
+            .collect_unit(routing_key, now())
+            .map_err(js_error)?;
+        Ok(unit_to_js(&unit))
+    }
+
+    /// Imports a unit sealed by `source` (true when it wrote; false when already imported).
+    #[wasm_bindgen(js_name = importUnit)]
+    pub fn import_unit(
+        &self,
+        source: &str,
+        migration_id: &str,
+        #[wasm_bindgen(unchecked_param_type = "UnitWire")] unit: JsValue,
+        seal_id: &str,
+    ) -> std::result::Result<bool, JsError> {
+        let unit = unit_from_js(&unit).map_err(js_error)?;
+        self.store
+            .import_unit(source, migration_id, &unit, seal_id, now())
+            .map_err(js_error)
+    }
+
+    /// The new home has the unit durably: delete this object's sealed copy.
+    #[wasm_bindgen(js_name = handedOver)]
+    pub fn handed_over(
+        &self,
+        routing_key: &str,
+        seal_id: &str,
+    ) -> std::result::Result<bool, JsError> {
+        self.store
+            .handed_over(routing_key, seal_id)
+            .map_err(js_error)
+    }
+
+    #[wasm_bindgen(js_name = hasImport)]
+    pub fn has_import(
+        &self,
+        routing_key: &str,
+        seal_id: &str,
+    ) -> std::result::Result<bool, JsError> {
+        self.store
+            .has_import(routing_key, seal_id)
+            .map_err(js_error)
+    }
+
+    /// Becomes the previous home of `migration` (idempotent; refuses a second migration).
+    #[wasm_bindgen(js_name = beginOutgoing)]
+    pub fn begin_outgoing(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Migration")] migration: JsValue,
+        self_name: &str,
+    ) -> std::result::Result<(), JsError> {
+        let migration = migration_from_js(&migration).map_err(js_error)?;
+        self.store
+            .begin_outgoing(&migration, self_name, now())
+            .map_err(js_error)
+    }
+
+    /// The migration this object is a previous home of.
+    pub fn outgoing(&self) -> std::result::Result<Option<Ts<Outgoing>>, JsError> {
+        match self.store.outgoing().map_err(js_error)? {
+            Some(o) => Ok(Some(o.into_ts()?)),
+            None => Ok(None),
+        }
+    }
+
+    #[wasm_bindgen(js_name = drainCandidates)]
+    pub fn drain_candidates(&self, limit: u32) -> std::result::Result<Vec<Ts<DrainItem>>, JsError> {
+        let items = self
+            .store
+            .drain_candidates(limit as usize, now())
+            .map_err(js_error)?;
+        items
+            .into_iter()
+            .map(|i| i.into_ts().map_err(JsError::from))
+            .collect()
+    }
+
+    #[wasm_bindgen(js_name = checkDrained)]
+    pub fn check_drained(&self) -> std::result::Result<bool, JsError> {
+        self.store.check_drained(now()).map_err(js_error)
+    }
+
+    #[wasm_bindgen(js_name = drainedDestinations)]
+    pub fn drained_destinations(&self) -> std::result::Result<Vec<String>, JsError> {
+        self.store.drained_destinations().map_err(js_error)
+    }
+
+    /// A previous home has drained: forget its records (in batches; answers how many are left).
+    #[wasm_bindgen(js_name = sourceHasDrained)]
+    pub fn source_has_drained(
+        &self,
+        source: &str,
+        migration_id: &str,
+    ) -> std::result::Result<f64, JsError> {
+        Ok(self
+            .store
+            .source_has_drained(source, migration_id)
+            .map_err(js_error)? as f64)
+    }
+
     pub fn inspect(&self) -> std::result::Result<Ts<crate::inspect::Inspection>, JsError> {
         let inspection = self.store.inspect(now()).map_err(js_error)?;
         Ok(inspection.into_ts()?)
@@ -694,6 +897,12 @@ impl ShardRouter {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
     ) -> std::result::Result<Ts<Route>, JsError> {
         self.route(Scope::Key, key, "key")
+    }
+
+    /// The object a routing key lives on.
+    #[wasm_bindgen(js_name = homeOf)]
+    pub fn home_of(&self, routing_key: &str) -> String {
+        self.router.home_of(routing_key)
     }
 
     /// Every object name this router sends to.

@@ -164,7 +164,7 @@ describe("example bot, end to end", () => {
   it("keeps each row in the object routing names", async () => {
     const threadObject = state.objectNameForThread(record.threadId);
     const names = (await inspect()).map((o) => o.objectName);
-    expect(names).toEqual([0, 1, 2, 3].map((i) => `default:shard-${i}-of-4`));
+    expect(names).toEqual(["default", "default:shard-1", "default:shard-2", "default:shard-3"]);
     for (const name of names) {
       const subscribed = await sql(name, "SELECT thread_id FROM subscriptions WHERE thread_id = ?", record.threadId);
       const threadState = await sql(name, "SELECT key FROM cache WHERE key = ?", `thread-state:${record.threadId}`);

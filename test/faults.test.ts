@@ -229,7 +229,7 @@ describe("faults", () => {
     await stub.inspect();
     await runInDurableObject(stub, (_instance, ctx) => {
       const q = ctx.storage.sql;
-      for (const table of ["subscriptions", "locks", "cache", "lists", "list_items", "queue_entries", "_schema_version", "_schema_layout"]) {
+      for (const table of ["subscriptions", "locks", "cache", "lists", "list_items", "queue_entries", "_schema_version", "_schema_layout", "handoff_out", "handoff_sealed", "handoff_in", "handoff_sources"]) {
         q.exec(`DROP TABLE ${table}`);
       }
       q.exec(V1_SCHEMA);
@@ -278,7 +278,7 @@ describe("mixed versions during a deploy or a rollback", () => {
     await stub.inspect();
     await runInDurableObject(stub, (_instance, ctx) => {
       const q = ctx.storage.sql;
-      for (const table of ["subscriptions", "locks", "cache", "lists", "list_items", "queue_entries", "_schema_version", "_schema_layout"]) {
+      for (const table of ["subscriptions", "locks", "cache", "lists", "list_items", "queue_entries", "_schema_version", "_schema_layout", "handoff_out", "handoff_sealed", "handoff_in", "handoff_sources"]) {
         q.exec(`DROP TABLE ${table}`);
       }
       q.exec(V2_SCHEMA);

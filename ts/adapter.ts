@@ -7,23 +7,32 @@ import { ConsoleLogger, type Lock, type Logger, type QueueEntry, type StateAdapt
 import type { ChatStateDO } from "./durable-object.js";
 import { newLockToken, newRequestId } from "./ids.js";
 import { LockTracker } from "./lock-tracker.js";
+import { isMoved, type Via } from "./handoff.js";
+import { Layout, type LayoutOptions } from "./layout.js";
 import { resolveRetryPolicy, withRetries, type RetryOptions, type RetryPolicy } from "./retry.js";
-import { ShardRouter, type Claim, type Inspection, type Route } from "./wasm.js";
+import type { Claim, Inspection, Migration } from "./wasm.js";
 
 export type ChatStateNamespace = DurableObjectNamespace<ChatStateDO>;
 
-export interface CloudflareStateOptions {
+export interface CloudflareStateOptions extends Omit<LayoutOptions, "legacy"> {
   /** The Durable Object namespace bound to `ChatStateDO` (e.g. `env.CHAT_STATE`). */
   namespace: ChatStateNamespace;
-  /** Name of the (base) object. Default `"default"`. */
+  /** Name of the base object. Default `"default"`. */
   name?: string;
   /**
-   * Custom shard for thread-scoped calls and thread-derived keys: receives the thread (or
-   * channel) id and returns a shard label; the object is named `${name}:${label}`.
+   * Your own object for thread-scoped calls and thread-derived keys: receives the thread (or
+   * channel) id and returns the name of its object (as in 0.1.x). Other keys stay on `name`.
    */
   shardKey?: (threadId: string) => string;
   /** Built-in hash sharding over this many objects (1–1024). Exclusive with `shardKey`. */
   shards?: number;
+  /**
+   * The layout this bot used before (`name`, `shards`, `shardKey`; an omitted field takes the
+   * default: `name` "default", one object; `legacy: "0.1"` for chat-state-cloudflare-do 0.1.x's).
+   * Keys still in their previous home move to their new one as they are used, and in the
+   * background (README, Sharding).
+   */
+  migrateFrom?: LayoutOptions;
   /** Where new objects are first placed. */
   locationHint?: DurableObjectLocationHint;
   /** Keep all state inside a jurisdiction (a separate id space: switching shows empty state). */
@@ -42,10 +51,22 @@ export interface ShardInspection extends Inspection {
   objectName: string;
 }
 
-type Stub = DurableObjectStub<ChatStateDO>;
-/** Makes one attempt of a call on `stub`; `retry` is true from the second attempt on. */
-type Invoke<T> = (stub: Stub, retry: boolean) => Promise<T>;
-type ClaimRpc = (...args: Parameters<ChatStateDO["claimOrEnqueue"]>) => Promise<Claim>;
+/** What `drainMigration()` found and did, per previous home. */
+export interface MigrationStatus {
+  objectName: string;
+  drained: boolean;
+  /** Units it still holds for the new layout (counted up to 1,000). */
+  unitsToMove: number;
+}
+
+type RpcStub = Record<string, (...args: unknown[]) => Promise<unknown>>;
+/** The arguments of one attempt (before `via`); `retry` is true from the second attempt on. */
+type Args = (retry: boolean) => unknown[];
+
+/** Redirects a call follows before it gives up (a layout change moves a key once). */
+const MAX_REDIRECTS = 4;
+/** Keys this adapter remembers as moved to an object it could not compute. */
+const MOVED_KEYS_MAX = 10_000;
 
 function toJson(argument: string, value: unknown): string {
   let json: string | undefined;
@@ -69,12 +90,22 @@ function isNamespace(value: unknown): value is ChatStateNamespace {
   );
 }
 
+/** The layout calls are routed with, the one it replaces (if any) and their migration. */
+interface Routing {
+  layout: Layout;
+  previous: Layout | undefined;
+  migration: Migration | undefined;
+}
+
 export class CloudflareDOStateAdapter implements StateAdapter {
   readonly #namespace: ChatStateNamespace;
-  readonly #router: ShardRouter;
-  readonly #name: string;
-  readonly #shardKey: ((threadId: string) => string) | undefined;
+  readonly #configured: Routing;
+  /** A newer layout learned from an object's redirect (this Worker still runs an older one). */
+  #adopted: Routing | undefined;
+  /** Keys redirected to an object this adapter cannot compute (a `shardKey` layout). */
+  readonly #movedKeys = new Map<string, { object: string; from: string; migration: Migration | undefined }>();
   readonly #stubOptions: DurableObjectNamespaceGetDurableObjectOptions | undefined;
+  readonly #jurisdiction: string | undefined;
   readonly #logger: Logger;
   readonly #retry: RetryPolicy | null;
   /** How long this adapter may take between two calls of one flow: its retry budget + 1 s. */
@@ -88,15 +119,22 @@ export class CloudflareDOStateAdapter implements StateAdapter {
         "Invalid argument `namespace`: must be the Durable Object namespace bound to ChatStateDO (e.g. env.CHAT_STATE)",
       );
     }
-    if (options.shardKey !== undefined && typeof options.shardKey !== "function") {
-      throw new Error("Invalid argument `shardKey`: must be a function (threadId) => string");
+    const layout = new Layout({ name: options.name, shards: options.shards, shardKey: options.shardKey }, "");
+    let previous: Layout | undefined;
+    if (options.migrateFrom !== undefined) {
+      if (typeof options.migrateFrom !== "object" || options.migrateFrom === null) {
+        throw new Error("Invalid argument `migrateFrom`: must be the previous layout { name, shards, shardKey }");
+      }
+      previous = new Layout(options.migrateFrom, "migrateFrom.");
+      if (previous.sameAs(layout)) previous = undefined; // nothing changes
     }
-    if (options.shardKey !== undefined && options.shards !== undefined) {
-      throw new Error("Invalid options: pass either `shardKey` or `shards`, not both");
-    }
-    this.#name = options.name ?? "default";
-    this.#router = new ShardRouter(this.#name, options.shards);
-    this.#shardKey = options.shardKey;
+    this.#jurisdiction = options.jurisdiction;
+    const migration: Migration | undefined = previous && {
+      id: `${previous.describe()}->${layout.describe()}`,
+      layout: layout.desc() ?? undefined,
+      jurisdiction: options.jurisdiction,
+    };
+    this.#configured = { layout, previous, migration };
     this.#namespace = options.jurisdiction
       ? options.namespace.jurisdiction(options.jurisdiction)
       : options.namespace;
@@ -110,7 +148,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     // Nothing to open: a Durable Object stub is created per call. Connecting only arms the
     // guard that catches use before connect()/after disconnect(), as the official adapters do.
     this.#connected = true;
-    this.#logger.debug("connected", { name: this.#name });
+    this.#logger.debug("connected", { name: this.#configured.layout.name });
   }
 
   async disconnect(): Promise<void> {
@@ -120,15 +158,15 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   // ---- subscriptions ----
 
   async subscribe(threadId: string): Promise<void> {
-    await this.#onThread("subscribe", threadId, (stub) => stub.subscribe(threadId));
+    await this.#thread("subscribe", threadId, () => [threadId]);
   }
 
   async unsubscribe(threadId: string): Promise<void> {
-    await this.#onThread("unsubscribe", threadId, (stub) => stub.unsubscribe(threadId));
+    await this.#thread("unsubscribe", threadId, () => [threadId]);
   }
 
   async isSubscribed(threadId: string): Promise<boolean> {
-    return await this.#onThread("isSubscribed", threadId, (stub) => stub.isSubscribed(threadId));
+    return await this.#thread<boolean>("isSubscribed", threadId, () => [threadId]);
   }
 
   // ---- locks ----
@@ -136,9 +174,13 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   async acquireLock(threadId: string, ttlMs: number): Promise<Lock | null> {
     // Our token, not the object's: a retry whose first attempt won finds it and gets the lock back.
     const token = newLockToken();
-    const lock = await this.#onThread("acquireLock", threadId, (stub, retry) =>
-      stub.acquireLock(threadId, ttlMs, token, retry, this.#patienceMs),
-    );
+    const lock = await this.#thread<Lock | null>("acquireLock", threadId, (retry) => [
+      threadId,
+      ttlMs,
+      token,
+      retry,
+      this.#patienceMs,
+    ]);
     if (lock) this.#locks.granted(threadId, lock.token, lock.expiresAt);
     else this.#locks.refused(threadId, token, 2 * this.#patienceMs);
     this.#locks.answered(threadId, lock?.token ?? token);
@@ -148,12 +190,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   async releaseLock(lock: Lock): Promise<void> {
     const { threadId, token } = lock ?? ({} as Partial<Lock>);
     try {
-      await this.#onThread(
-        "releaseLock",
-        threadId as string,
-        (stub) => stub.releaseLock(threadId as string, token as string),
-        "lock.threadId",
-      );
+      await this.#thread("releaseLock", threadId as string, () => [threadId, token], "lock.threadId");
     } finally {
       if (typeof threadId === "string") this.#locks.released(threadId, token);
     }
@@ -161,10 +198,10 @@ export class CloudflareDOStateAdapter implements StateAdapter {
 
   async extendLock(lock: Lock, ttlMs: number): Promise<boolean> {
     const { threadId, token } = lock ?? ({} as Partial<Lock>);
-    const extended = await this.#onThread(
+    const extended = await this.#thread<boolean>(
       "extendLock",
       threadId as string,
-      (stub) => stub.extendLock(threadId as string, token as string, ttlMs),
+      () => [threadId, token, ttlMs],
       "lock.threadId",
     );
     if (extended) this.#locks.extended(threadId as string, token as string, Date.now() + ttlMs);
@@ -172,30 +209,30 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   }
 
   async forceReleaseLock(threadId: string): Promise<void> {
-    await this.#onThread("forceReleaseLock", threadId, (stub) => stub.forceReleaseLock(threadId));
+    await this.#thread("forceReleaseLock", threadId, () => [threadId]);
     this.#locks.released(threadId);
   }
 
   // ---- cache ----
 
   async get<T = unknown>(key: string): Promise<T | null> {
-    const json = await this.#onKey("get", key, (stub) => stub.get(key));
+    const json = await this.#key<string | null>("get", key, () => [key]);
     return json === null ? null : (JSON.parse(json) as T);
   }
 
   async set<T = unknown>(key: string, value: T, ttlMs?: number): Promise<void> {
     const json = toJson("value", value);
-    await this.#onKey("set", key, (stub) => stub.set(key, json, ttlMs));
+    await this.#key("set", key, () => [key, json, ttlMs]);
   }
 
   async setIfNotExists(key: string, value: unknown, ttlMs?: number): Promise<boolean> {
     const json = toJson("value", value);
     const requestId = newRequestId();
-    return await this.#onKey("setIfNotExists", key, (stub, retry) => stub.setIfNotExists(key, json, ttlMs, requestId, retry));
+    return await this.#key<boolean>("setIfNotExists", key, (retry) => [key, json, ttlMs, requestId, retry]);
   }
 
   async delete(key: string): Promise<void> {
-    await this.#onKey("delete", key, (stub) => stub.delete(key));
+    await this.#key("delete", key, () => [key]);
   }
 
   // ---- lists ----
@@ -212,11 +249,11 @@ export class CloudflareDOStateAdapter implements StateAdapter {
         ? { maxLength: options.maxLength, ttlMs: options.ttlMs }
         : options;
     const requestId = newRequestId();
-    await this.#onKey("appendToList", key, (stub, retry) => stub.appendToList(key, json, forwarded, requestId, retry));
+    await this.#key("appendToList", key, (retry) => [key, json, forwarded, requestId, retry]);
   }
 
   async getList<T = unknown>(key: string): Promise<T[]> {
-    return JSON.parse(await this.#onKey("getList", key, (stub) => stub.getList(key))) as T[];
+    return JSON.parse(await this.#key<string>("getList", key, () => [key])) as T[];
   }
 
   // ---- queues ----
@@ -227,24 +264,28 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     const requestId = newRequestId();
     // Whose entry: a refused newcomer's (the object was awaiting it) or the holder's own.
     const caller = typeof threadId === "string" ? this.#locks.enqueuer(threadId) : undefined;
-    return await this.#onThread("enqueue", threadId, (stub, retry) =>
-      stub.enqueue(threadId, json, expiresAt, maxSize, requestId, retry, caller),
-    );
+    return await this.#thread<number>("enqueue", threadId, (retry) => [
+      threadId,
+      json,
+      expiresAt,
+      maxSize,
+      requestId,
+      retry,
+      caller,
+    ]);
   }
 
   async dequeue(threadId: string): Promise<QueueEntry | null> {
     const requestId = newRequestId();
     const holder = typeof threadId === "string" ? this.#locks.holder(threadId) : undefined;
-    const json = await this.#onThread("dequeue", threadId, (stub, retry) =>
-      stub.dequeue(threadId, requestId, retry, holder),
-    );
+    const json = await this.#thread<string | null>("dequeue", threadId, (retry) => [threadId, requestId, retry, holder]);
     this.#locks.answered(threadId, holder);
     return json === null ? null : (JSON.parse(json) as QueueEntry);
   }
 
   async queueDepth(threadId: string): Promise<number> {
     const caller = typeof threadId === "string" ? this.#locks.depthAsker(threadId) : undefined;
-    const depth = await this.#onThread("queueDepth", threadId, (stub) => stub.queueDepth(threadId, caller));
+    const depth = await this.#thread<number>("queueDepth", threadId, () => [threadId, caller]);
     this.#locks.answered(threadId, caller);
     return depth;
   }
@@ -267,10 +308,16 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     const { ttlMs, maxSize } = (options ?? {}) as { ttlMs: number; maxSize?: number };
     const token = newLockToken();
     const requestId = newRequestId();
-    // (The RPC type of a union result does not unify; the object returns a plain Claim.)
-    const claim: Claim = await this.#onThread("claimOrEnqueue", threadId, (stub, retry) =>
-      (stub.claimOrEnqueue as unknown as ClaimRpc)(threadId, json, expiresAt, ttlMs, maxSize, token, requestId, retry),
-    );
+    const claim = await this.#thread<Claim>("claimOrEnqueue", threadId, (retry) => [
+      threadId,
+      json,
+      expiresAt,
+      ttlMs,
+      maxSize,
+      token,
+      requestId,
+      retry,
+    ]);
     if (claim.outcome === "acquired") this.#locks.granted(threadId, claim.lock.token, claim.lock.expiresAt);
     return claim;
   }
@@ -283,10 +330,10 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   async releaseOrDequeue(lock: Lock): Promise<QueueEntry | null> {
     const { threadId, token } = lock ?? ({} as Partial<Lock>);
     const requestId = newRequestId();
-    const json = await this.#onThread(
+    const json = await this.#thread<string | null>(
       "releaseOrDequeue",
       threadId as string,
-      (stub, retry) => stub.releaseOrDequeue(threadId as string, token as string, requestId, retry),
+      (retry) => [threadId, token, requestId, retry],
       "lock.threadId",
     );
     if (json === null) this.#locks.released(threadId as string, token);
@@ -297,28 +344,67 @@ export class CloudflareDOStateAdapter implements StateAdapter {
 
   /**
    * Read-only counts per object: subscriptions, live locks, cache entries, lists, queued
-   * entries, database size and next alarm. Defaults to every object hash sharding can use; with
-   * `shardKey`, pass the shard labels to look at (the base object is always included).
+   * entries, database size, next alarm, and what it holds for a layout change. Defaults to every
+   * object the layout (and, while migrating, the previous layout) can use; with `shardKey`, pass
+   * the object names (labels) to look at (the base object is always included).
    */
   async inspect(shardLabels: string[] = []): Promise<ShardInspection[]> {
     this.#ensureConnected();
-    const names = [
-      ...this.#router.objectNames(),
-      ...shardLabels.map((label) => `${this.#name}:${label}`),
-    ];
+    const { layout, previous } = this.#routing();
+    const names = [...new Set([...layout.objectNames(shardLabels), ...(previous?.objectNames(shardLabels) ?? [])])];
     return await Promise.all(
-      names.map(async (objectName) => ({ objectName, ...(await this.#stub(objectName).inspect()) })),
+      names.map(async (objectName) => ({
+        objectName,
+        ...((await (this.#stub(objectName) as unknown as RpcStub).inspect!()) as Inspection),
+      })),
     );
+  }
+
+  /**
+   * Drives the layout change given by `migrateFrom`: tells each previous home to hand its keys
+   * over and, under layouts an object cannot compute (a `shardKey` function, 0.1.x), moves them
+   * batch by batch from here, for up to `budgetMs`. Under built-in layouts (`shards`, `name`)
+   * the previous homes then drain by themselves in the background (their alarms); call it again
+   * (e.g. from a cron trigger) until every entry says `drained`. With a `shardKey` previous
+   * layout, pass the object names (labels) it used.
+   */
+  async drainMigration({ labels = [], budgetMs = 20_000 }: { labels?: string[]; budgetMs?: number } = {}): Promise<MigrationStatus[]> {
+    this.#ensureConnected();
+    const { layout, previous, migration } = this.#configured;
+    if (!previous || !migration) {
+      throw new Error("drainMigration: this adapter has no `migrateFrom`: there is no layout change to drain");
+    }
+    const deadline = Date.now() + budgetMs;
+    const status: MigrationStatus[] = [];
+    for (const objectName of previous.objectNames(labels)) {
+      const stub = () => this.#stub(objectName) as unknown as RpcStub;
+      type Step = { drained: boolean; pending: { routingKey: string; threadUnit: boolean }[] };
+      let step = (await withRetries(this.#retry, { method: "handoffDrain", objectName }, this.#logger, () =>
+        stub().handoffDrain!(migration, objectName, []),
+      )) as Step;
+      while (!step.drained && step.pending.length > 0 && Date.now() < deadline) {
+        const assignments = step.pending.map(({ routingKey, threadUnit }) => ({
+          routingKey,
+          destination: layout.homeOfUnit(routingKey, threadUnit),
+        }));
+        step = (await withRetries(this.#retry, { method: "handoffDrain", objectName }, this.#logger, () =>
+          stub().handoffDrain!(migration, objectName, assignments),
+        )) as Step;
+      }
+      const inspection = (await stub().inspect!()) as Inspection;
+      status.push({ objectName, drained: step.drained, unitsToMove: inspection.migration.unitsToMove });
+    }
+    return status;
   }
 
   /** The Durable Object name a thread-scoped call for `threadId` goes to. */
   objectNameForThread(threadId: string): string {
-    return this.#objectName(this.#router.routeThread(threadId, "threadId"));
+    return this.#routing().layout.locate(threadId, "thread", "threadId").object;
   }
 
   /** The Durable Object name a cache or list call for `key` goes to. */
   objectNameForKey(key: string): string {
-    return this.#objectName(this.#router.routeKey(key));
+    return this.#routing().layout.locate(key, "key", "key").object;
   }
 
   // ---- routing ----
@@ -329,42 +415,76 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     }
   }
 
+  #routing(): Routing {
+    return this.#adopted ?? this.#configured;
+  }
+
   /** A thread-scoped call (subscriptions, locks, queues), routed by its thread id. */
-  #onThread<T>(method: string, threadId: string, invoke: Invoke<T>, argument = "threadId"): Promise<T> {
+  #thread<T = void>(method: string, threadId: string, args: Args, argument = "threadId"): Promise<T> {
     this.#ensureConnected();
-    return this.#call(method, this.#objectName(this.#router.routeThread(threadId, argument)), invoke);
+    return this.#call<T>(method, threadId, "thread", argument, args);
   }
 
   /** A cache or list call, routed by its key. */
-  #onKey<T>(method: string, key: string, invoke: Invoke<T>): Promise<T> {
+  #key<T = void>(method: string, key: string, args: Args): Promise<T> {
     this.#ensureConnected();
-    return this.#call(method, this.#objectName(this.#router.routeKey(key)), invoke);
+    return this.#call<T>(method, key, "key", "key", args);
   }
 
   /**
-   * One logical call: attempts on fresh stubs under the retry policy. `retry` tells the object
-   * that an earlier attempt may have run, so it looks for what that attempt left; a first
-   * attempt skips the lookup and costs what it always did.
+   * One logical call: attempts on fresh stubs under the retry policy, on the key's home — and,
+   * if that object answers that the key lives elsewhere now, on that object (a redirect is not a
+   * failure: it costs no attempt). `retry` tells the object that an earlier attempt may have run,
+   * so it looks for what that attempt left; a first attempt skips the lookup.
    */
-  #call<T>(method: string, objectName: string, invoke: Invoke<T>): Promise<T> {
-    return withRetries(this.#retry, { method, objectName }, this.#logger, (attempt) =>
-      invoke(this.#stub(objectName), attempt > 1),
-    );
-  }
-
-  #objectName(route: Route): string {
-    if (!this.#shardKey || !route.threadScoped) return route.objectName;
-    const label = this.#shardKey(route.routingKey);
-    if (typeof label !== "string" || label.length === 0) {
-      throw new Error(
-        `Invalid option \`shardKey\`: must return a non-empty string, returned ${JSON.stringify(label)} for ${JSON.stringify(route.routingKey)}`,
-      );
+  async #call<T>(method: string, key: string, call: "thread" | "key", argument: string, args: Args): Promise<T> {
+    let routing = this.#routing();
+    let located = routing.layout.locate(key, call, argument);
+    let object = located.object;
+    let via: Via = { self: object };
+    const moved = this.#movedKeys.get(located.routingKey);
+    if (moved) {
+      object = moved.object;
+      via = { self: object, from: moved.from, migration: moved.migration };
+    } else if (routing.previous) {
+      const from = routing.previous.locate(key, call, argument).object;
+      if (from !== object) via = { self: object, from, migration: routing.migration };
     }
-    return `${this.#name}:${label}`;
+    for (let hop = 0; ; hop++) {
+      const target = object;
+      const at = via;
+      const result = await withRetries(this.#retry, { method, objectName: target }, this.#logger, (attempt) =>
+        (this.#stub(target) as unknown as RpcStub)[method]!(...args(attempt > 1), at),
+      );
+      if (!isMoved(result)) return result as T;
+      if (hop >= MAX_REDIRECTS) {
+        throw new Error(`chat-state-cloudflare-do: ${method} on ${JSON.stringify(key)} was redirected ${hop + 1} times; last to ${result.movedTo}`);
+      }
+      this.#logger.debug("key moved", { method, from: target, to: result.movedTo });
+      if (result.layout && !this.#routing().layout.desc()) {
+        // Nothing to adopt: this adapter's own layout is a shardKey one.
+      }
+      if (result.layout && JSON.stringify(result.layout) !== JSON.stringify(this.#routing().layout.desc())) {
+        // The whole new layout: route every key with it from now on, this one included.
+        const previous = this.#configured.layout;
+        const layout = Layout.fromDesc(result.layout);
+        this.#adopted = {
+          layout,
+          previous,
+          migration: { id: `${previous.describe()}->${layout.describe()}`, layout: result.layout, jurisdiction: this.#jurisdiction },
+        };
+        routing = this.#adopted;
+      } else {
+        if (this.#movedKeys.size >= MOVED_KEYS_MAX) this.#movedKeys.clear();
+        this.#movedKeys.set(located.routingKey, { object: result.movedTo, from: target, migration: routing.migration });
+      }
+      via = { self: result.movedTo, from: target, migration: routing.migration };
+      object = result.movedTo;
+    }
   }
 
   /** A fresh stub per call: stubs are cheap, and a stub that saw an error may be broken. */
-  #stub(objectName: string): Stub {
+  #stub(objectName: string): DurableObjectStub<ChatStateDO> {
     const ns = this.#namespace;
     return typeof ns.getByName === "function"
       ? ns.getByName(objectName, this.#stubOptions)

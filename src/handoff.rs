@@ -1,0 +1,1091 @@
+//! Online re-sharding: moving a routing key's rows from its previous home to its new home while
+//! the bot keeps running. docs/resharding.md is the long form; this is the contract the code keeps.
+//!
+//! # Units and roles
+//! A *unit* is everything one object holds for one routing key R (see `routing`): the
+//! subscription and the lock of R, R's queue (receipts included), and the cache and list keys
+//! whose routing key is R — `R` itself and `thread-state:R`, `channel-state:R`, `msg-history:R`,
+//! `active-turn:R`, `abort-turn:R`: point lookups, never a scan. Units move whole. During a
+//! migration an object may be a *previous home* (source) for units it holds and a *new home*
+//! (destination) for units it receives; it learns each role from the first message of that
+//! migration it receives.
+//!
+//! # States of a unit R moving from S to D
+//! 1. **At S.** S owns R and serves it, whoever calls.
+//! 2. **Sealed at S for D** (`handoff_sealed` row, written in one transaction with the decision).
+//!    From this moment S never serves R again: every call for R at S is told to go to D. S's rows
+//!    of R stay, untouched, as the copy D imports.
+//! 3. **Imported at D** (the rows and a `handoff_in` record, one transaction). D owns R and
+//!    serves it.
+//! 4. **Cleaned at S**: once S knows D has R durably (D answered an import, or confirmed it), S
+//!    deletes its copy and the seal. (Under a `shardKey` layout, which S cannot compute, the seal
+//!    stays as a one-row marker saying where R went.)
+//! 5. **Source drained**: S holds nothing of the migration any more and tells its destinations,
+//!    which then forget their `handoff_in` records of S: no row of the migration is left.
+//!
+//! # Invariants (why they hold)
+//! - **One owner.** Before the seal only S serves R (D never serves a unit it has not imported,
+//!   nor creates one its source may still hold: it asks S first). The seal and the decision to
+//!   hand R over are one transaction in S; after it S serves R to nobody. D serves R only after
+//!   importing it, or after S answered that it holds nothing of R and will not create it. So at
+//!   every moment at most one object serves R, and a lock is never held twice.
+//! - **Nothing lost or doubled.** S deletes its copy only after D has confirmed the import, which
+//!   D writes in one transaction with the rows; a lost reply or a crash anywhere leaves either the
+//!   seal (S resends or re-confirms, D's record makes a second import a no-op) or nothing to do.
+//!   D never re-imports over a unit it owns (its record, or its rows, say it owns R), so a unit
+//!   emptied at D is never resurrected from a stale copy.
+//! - **Time is kept.** Rows move with their deadlines, tokens, request ids and receipts; expired
+//!   rows are not moved (they are deleted with the copy).
+//! - **Who may create R.** During the migration S creates no unit it does not hold when it can
+//!   compute the new layout (`shards`, `name`): it points the caller to R's new home. Under a
+//!   `shardKey` new layout S cannot, so it keeps serving units nobody asked for; the first time D
+//!   asks for one S holds nothing of, S writes the one-row marker, after which it points callers to
+//!   D.
+//! - **One migration at a time.** An object refuses to become the previous home of a second
+//!   migration while the first is not drained, and refuses to start one while it is still
+//!   receiving units of another: a clear error, nothing changed.
+
+use serde::Serialize;
+use tsify::Tsify;
+
+use crate::db::{Database, Param, QueryExt, Row, Value};
+use crate::error::{Error, Result};
+use crate::expiry::Cleanup;
+use crate::routing::{LayoutDesc, Router, THREAD_KEY_PREFIXES};
+use crate::store::Store;
+use crate::validate;
+
+/// What a migration is: its id (the adapter derives it from both layouts) and, when the objects
+/// can compute it, the new layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct Migration {
+    pub id: String,
+    /// The new layout, if built-in (`shards`, `name`); `None` under a `shardKey` function.
+    pub layout: Option<LayoutDesc>,
+    /// The jurisdiction of the namespace, if any (objects reach each other in it).
+    pub jurisdiction: Option<String>,
+}
+
+/// A previous home's record of the migration it is a source of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct Outgoing {
+    pub migration: Migration,
+    /// This object's own name (objects do not know their names otherwise).
+    pub name: String,
+    pub started_at: i64,
+    pub drained_at: Option<i64>,
+}
+
+/// Every row one object holds for one routing key, as it moves.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Unit {
+    pub routing_key: String,
+    pub subscribed: bool,
+    /// `[token, expiresAt]`.
+    pub lock: Option<(String, i64)>,
+    pub cache: Vec<CacheRow>,
+    pub lists: Vec<ListRow>,
+    pub list_items: Vec<ListItemRow>,
+    pub queue: Vec<QueueRow>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheRow {
+    pub key: String,
+    pub value: String,
+    pub expires_at: Option<i64>,
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListRow {
+    pub list_key: String,
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListItemRow {
+    pub list_key: String,
+    pub seq: i64,
+    pub value: String,
+    pub requests: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRow {
+    pub seq: i64,
+    pub value: String,
+    pub expires_at: i64,
+    pub request_id: Option<String>,
+    pub depth: Option<i64>,
+    pub taken_by: Option<String>,
+    pub retain_until: Option<i64>,
+}
+
+impl Unit {
+    pub fn is_empty(&self) -> bool {
+        !self.subscribed
+            && self.lock.is_none()
+            && self.cache.is_empty()
+            && self.lists.is_empty()
+            && self.list_items.is_empty()
+            && self.queue.is_empty()
+    }
+
+    /// Rows the unit would write.
+    pub fn rows(&self) -> usize {
+        usize::from(self.subscribed)
+            + usize::from(self.lock.is_some())
+            + self.cache.len()
+            + self.lists.len()
+            + self.list_items.len()
+            + self.queue.len()
+    }
+}
+
+/// Where a call may be served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Tsify)]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "admit"
+)]
+pub enum Admission {
+    /// Here.
+    Serve,
+    /// Not here: the unit lives on `object` now. `layout`, when known, is the whole new layout,
+    /// so the caller can route every key with it from now on.
+    Moved {
+        object: String,
+        layout: Option<LayoutDesc>,
+    },
+    /// Not yet here: ask `source` for the unit of `routing_key` first (then import it and
+    /// admit again).
+    Pull { source: String, routing_key: String },
+}
+
+/// What a previous home answers when a new home asks for a unit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Handed {
+    /// The unit, sealed for the asker: import it with this seal id.
+    Unit { unit: Unit, seal_id: String },
+    /// Nothing of the key is held here, and nothing will be created here: it is the asker's.
+    Nothing,
+    /// The unit went elsewhere.
+    Moved { object: String },
+}
+
+/// The cache and list keys of a routing key's unit.
+fn unit_keys(routing_key: &str) -> Vec<String> {
+    std::iter::once(routing_key.to_owned())
+        .chain(
+            THREAD_KEY_PREFIXES
+                .iter()
+                .map(|p| format!("{p}{routing_key}")),
+        )
+        .collect()
+}
+
+fn text(v: Option<Value>) -> Option<String> {
+    v.and_then(Value::into_text)
+}
+
+fn int(v: &Option<Value>) -> Option<i64> {
+    v.as_ref().and_then(|v| v.as_int())
+}
+
+fn cols(row: Row) -> Vec<Option<Value>> {
+    row.into_iter()
+        .map(|v| if v == Value::Null { None } else { Some(v) })
+        .collect()
+}
+
+impl<D: Database> Store<D> {
+    // ---- the record of the migration this object is a previous home of ---------------------
+
+    /// The migration this object is a previous home of, if any (from memory after the first
+    /// read).
+    pub fn outgoing(&self) -> Result<Option<Outgoing>> {
+        if let Some(cached) = self.outgoing_cache.borrow().as_ref() {
+            return Ok(cached.clone());
+        }
+        let read = self.read_outgoing()?;
+        *self.outgoing_cache.borrow_mut() = Some(read.clone());
+        Ok(read)
+    }
+
+    fn read_outgoing(&self) -> Result<Option<Outgoing>> {
+        let rows = self.db.exec(
+            "SELECT migration, new_name, new_shards, jurisdiction, self_name, started_at, drained_at
+             FROM handoff_out WHERE id = 1",
+            &[],
+        )?;
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        let mut c = cols(row).into_iter();
+        let id = text(c.next().flatten()).unwrap_or_default();
+        let new_name = text(c.next().flatten());
+        let new_shards = int(&c.next().flatten());
+        let jurisdiction = text(c.next().flatten());
+        let name = text(c.next().flatten()).unwrap_or_default();
+        let started_at = int(&c.next().flatten()).unwrap_or(0);
+        let drained_at = int(&c.next().flatten());
+        let layout = match (new_name, new_shards) {
+            (Some(name), Some(shards)) => Some(LayoutDesc {
+                name,
+                shards: u32::try_from(shards).unwrap_or(1),
+            }),
+            _ => None,
+        };
+        Ok(Some(Outgoing {
+            migration: Migration {
+                id,
+                layout,
+                jurisdiction,
+            },
+            name,
+            started_at,
+            drained_at,
+        }))
+    }
+
+    /// Becomes (or already is) the previous home of `migration`, named `self_name`. Refuses a
+    /// second migration before the first has drained, and refuses while this object is still
+    /// receiving units of another migration.
+    pub fn begin_outgoing(&self, migration: &Migration, self_name: &str, now: i64) -> Result<()> {
+        validate::key("migration.id", &migration.id)?;
+        validate::key("source", self_name)?;
+        if let Some(layout) = &migration.layout {
+            Router::from_desc(layout)?;
+        }
+        if let Some(current) = self.outgoing()? {
+            if current.migration.id == migration.id {
+                return Ok(());
+            }
+            if current.drained_at.is_none() {
+                return Err(Error::invalid(
+                    "migrateFrom",
+                    format!(
+                        "object {self_name} is still moving its keys for another layout change \
+                         (migration {}); wait until it is drained (migrationStatus()) before \
+                         changing the layout again",
+                        current.migration.id
+                    ),
+                ));
+            }
+        }
+        if let Some(other) = self.db.query_text(
+            "SELECT migration FROM handoff_sources WHERE drained = 0 AND migration <> ?1 LIMIT 1",
+            &[Param::Text(&migration.id)],
+        )? {
+            return Err(Error::invalid(
+                "migrateFrom",
+                format!(
+                    "object {self_name} is still receiving keys from an earlier layout change \
+                     (migration {other}); wait until it is drained (migrationStatus()) before \
+                     changing the layout again"
+                ),
+            ));
+        }
+        let (new_name, new_shards) = match &migration.layout {
+            Some(l) => (Some(l.name.as_str()), Some(i64::from(l.shards))),
+            None => (None, None),
+        };
+        // Under a layout this object can compute, its alarm drains it in the background.
+        if migration.layout.is_some() {
+            self.alarm.request(now);
+        }
+        // Forget the cached record first: if this transaction rolls back, the next read is fresh.
+        *self.outgoing_cache.borrow_mut() = None;
+        self.db.exec(
+            "INSERT OR REPLACE INTO handoff_out
+                 (id, migration, new_name, new_shards, jurisdiction, self_name, started_at, drained_at)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, NULL)",
+            &[
+                Param::Text(&migration.id),
+                new_name.into(),
+                new_shards.into(),
+                migration.jurisdiction.as_deref().into(),
+                Param::Text(self_name),
+                Param::Int(now),
+            ],
+        )?;
+        Ok(())
+    }
+
+    // ---- admission ------------------------------------------------------------------------
+
+    /// Where a call for `routing_key` may be served. `from`: the key's previous home, when the
+    /// caller routes with a new layout and that home is another object.
+    pub fn admit(&self, routing_key: &str, from: Option<&str>, now: i64) -> Result<Admission> {
+        // As a previous home: a sealed unit is served elsewhere; under a layout this object can
+        // compute, so is every unit it does not hold whose new home is another object.
+        if let Some(out) = self.outgoing()? {
+            if let Some(dest) = self.sealed_for(routing_key)? {
+                return Ok(Admission::Moved {
+                    object: dest,
+                    layout: out.migration.layout,
+                });
+            }
+            if let Some(layout) = &out.migration.layout {
+                let home = Router::from_desc(layout)?.home_of(routing_key);
+                if home != out.name && !self.holds(routing_key, now)? {
+                    return Ok(Admission::Moved {
+                        object: home,
+                        layout: Some(layout.clone()),
+                    });
+                }
+            } else if out.drained_at.is_some() && !self.holds(routing_key, now)? {
+                // Drained under a shardKey layout: nowhere to send it, and creating it here would
+                // split it from its new home.
+                return Err(Error::invalid(
+                    "layout",
+                    format!(
+                        "routing key {routing_key:?}: object {} has handed its keys over to a \
+                         layout it cannot compute (a shardKey function); route this call with the \
+                         new layout",
+                        out.name
+                    ),
+                ));
+            }
+        }
+        // As a new home.
+        let Some(source) = from else {
+            return Ok(Admission::Serve);
+        };
+        if self.owned_memo.borrow().contains(routing_key)
+            || self.source_drained(source)?
+            || self.imported(routing_key)?
+            || self.holds(routing_key, now)?
+        {
+            return Ok(Admission::Serve);
+        }
+        Ok(Admission::Pull {
+            source: source.to_owned(),
+            routing_key: routing_key.to_owned(),
+        })
+    }
+
+    /// The unit is this object's now (imported, or its previous home answered it holds nothing
+    /// and will not create it): later calls need not ask again. Memory only, and bounded.
+    pub fn note_owned(&self, routing_key: &str) {
+        let mut memo = self.owned_memo.borrow_mut();
+        if memo.len() >= OWNED_MEMO_MAX {
+            memo.clear();
+        }
+        memo.insert(routing_key.to_owned());
+    }
+
+    fn sealed_for(&self, routing_key: &str) -> Result<Option<String>> {
+        self.db.query_text(
+            "SELECT destination FROM handoff_sealed WHERE routing_key = ?",
+            &[Param::Text(routing_key)],
+        )
+    }
+
+    fn imported(&self, routing_key: &str) -> Result<bool> {
+        self.db.returned_row(
+            "SELECT 1 FROM handoff_in WHERE routing_key = ?",
+            &[Param::Text(routing_key)],
+        )
+    }
+
+    fn source_drained(&self, source: &str) -> Result<bool> {
+        self.db.returned_row(
+            "SELECT 1 FROM handoff_sources WHERE source = ? AND drained = 1",
+            &[Param::Text(source)],
+        )
+    }
+
+    /// Whether this object holds any live row of the unit.
+    pub fn holds(&self, routing_key: &str, now: i64) -> Result<bool> {
+        let keys = unit_keys(routing_key);
+        let mut params: Vec<Param<'_>> = vec![Param::Text(routing_key), Param::Int(now)];
+        params.extend(keys.iter().map(|k| Param::Text(k)));
+        let placeholders = (3..3 + keys.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        self.db.returned_row(
+            &format!(
+                "SELECT 1 WHERE EXISTS (SELECT 1 FROM subscriptions WHERE thread_id = ?1)
+                   OR EXISTS (SELECT 1 FROM locks WHERE thread_id = ?1 AND expires_at > ?2)
+                   OR EXISTS (SELECT 1 FROM queue_entries WHERE queue_key = ?1
+                              AND COALESCE(retain_until, expires_at) > ?2)
+                   OR EXISTS (SELECT 1 FROM cache WHERE key IN ({placeholders})
+                              AND (expires_at IS NULL OR expires_at > ?2))
+                   OR EXISTS (SELECT 1 FROM list_items WHERE list_key IN ({placeholders}))"
+            ),
+            &params,
+        )
+    }
+
+    // ---- the previous home's side ----------------------------------------------------------
+
+    /// A new home `destination` asks for the unit of `routing_key` (on a call, or draining).
+    /// Seals it for the asker (one transaction) and answers its rows; or answers that nothing of
+    /// it is here (under a layout this object cannot compute, after writing the one-row marker
+    /// that sends later callers to `destination`).
+    pub fn hand_over(
+        &self,
+        routing_key: &str,
+        destination: &str,
+        migration: &Migration,
+        self_name: &str,
+        seal_id: &str,
+        now: i64,
+    ) -> Result<Handed> {
+        validate::key("routingKey", routing_key)?;
+        validate::key("destination", destination)?;
+        validate::key("sealId", seal_id)?;
+        self.db.transaction(&mut || {
+            self.begin_outgoing(migration, self_name, now)?;
+            if let Some(row) = self
+                .db
+                .exec(
+                    "SELECT destination, seal_id, confirmed FROM handoff_sealed WHERE routing_key = ?",
+                    &[Param::Text(routing_key)],
+                )?
+                .into_iter()
+                .next()
+            {
+                let mut c = cols(row).into_iter();
+                let dest = text(c.next().flatten()).unwrap_or_default();
+                let seal = text(c.next().flatten()).unwrap_or_default();
+                let confirmed = int(&c.next().flatten()).unwrap_or(0) != 0;
+                if dest != destination {
+                    return Ok(Handed::Moved { object: dest });
+                }
+                if confirmed {
+                    return Ok(Handed::Nothing);
+                }
+                return Ok(Handed::Unit {
+                    unit: self.collect_unit(routing_key, now)?,
+                    seal_id: seal,
+                });
+            }
+            let unit = self.collect_unit(routing_key, now)?;
+            if unit.is_empty() {
+                if migration.layout.is_none() {
+                    // This object cannot compute where the key lives now: remember it.
+                    self.db.exec(
+                        "INSERT INTO handoff_sealed (routing_key, destination, seal_id, confirmed, sealed_at)
+                         VALUES (?1, ?2, ?3, 1, ?4)",
+                        &[
+                            Param::Text(routing_key),
+                            Param::Text(destination),
+                            Param::Text(seal_id),
+                            Param::Int(now),
+                        ],
+                    )?;
+                }
+                return Ok(Handed::Nothing);
+            }
+            self.db.exec(
+                "INSERT INTO handoff_sealed (routing_key, destination, seal_id, confirmed, sealed_at)
+                 VALUES (?1, ?2, ?3, 0, ?4)",
+                &[
+                    Param::Text(routing_key),
+                    Param::Text(destination),
+                    Param::Text(seal_id),
+                    Param::Int(now),
+                ],
+            )?;
+            Ok(Handed::Unit {
+                unit,
+                seal_id: seal_id.to_owned(),
+            })
+        })
+    }
+
+    /// Every live row of a unit.
+    pub fn collect_unit(&self, routing_key: &str, now: i64) -> Result<Unit> {
+        let keys = unit_keys(routing_key);
+        let key_params: Vec<Param<'_>> = keys.iter().map(|k| Param::Text(k)).collect();
+        let placeholders = (1..=keys.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let now_at = keys.len() + 1;
+        let mut with_now = key_params.clone();
+        with_now.push(Param::Int(now));
+        let r = [Param::Text(routing_key), Param::Int(now)];
+
+        let subscribed = self
+            .db
+            .returned_row("SELECT 1 FROM subscriptions WHERE thread_id = ?1", &r[..1])?;
+        let lock = self
+            .db
+            .exec(
+                "SELECT token, expires_at FROM locks WHERE thread_id = ?1 AND expires_at > ?2",
+                &r,
+            )?
+            .into_iter()
+            .next()
+            .map(|row| {
+                let mut c = cols(row).into_iter();
+                (
+                    text(c.next().flatten()).unwrap_or_default(),
+                    int(&c.next().flatten()).unwrap_or(0),
+                )
+            });
+        let cache = self
+            .db
+            .exec(
+                &format!(
+                    "SELECT key, value, expires_at, request_id FROM cache WHERE key IN ({placeholders})
+                     AND (expires_at IS NULL OR expires_at > ?{now_at}) ORDER BY key"
+                ),
+                &with_now,
+            )?
+            .into_iter()
+            .map(|row| {
+                let mut c = cols(row).into_iter();
+                CacheRow {
+                    key: text(c.next().flatten()).unwrap_or_default(),
+                    value: text(c.next().flatten()).unwrap_or_default(),
+                    expires_at: int(&c.next().flatten()),
+                    request_id: text(c.next().flatten()),
+                }
+            })
+            .collect();
+        // Lists that have expired are gone for readers: they do not move.
+        let lists: Vec<ListRow> = self
+            .db
+            .exec(
+                &format!(
+                    "SELECT list_key, expires_at FROM lists WHERE list_key IN ({placeholders})
+                     AND (expires_at IS NULL OR expires_at > ?{now_at}) ORDER BY list_key"
+                ),
+                &with_now,
+            )?
+            .into_iter()
+            .map(|row| {
+                let mut c = cols(row).into_iter();
+                ListRow {
+                    list_key: text(c.next().flatten()).unwrap_or_default(),
+                    expires_at: int(&c.next().flatten()),
+                }
+            })
+            .collect();
+        let list_items = self
+            .db
+            .exec(
+                &format!(
+                    "SELECT i.list_key, i.seq, i.value, i.requests FROM list_items i
+                     WHERE i.list_key IN ({placeholders})
+                       AND NOT EXISTS (SELECT 1 FROM lists l WHERE l.list_key = i.list_key
+                                       AND l.expires_at <= ?{now_at})
+                     ORDER BY i.list_key, i.seq"
+                ),
+                &with_now,
+            )?
+            .into_iter()
+            .map(|row| {
+                let mut c = cols(row).into_iter();
+                ListItemRow {
+                    list_key: text(c.next().flatten()).unwrap_or_default(),
+                    seq: int(&c.next().flatten()).unwrap_or(0),
+                    value: text(c.next().flatten()).unwrap_or_default(),
+                    requests: text(c.next().flatten()),
+                }
+            })
+            .collect();
+        let queue = self
+            .db
+            .exec(
+                "SELECT seq, value, expires_at, request_id, depth, taken_by, retain_until
+                 FROM queue_entries WHERE queue_key = ?1
+                   AND COALESCE(retain_until, expires_at) > ?2 ORDER BY seq",
+                &r,
+            )?
+            .into_iter()
+            .map(|row| {
+                let mut c = cols(row).into_iter();
+                QueueRow {
+                    seq: int(&c.next().flatten()).unwrap_or(0),
+                    value: text(c.next().flatten()).unwrap_or_default(),
+                    expires_at: int(&c.next().flatten()).unwrap_or(0),
+                    request_id: text(c.next().flatten()),
+                    depth: int(&c.next().flatten()),
+                    taken_by: text(c.next().flatten()),
+                    retain_until: int(&c.next().flatten()),
+                }
+            })
+            .collect();
+        Ok(Unit {
+            routing_key: routing_key.to_owned(),
+            subscribed,
+            lock,
+            cache,
+            lists,
+            list_items,
+            queue,
+        })
+    }
+
+    /// Deletes every row of a unit (live or expired), in the caller's transaction.
+    fn delete_unit(&self, routing_key: &str) -> Result<()> {
+        let keys = unit_keys(routing_key);
+        let key_params: Vec<Param<'_>> = keys.iter().map(|k| Param::Text(k)).collect();
+        let placeholders = (1..=keys.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let r = [Param::Text(routing_key)];
+        self.db
+            .exec("DELETE FROM subscriptions WHERE thread_id = ?1", &r)?;
+        self.db.exec("DELETE FROM locks WHERE thread_id = ?1", &r)?;
+        self.db
+            .exec("DELETE FROM queue_entries WHERE queue_key = ?1", &r)?;
+        for table in [
+            "DELETE FROM cache WHERE key IN",
+            "DELETE FROM list_items WHERE list_key IN",
+            "DELETE FROM lists WHERE list_key IN",
+        ] {
+            self.db
+                .exec(&format!("{table} ({placeholders})"), &key_params)?;
+        }
+        self.tenures.released(routing_key, None);
+        Ok(())
+    }
+
+    /// The destination has the unit sealed with `seal_id` durably: delete this object's copy.
+    /// Under a layout this object cannot compute, the seal stays as the marker of where R went.
+    pub fn handed_over(&self, routing_key: &str, seal_id: &str) -> Result<bool> {
+        let computable = self
+            .outgoing()?
+            .is_some_and(|o| o.migration.layout.is_some());
+        self.db.transaction(&mut || {
+            let sealed = self.db.returned_row(
+                "SELECT 1 FROM handoff_sealed WHERE routing_key = ?1 AND seal_id = ?2",
+                &[Param::Text(routing_key), Param::Text(seal_id)],
+            )?;
+            if !sealed {
+                return Ok(false);
+            }
+            self.delete_unit(routing_key)?;
+            if computable {
+                self.db.exec(
+                    "DELETE FROM handoff_sealed WHERE routing_key = ?",
+                    &[Param::Text(routing_key)],
+                )?;
+            } else {
+                self.db.exec(
+                    "UPDATE handoff_sealed SET confirmed = 1 WHERE routing_key = ?",
+                    &[Param::Text(routing_key)],
+                )?;
+            }
+            Ok(true)
+        })
+    }
+
+    // ---- draining ---------------------------------------------------------------------------
+
+    /// Up to `limit` units still to move: sealed ones not yet confirmed first (with their
+    /// destination and seal), then units not sealed yet (destination `None` under a layout this
+    /// object cannot compute: the caller supplies it). Units are found in key order from the
+    /// in-memory drain cursor (which a full pass that finds nothing resets), so each pass over
+    /// the tables reads every key once, not once per batch.
+    pub fn drain_candidates(&self, limit: usize, now: i64) -> Result<Vec<DrainItem>> {
+        let mut items = Vec::new();
+        for row in self.db.exec(
+            "SELECT routing_key, destination, seal_id FROM handoff_sealed WHERE confirmed = 0
+             ORDER BY routing_key LIMIT ?1",
+            &[Param::Int(limit as i64)],
+        )? {
+            let mut c = cols(row).into_iter();
+            items.push(DrainItem {
+                routing_key: text(c.next().flatten()).unwrap_or_default(),
+                destination: text(c.next().flatten()),
+                seal_id: text(c.next().flatten()),
+                thread_unit: true,
+            });
+        }
+        if items.len() >= limit {
+            return Ok(items);
+        }
+        let out = self.outgoing()?;
+        let self_name = out.as_ref().map(|o| o.name.clone()).unwrap_or_default();
+        let router = out
+            .as_ref()
+            .and_then(|o| o.migration.layout.as_ref())
+            .map(Router::from_desc)
+            .transpose()?;
+        for pass in 0..2 {
+            for (table, (sql, thread_scoped)) in DRAIN_SCANS.iter().enumerate() {
+                loop {
+                    let cursor = self.drain_cursor.borrow()[table]
+                        .clone()
+                        .unwrap_or_default();
+                    let rows = self.db.exec(
+                        sql,
+                        &[
+                            Param::Text(&cursor),
+                            Param::Int(now),
+                            Param::Int(limit as i64),
+                        ],
+                    )?;
+                    if rows.is_empty() {
+                        break;
+                    }
+                    for row in rows {
+                        let Some(key) = row.into_iter().next().and_then(Value::into_text) else {
+                            continue;
+                        };
+                        self.drain_cursor.borrow_mut()[table] = Some(key.clone());
+                        let (routing_key, thread_unit) = if *thread_scoped {
+                            (key, true)
+                        } else {
+                            let (r, t) =
+                                crate::routing::routing_key(crate::routing::Scope::Key, &key);
+                            (r.to_owned(), t)
+                        };
+                        if items
+                            .iter()
+                            .any(|i: &DrainItem| i.routing_key == routing_key)
+                            || self.sealed_for(&routing_key)?.is_some()
+                        {
+                            continue;
+                        }
+                        let destination = router.as_ref().map(|r| r.home_of(&routing_key));
+                        if destination.as_deref() == Some(self_name.as_str()) {
+                            continue; // its new home is this very object: it stays
+                        }
+                        items.push(DrainItem {
+                            routing_key,
+                            destination,
+                            seal_id: None,
+                            thread_unit,
+                        });
+                        if items.len() >= limit {
+                            return Ok(items);
+                        }
+                    }
+                }
+            }
+            if !items.is_empty() || pass == 1 {
+                break;
+            }
+            // Nothing from the cursor on: start over once, for keys written behind it.
+            *self.drain_cursor.borrow_mut() = Default::default();
+        }
+        Ok(items)
+    }
+
+    /// Marks the migration drained if nothing of it is left to move: no unconfirmed seal and no
+    /// unit whose new home is elsewhere. Returns whether it is drained.
+    pub fn check_drained(&self, now: i64) -> Result<bool> {
+        let Some(out) = self.outgoing()? else {
+            return Ok(true);
+        };
+        if out.drained_at.is_some() {
+            return Ok(true);
+        }
+        if !self.drain_candidates(1, now)?.is_empty() {
+            return Ok(false);
+        }
+        *self.outgoing_cache.borrow_mut() = None;
+        self.db.exec(
+            "UPDATE handoff_out SET drained_at = ?1 WHERE id = 1",
+            &[Param::Int(now)],
+        )?;
+        Ok(true)
+    }
+
+    /// The destinations a drained source tells: every object of a computable new layout, else the
+    /// distinct destinations of its markers.
+    pub fn drained_destinations(&self) -> Result<Vec<String>> {
+        let Some(out) = self.outgoing()? else {
+            return Ok(Vec::new());
+        };
+        if let Some(layout) = &out.migration.layout {
+            let router = Router::from_desc(layout)?;
+            return Ok(router
+                .object_names()
+                .into_iter()
+                .filter(|n| *n != out.name)
+                .collect());
+        }
+        Ok(self
+            .db
+            .exec("SELECT DISTINCT destination FROM handoff_sealed", &[])?
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().and_then(Value::into_text))
+            .collect())
+    }
+
+    // ---- the new home's side ----------------------------------------------------------------
+
+    /// Imports a unit from `source` sealed with `seal_id`: its rows and the record, in one
+    /// transaction. A second import of the same seal changes nothing. A unit this object already
+    /// holds rows of is refused (a conflict: nothing is overwritten).
+    pub fn import_unit(
+        &self,
+        source: &str,
+        migration_id: &str,
+        unit: &Unit,
+        seal_id: &str,
+        now: i64,
+    ) -> Result<bool> {
+        validate::key("source", source)?;
+        validate::key("routingKey", &unit.routing_key)?;
+        let r = unit.routing_key.as_str();
+        let imported = self.db.transaction(&mut || {
+            self.db.exec(
+                "INSERT INTO handoff_sources (source, migration, drained) VALUES (?1, ?2, 0)
+                 ON CONFLICT (source) DO NOTHING",
+                &[Param::Text(source), Param::Text(migration_id)],
+            )?;
+            if self.db.returned_row(
+                "SELECT 1 FROM handoff_in WHERE routing_key = ?1 AND seal_id = ?2",
+                &[Param::Text(r), Param::Text(seal_id)],
+            )? {
+                return Ok(false);
+            }
+            if self.imported(r)? || self.holds(r, now)? {
+                return Err(Error::storage(format!(
+                    "cannot import routing key {r:?} from {source}: this object already holds it"
+                )));
+            }
+            self.write_unit(unit)?;
+            self.db.exec(
+                "INSERT INTO handoff_in (routing_key, source, seal_id) VALUES (?1, ?2, ?3)",
+                &[Param::Text(r), Param::Text(source), Param::Text(seal_id)],
+            )?;
+            Ok(true)
+        })?;
+        if imported {
+            self.note_unit_deadlines(unit);
+        }
+        self.note_owned(r);
+        Ok(imported)
+    }
+
+    fn write_unit(&self, unit: &Unit) -> Result<()> {
+        let r = unit.routing_key.as_str();
+        if unit.subscribed {
+            self.db.exec(
+                "INSERT INTO subscriptions (thread_id) VALUES (?) ON CONFLICT DO NOTHING",
+                &[Param::Text(r)],
+            )?;
+        }
+        if let Some((token, expires_at)) = &unit.lock {
+            self.db.exec(
+                "INSERT INTO locks (thread_id, token, expires_at) VALUES (?1, ?2, ?3)",
+                &[Param::Text(r), Param::Text(token), Param::Int(*expires_at)],
+            )?;
+        }
+        for c in &unit.cache {
+            self.db.exec(
+                "INSERT INTO cache (key, value, expires_at, request_id) VALUES (?1, ?2, ?3, ?4)",
+                &[
+                    Param::Text(&c.key),
+                    Param::Text(&c.value),
+                    c.expires_at.into(),
+                    c.request_id.as_deref().into(),
+                ],
+            )?;
+        }
+        for l in &unit.lists {
+            self.db.exec(
+                "INSERT INTO lists (list_key, expires_at) VALUES (?1, ?2)",
+                &[Param::Text(&l.list_key), l.expires_at.into()],
+            )?;
+        }
+        for i in &unit.list_items {
+            self.db.exec(
+                "INSERT INTO list_items (list_key, seq, value, requests) VALUES (?1, ?2, ?3, ?4)",
+                &[
+                    Param::Text(&i.list_key),
+                    Param::Int(i.seq),
+                    Param::Text(&i.value),
+                    i.requests.as_deref().into(),
+                ],
+            )?;
+        }
+        for q in &unit.queue {
+            self.db.exec(
+                "INSERT INTO queue_entries
+                     (queue_key, seq, value, expires_at, request_id, depth, taken_by, retain_until)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                &[
+                    Param::Text(r),
+                    Param::Int(q.seq),
+                    Param::Text(&q.value),
+                    Param::Int(q.expires_at),
+                    q.request_id.as_deref().into(),
+                    q.depth.into(),
+                    q.taken_by.as_deref().into(),
+                    q.retain_until.into(),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Imported deadlines need the alarm like written ones.
+    fn note_unit_deadlines(&self, unit: &Unit) {
+        for at in unit.cache.iter().filter_map(|c| c.expires_at) {
+            self.alarm.note_deadline(at, Cleanup::AtDeadline);
+        }
+        for at in unit.lists.iter().filter_map(|l| l.expires_at) {
+            self.alarm.note_deadline(at, Cleanup::AtDeadline);
+        }
+        if let Some((_, at)) = &unit.lock {
+            self.alarm.note_deadline(*at, Cleanup::Eventually);
+        }
+        for q in &unit.queue {
+            self.alarm
+                .note_deadline(q.retain_until.unwrap_or(q.expires_at), Cleanup::Eventually);
+        }
+    }
+
+    /// Whether the unit sealed with `seal_id` was imported here (a previous home asks before it
+    /// deletes its copy).
+    pub fn has_import(&self, routing_key: &str, seal_id: &str) -> Result<bool> {
+        self.db.returned_row(
+            "SELECT 1 FROM handoff_in WHERE routing_key = ?1 AND seal_id = ?2",
+            &[Param::Text(routing_key), Param::Text(seal_id)],
+        )
+    }
+
+    /// `source` has drained: its records here are of no more use (deleted in bounded batches;
+    /// returns how many are left).
+    pub fn source_has_drained(&self, source: &str, migration_id: &str) -> Result<i64> {
+        self.db.exec(
+            "INSERT INTO handoff_sources (source, migration, drained) VALUES (?1, ?2, 1)
+             ON CONFLICT (source) DO UPDATE SET drained = 1",
+            &[Param::Text(source), Param::Text(migration_id)],
+        )?;
+        self.db.exec(
+            "DELETE FROM handoff_in WHERE routing_key IN (
+                 SELECT routing_key FROM handoff_in WHERE source = ?1 LIMIT 1000)",
+            &[Param::Text(source)],
+        )?;
+        Ok(self
+            .db
+            .query_int(
+                "SELECT COUNT(*) FROM handoff_in WHERE source = ?1",
+                &[Param::Text(source)],
+            )?
+            .unwrap_or(0))
+    }
+
+    /// For `inspect()`: what this object still holds for a migration.
+    pub fn handoff_inspection(&self, now: i64) -> Result<HandoffInspection> {
+        let out = self.outgoing()?;
+        let sealed = self
+            .db
+            .query_int(
+                "SELECT COUNT(*) FROM handoff_sealed WHERE confirmed = 0",
+                &[],
+            )?
+            .unwrap_or(0);
+        let markers = self
+            .db
+            .query_int(
+                "SELECT COUNT(*) FROM handoff_sealed WHERE confirmed = 1",
+                &[],
+            )?
+            .unwrap_or(0);
+        let imports = self
+            .db
+            .query_int("SELECT COUNT(*) FROM handoff_in", &[])?
+            .unwrap_or(0);
+        let sources = self
+            .db
+            .exec("SELECT source FROM handoff_sources WHERE drained = 0", &[])?
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().and_then(Value::into_text))
+            .collect();
+        let (migration, drained, units_to_move) = match &out {
+            Some(o) if o.drained_at.is_none() => (
+                Some(o.migration.id.clone()),
+                false,
+                i64::try_from(self.drain_candidates(1000, now)?.len()).unwrap_or(i64::MAX),
+            ),
+            Some(o) => (Some(o.migration.id.clone()), true, 0),
+            None => (None, false, 0),
+        };
+        Ok(HandoffInspection {
+            previous_home_of: migration,
+            drained,
+            units_to_move,
+            sealed_units: sealed,
+            markers,
+            imported_records: imports,
+            receiving_from: sources,
+        })
+    }
+}
+
+/// Routing keys a new home remembers as its own before it forgets them all and asks again.
+const OWNED_MEMO_MAX: usize = 10_000;
+
+/// The keys a drain scans, one query per table: keys after the cursor (`?1`), live at `?2`, at
+/// most `?3`. `true`: the key is a routing key already (thread-scoped tables).
+const DRAIN_SCANS: [(&str, bool); 5] = [
+    (
+        "SELECT thread_id FROM subscriptions WHERE thread_id > ?1 AND ?2 = ?2
+         ORDER BY thread_id LIMIT ?3",
+        true,
+    ),
+    (
+        "SELECT thread_id FROM locks WHERE thread_id > ?1 AND expires_at > ?2
+         ORDER BY thread_id LIMIT ?3",
+        true,
+    ),
+    (
+        "SELECT DISTINCT queue_key FROM queue_entries WHERE queue_key > ?1
+         AND COALESCE(retain_until, expires_at) > ?2 ORDER BY queue_key LIMIT ?3",
+        true,
+    ),
+    (
+        "SELECT key FROM cache WHERE key > ?1 AND (expires_at IS NULL OR expires_at > ?2)
+         ORDER BY key LIMIT ?3",
+        false,
+    ),
+    (
+        "SELECT DISTINCT list_key FROM list_items WHERE list_key > ?1 AND ?2 = ?2
+         ORDER BY list_key LIMIT ?3",
+        false,
+    ),
+];
+
+/// One unit a drain step handles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct DrainItem {
+    pub routing_key: String,
+    /// Where it goes: known for sealed units and under computable layouts.
+    pub destination: Option<String>,
+    /// Set when the unit is sealed already.
+    pub seal_id: Option<String>,
+    /// Whether the unit is a thread's (found by a thread id, or a thread-derived key): under a
+    /// `shardKey` layout it goes to the thread's object, else to the base object.
+    pub thread_unit: bool,
+}
+
+/// The migration part of `inspect()`.
+#[derive(Debug, Clone, PartialEq, Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct HandoffInspection {
+    /// The migration this object is a previous home of, if any.
+    pub previous_home_of: Option<String>,
+    /// Whether it has drained (holds nothing more of it).
+    pub drained: bool,
+    /// Units still to move (up to 1,000 counted).
+    pub units_to_move: i64,
+    /// Units sealed and awaiting the new home's confirmation.
+    pub sealed_units: i64,
+    /// One-row markers of where keys went (layouts the object cannot compute).
+    pub markers: i64,
+    /// Records of units imported here from previous homes not yet drained.
+    pub imported_records: i64,
+    /// Previous homes this object is still receiving units from.
+    pub receiving_from: Vec<String>,
+}

@@ -1,0 +1,222 @@
+//! The wire form of the re-sharding messages between objects: a unit's rows as nested arrays of
+//! plain values (strings, numbers, null), and a migration as a small object.
+//!
+//! Written by hand rather than with serde: these are the only structured values that cross the
+//! JS boundary *into* the core, and serde's generic deserializers cost the wasm module more than
+//! a third of its size. The shapes, as `ts/handoff-types.ts` declares them:
+//! - unit: `[routingKey, subscribed, lock, cache, lists, items, queue]` with `lock` `[token,
+//!   expiresAt] | null`, cache rows `[key, value, expiresAt, requestId]`, list rows `[listKey,
+//!   expiresAt]`, items `[listKey, seq, value, requests]`, queue rows `[seq, value, expiresAt,
+//!   requestId, depth, takenBy, retainUntil]` (absent values are `null`);
+//! - migration: `{ id, layout: { name, shards } | null, jurisdiction: string | null }`.
+
+use js_sys::{Array, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::error::{Error, Result};
+use crate::handoff::{CacheRow, ListItemRow, ListRow, Migration, QueueRow, Unit};
+use crate::routing::LayoutDesc;
+
+fn bad(what: &str) -> Error {
+    Error::invalid("unit", format!("is malformed: {what}"))
+}
+
+fn array(v: &JsValue, what: &str) -> Result<Array> {
+    v.dyn_ref::<Array>().cloned().ok_or_else(|| bad(what))
+}
+
+fn at(a: &Array, i: u32) -> JsValue {
+    a.get(i)
+}
+
+fn string(v: &JsValue, what: &str) -> Result<String> {
+    v.as_string().ok_or_else(|| bad(what))
+}
+
+fn opt_string(v: &JsValue, what: &str) -> Result<Option<String>> {
+    if v.is_null() || v.is_undefined() {
+        Ok(None)
+    } else {
+        string(v, what).map(Some)
+    }
+}
+
+fn int(v: &JsValue, what: &str) -> Result<i64> {
+    match v.as_f64() {
+        Some(n) if n.is_finite() && n.fract() == 0.0 && n.abs() <= 9.007_199_254_740_991e15 => {
+            Ok(n as i64)
+        }
+        _ => Err(bad(what)),
+    }
+}
+
+fn opt_int(v: &JsValue, what: &str) -> Result<Option<i64>> {
+    if v.is_null() || v.is_undefined() {
+        Ok(None)
+    } else {
+        int(v, what).map(Some)
+    }
+}
+
+fn js_opt_str(v: &Option<String>) -> JsValue {
+    v.as_deref().map_or(JsValue::NULL, JsValue::from_str)
+}
+
+fn js_opt_int(v: Option<i64>) -> JsValue {
+    v.map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64))
+}
+
+fn js_int(n: i64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+fn rows<T>(v: &JsValue, what: &str, row: impl Fn(&Array) -> Result<T>) -> Result<Vec<T>> {
+    array(v, what)?
+        .iter()
+        .map(|r| row(&array(&r, what)?))
+        .collect()
+}
+
+pub fn unit_to_js(unit: &Unit) -> JsValue {
+    let out = Array::new();
+    out.push(&JsValue::from_str(&unit.routing_key));
+    out.push(&JsValue::from_bool(unit.subscribed));
+    out.push(&match &unit.lock {
+        Some((token, expires)) => Array::of2(&JsValue::from_str(token), &js_int(*expires)).into(),
+        None => JsValue::NULL,
+    });
+    let list = |items: Vec<Array>| -> JsValue { items.into_iter().collect::<Array>().into() };
+    out.push(&list(
+        unit.cache
+            .iter()
+            .map(|c| {
+                Array::of4(
+                    &JsValue::from_str(&c.key),
+                    &JsValue::from_str(&c.value),
+                    &js_opt_int(c.expires_at),
+                    &js_opt_str(&c.request_id),
+                )
+            })
+            .collect(),
+    ));
+    out.push(&list(
+        unit.lists
+            .iter()
+            .map(|l| Array::of2(&JsValue::from_str(&l.list_key), &js_opt_int(l.expires_at)))
+            .collect(),
+    ));
+    out.push(&list(
+        unit.list_items
+            .iter()
+            .map(|i| {
+                Array::of4(
+                    &JsValue::from_str(&i.list_key),
+                    &js_int(i.seq),
+                    &JsValue::from_str(&i.value),
+                    &js_opt_str(&i.requests),
+                )
+            })
+            .collect(),
+    ));
+    out.push(&list(
+        unit.queue
+            .iter()
+            .map(|q| {
+                let row = Array::new();
+                row.push(&js_int(q.seq));
+                row.push(&JsValue::from_str(&q.value));
+                row.push(&js_int(q.expires_at));
+                row.push(&js_opt_str(&q.request_id));
+                row.push(&js_opt_int(q.depth));
+                row.push(&js_opt_str(&q.taken_by));
+                row.push(&js_opt_int(q.retain_until));
+                row
+            })
+            .collect(),
+    ));
+    out.into()
+}
+
+pub fn unit_from_js(v: &JsValue) -> Result<Unit> {
+    let a = array(v, "not an array")?;
+    let lock_v = at(&a, 2);
+    let lock = if lock_v.is_null() || lock_v.is_undefined() {
+        None
+    } else {
+        let l = array(&lock_v, "lock")?;
+        Some((
+            string(&at(&l, 0), "lock token")?,
+            int(&at(&l, 1), "lock expiry")?,
+        ))
+    };
+    Ok(Unit {
+        routing_key: string(&at(&a, 0), "routing key")?,
+        subscribed: at(&a, 1).as_bool().ok_or_else(|| bad("subscribed"))?,
+        lock,
+        cache: rows(&at(&a, 3), "cache rows", |r| {
+            Ok(CacheRow {
+                key: string(&at(r, 0), "cache key")?,
+                value: string(&at(r, 1), "cache value")?,
+                expires_at: opt_int(&at(r, 2), "cache expiry")?,
+                request_id: opt_string(&at(r, 3), "cache request id")?,
+            })
+        })?,
+        lists: rows(&at(&a, 4), "list rows", |r| {
+            Ok(ListRow {
+                list_key: string(&at(r, 0), "list key")?,
+                expires_at: opt_int(&at(r, 1), "list expiry")?,
+            })
+        })?,
+        list_items: rows(&at(&a, 5), "list items", |r| {
+            Ok(ListItemRow {
+                list_key: string(&at(r, 0), "item list key")?,
+                seq: int(&at(r, 1), "item seq")?,
+                value: string(&at(r, 2), "item value")?,
+                requests: opt_string(&at(r, 3), "item receipts")?,
+            })
+        })?,
+        queue: rows(&at(&a, 6), "queue rows", |r| {
+            Ok(QueueRow {
+                seq: int(&at(r, 0), "entry seq")?,
+                value: string(&at(r, 1), "entry value")?,
+                expires_at: int(&at(r, 2), "entry expiry")?,
+                request_id: opt_string(&at(r, 3), "entry request id")?,
+                depth: opt_int(&at(r, 4), "entry depth")?,
+                taken_by: opt_string(&at(r, 5), "entry taker")?,
+                retain_until: opt_int(&at(r, 6), "entry retention")?,
+            })
+        })?,
+    })
+}
+
+fn field(v: &JsValue, name: &str) -> JsValue {
+    Reflect::get(v, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+pub fn migration_from_js(v: &JsValue) -> Result<Migration> {
+    let invalid = |what: &str| Error::invalid("migration", format!("is malformed: {what}"));
+    if !v.is_object() {
+        return Err(invalid("not an object"));
+    }
+    let id = field(v, "id").as_string().ok_or_else(|| invalid("id"))?;
+    let layout_v = field(v, "layout");
+    let layout = if layout_v.is_null() || layout_v.is_undefined() {
+        None
+    } else {
+        Some(LayoutDesc {
+            name: field(&layout_v, "name")
+                .as_string()
+                .ok_or_else(|| invalid("layout.name"))?,
+            shards: field(&layout_v, "shards")
+                .as_f64()
+                .filter(|n| n.fract() == 0.0 && (1.0..=1024.0).contains(n))
+                .ok_or_else(|| invalid("layout.shards"))? as u32,
+        })
+    };
+    let jurisdiction = field(v, "jurisdiction").as_string();
+    Ok(Migration {
+        id,
+        layout,
+        jurisdiction,
+    })
+}

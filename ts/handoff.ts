@@ -1,0 +1,226 @@
+// The shell side of online re-sharding. src/handoff.rs holds the protocol, its states and the
+// invariants (docs/resharding.md is the long form); the core decides everything. What is here is
+// what only an object's JavaScript can do: await another object (a new home pulling a unit from
+// its previous home, a previous home draining in its alarm), and keep a call waiting meanwhile.
+//
+// Objects reach each other through `ctx.exports` (the Worker's own Durable Object namespace,
+// available from compatibility date 2025-09-26 with the `enable_ctx_exports` flag, and by default
+// on current dates), in the namespace's jurisdiction if the migration names one.
+import type { Logger } from "chat";
+import { newRequestId } from "./ids.js";
+import { DEFAULT_RETRY, withRetries } from "./retry.js";
+import type { LayoutDesc, Migration, StateCore } from "./wasm.js";
+
+/** How the adapter routed a call: the object it meant, and the key's previous home if moving. */
+export interface Via {
+  /** The object the caller routed this call to (its own name: objects do not know theirs). */
+  self: string;
+  /** The key's previous home under `migration`, if it is another object. */
+  from?: string;
+  migration?: Migration;
+}
+
+/** The answer to a call whose key lives elsewhere now (the adapter follows it). */
+export interface Moved {
+  movedTo: string;
+  /** The whole new layout, when known: route every key with it from now on. */
+  layout: LayoutDesc | null;
+}
+
+export function isMoved(value: unknown): value is Moved {
+  return typeof value === "object" && value !== null && typeof (value as Moved).movedTo === "string";
+}
+
+/** A unit's rows on the wire (src/handoff_wire.rs). */
+export type UnitWire = unknown[];
+
+export type Handed =
+  | { handed: "unit"; unit: UnitWire; sealId: string }
+  | { handed: "nothing" }
+  | { handed: "moved"; object: string };
+
+/** The RPC methods objects call on each other (ChatStateDO implements them). */
+export interface Peer {
+  handOver(routingKey: string, destination: string, migration: Migration, selfName: string, sealId: string): Promise<Handed>;
+  handoffImport(source: string, migrationId: string, unit: UnitWire, sealId: string): Promise<boolean>;
+  handoffHasImport(routingKey: string, sealId: string): Promise<boolean>;
+  handoffSourceDrained(source: string, migrationId: string): Promise<number>;
+}
+
+/** Units a drain step moves before it yields (the alarm re-arms to continue). */
+const DRAIN_BATCH = 50;
+
+const quiet: Logger = {
+  debug() {},
+  info() {},
+  warn(message: string, context?: unknown) {
+    console.warn(`chat-state-cloudflare-do: ${message}`, context);
+  },
+  error(message: string, context?: unknown) {
+    console.error(`chat-state-cloudflare-do: ${message}`, context);
+  },
+  child: () => quiet,
+} as Logger;
+
+export class HandoffShell {
+  readonly #core: () => StateCore;
+  readonly #ctx: DurableObjectState;
+  readonly #className: string;
+  /** Units being pulled, by routing key: other calls on them wait for the pull. */
+  readonly #pulling = new Map<string, Promise<Moved | null>>();
+  /** Called when a key's state may have changed under a held dequeue (it asks again). */
+  readonly #written: (key: string) => void;
+
+  constructor(core: () => StateCore, ctx: DurableObjectState, className: string, written: (key: string) => void) {
+    this.#core = core;
+    this.#ctx = ctx;
+    this.#className = className;
+    this.#written = written;
+  }
+
+  /**
+   * Serves a call on `key` where the core admits it: here (synchronously, the common case), or
+   * after pulling its unit from its previous home, or not at all (`Moved`; a caller that cannot
+   * follow — no `via`: a 0.1.x Worker — is served by `proxy` on the key's new home instead).
+   */
+  serve<T>(
+    key: string,
+    threadScoped: boolean,
+    via: Via | undefined,
+    run: () => T | Promise<T>,
+    proxy: (peer: Record<string, (...args: unknown[]) => Promise<unknown>>, via: Via) => Promise<unknown>,
+  ): T | Promise<T> | Moved | Promise<T | Moved> {
+    const admission = this.#core().admit(key, threadScoped, via?.from);
+    if (admission.admit === "serve") return run();
+    if (admission.admit === "moved") {
+      const moved: Moved = { movedTo: admission.object, layout: admission.layout ?? null };
+      if (via) return moved;
+      // A caller that cannot follow: serve it from the new home, as a caller that routes there.
+      const out = this.#core().outgoing();
+      const forward: Via = { self: admission.object, from: out?.name, migration: out?.migration };
+      return proxy(this.#peer(admission.object, out?.migration) as never, forward) as Promise<T>;
+    }
+    return this.#pullThen(admission.routingKey, via!, () => this.serve(key, threadScoped, via, run, proxy));
+  }
+
+  async #pullThen<T>(routingKey: string, via: Via, again: () => T | Promise<T> | Moved | Promise<T | Moved>): Promise<T | Moved> {
+    let pulling = this.#pulling.get(routingKey);
+    if (!pulling) {
+      pulling = this.#pull(routingKey, via).finally(() => this.#pulling.delete(routingKey));
+      this.#pulling.set(routingKey, pulling);
+    }
+    const moved = await pulling;
+    return moved ?? (await again());
+  }
+
+  /** Asks the previous home for the unit and imports it (one RPC; retried if transient). */
+  async #pull(routingKey: string, via: Via): Promise<Moved | null> {
+    const migration = via.migration;
+    const source = via.from;
+    if (!migration || !source) throw new Error("Invalid argument `via`: a moving key needs `from` and `migration`");
+    const sealId = newRequestId();
+    const handed = await withRetries(DEFAULT_RETRY, { method: "handOver", objectName: source }, quiet, () =>
+      this.#peer(source, migration).handOver(routingKey, via.self, migration, source, sealId),
+    );
+    if (handed.handed === "moved") return { movedTo: handed.object, layout: null };
+    if (handed.handed === "unit") {
+      this.#core().importUnit(source, migration.id, handed.unit, handed.sealId);
+    } else {
+      this.#core().noteOwned(routingKey);
+    }
+    this.#written(routingKey);
+    return null;
+  }
+
+  /** A new home asks this (previous home) object for a unit: seal it and answer its rows. */
+  handOver(routingKey: string, destination: string, migration: Migration, selfName: string, sealId: string): Handed {
+    const handed = this.#core().handOver(routingKey, destination, migration, selfName, sealId) as Handed;
+    this.#written(routingKey); // a dequeue held on it now answers where it went
+    return handed;
+  }
+
+  /**
+   * One drain step of this previous home: moves up to a batch of units to their new homes
+   * (`assignments` names destinations the object cannot compute itself), then, once nothing is
+   * left, tells the new homes. Returns whether it drained and which units still need a
+   * destination from the caller.
+   */
+  async drain(assignments: { routingKey: string; destination: string }[] = []): Promise<{ drained: boolean; pending: string[] }> {
+    const core = this.#core();
+    const out = core.outgoing();
+    if (!out) return { drained: true, pending: [] };
+    if (out.drainedAt !== undefined && out.drainedAt !== null) return { drained: true, pending: [] };
+    for (const { routingKey, destination } of assignments) {
+      await this.#move(routingKey, destination, undefined);
+    }
+    const items = core.drainCandidates(DRAIN_BATCH);
+    const pending: string[] = [];
+    for (const item of items) {
+      if (item.destination === undefined || item.destination === null) pending.push(item.routingKey);
+      else await this.#move(item.routingKey, item.destination, item.sealId ?? undefined);
+    }
+    if (items.length > 0 && pending.length < items.length && out.migration.layout) {
+      core.requestAlarmBy(Date.now()); // more to move: continue right after this step
+      return { drained: false, pending };
+    }
+    if (pending.length > 0 || !core.checkDrained()) return { drained: false, pending };
+    for (const destination of core.drainedDestinations()) {
+      for (let left = 1; left > 0; ) {
+        left = await this.#peer(destination, out.migration).handoffSourceDrained(out.name, out.migration.id);
+      }
+    }
+    return { drained: true, pending: [] };
+  }
+
+  /** Moves one unit: seal (unless sealed), import at the destination, delete the copy here. */
+  async #move(routingKey: string, destination: string, sealed: string | undefined): Promise<void> {
+    const core = this.#core();
+    const out = core.outgoing();
+    if (!out) return;
+    const peer = this.#peer(destination, out.migration);
+    let sealId = sealed;
+    let unit: UnitWire;
+    if (sealId === undefined) {
+      const handed = this.handOver(routingKey, destination, out.migration, out.name, newRequestId());
+      if (handed.handed !== "unit") return;
+      sealId = handed.sealId;
+      unit = handed.unit;
+    } else {
+      if (await peer.handoffHasImport(routingKey, sealId)) {
+        core.handedOver(routingKey, sealId);
+        return;
+      }
+      unit = core.collectUnit(routingKey) as UnitWire;
+    }
+    const id = sealId;
+    await withRetries(DEFAULT_RETRY, { method: "handoffImport", objectName: destination }, quiet, () =>
+      peer.handoffImport(out.name, out.migration.id, unit, id),
+    );
+    core.handedOver(routingKey, id);
+  }
+
+  /** Another object of this class, in the migration's jurisdiction. */
+  #peer(name: string, migration?: Migration): Peer {
+    const exports = (this.#ctx as unknown as { exports?: Record<string, unknown> }).exports;
+    let ns = exports?.[this.#className] as DurableObjectNamespace | undefined;
+    if (!ns && exports) {
+      // Exported under another name: the namespace that accepts this object's own id.
+      ns = Object.values(exports).find((candidate) => {
+        try {
+          (candidate as DurableObjectNamespace).idFromString(this.#ctx.id.toString());
+          return true;
+        } catch {
+          return false;
+        }
+      }) as DurableObjectNamespace | undefined;
+    }
+    if (!ns) {
+      throw new Error(
+        "chat-state-cloudflare-do: re-sharding needs ctx.exports (compatibility date 2025-09-26 or later " +
+          "with the enable_ctx_exports flag, or a current date) to reach the other objects",
+      );
+    }
+    const scoped = migration?.jurisdiction ? ns.jurisdiction(migration.jurisdiction as DurableObjectJurisdiction) : ns;
+    return scoped.getByName(name) as unknown as Peer;
+  }
+}
