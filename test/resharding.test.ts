@@ -1,0 +1,200 @@
+// Online re-sharding in workerd (src/handoff.rs, docs/resharding.md): state written under one
+// layout is found under the next, moved as it is used and drained in the background; a lock held
+// across the move keeps working, a queue drains across it, expired data stays behind, Workers
+// still on the old layout follow the keys, and a second layout change before the first drained
+// is refused.
+import { env, runDurableObjectAlarm } from "cloudflare:test";
+import type { Lock, QueueEntry } from "chat";
+import { describe, expect, it } from "vitest";
+import { createCloudflareState, type CloudflareDOStateAdapter, type CloudflareStateOptions } from "../ts/index.js";
+import { sleep, sql, stubFor } from "./helpers.js";
+
+let run = 0;
+const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet } as never;
+
+async function adapter(options: Omit<CloudflareStateOptions, "namespace">): Promise<CloudflareDOStateAdapter> {
+  const state = createCloudflareState({ namespace: env.CHAT_STATE, logger: quiet, ...options });
+  await state.connect();
+  return state;
+}
+
+const entry = (n: number, ttl = 600_000) =>
+  ({ enqueuedAt: Date.now(), expiresAt: Date.now() + ttl, message: { n } }) as unknown as QueueEntry;
+
+const threads = (base: string, n: number) => Array.from({ length: n }, (_, i) => `slack:C${base}:${1_000 + i}.0001`);
+
+/** Writes a thread's worth of chat state. */
+async function writeThread(state: CloudflareDOStateAdapter, thread: string, i: number) {
+  await state.subscribe(thread);
+  await state.set(`thread-state:${thread}`, { turns: i }, 3_600_000);
+  for (let m = 0; m < 3; m++) await state.appendToList(`msg-history:${thread}`, { i, m }, { maxLength: 100, ttlMs: 3_600_000 });
+  await state.setIfNotExists(`dedupe:slack:${thread}`, true, 600_000);
+}
+
+async function readThread(state: CloudflareDOStateAdapter, thread: string) {
+  return {
+    subscribed: await state.isSubscribed(thread),
+    turns: (await state.get<{ turns: number }>(`thread-state:${thread}`))?.turns,
+    history: await state.getList(`msg-history:${thread}`),
+    dedupe: await state.setIfNotExists(`dedupe:slack:${thread}`, true, 600_000),
+  };
+}
+
+/** Runs every previous home's alarm until each reports drained. */
+async function drainAll(names: string[]) {
+  for (let round = 0; round < 200; round++) {
+    let pending = 0;
+    for (const name of names) {
+      const stub = stubFor(name);
+      const inspection = await stub.inspect();
+      if (inspection.migration.previousHomeOf && !inspection.migration.drained) {
+        pending++;
+        await runDurableObjectAlarm(stub);
+      }
+    }
+    if (pending === 0) return round;
+  }
+  throw new Error("did not drain");
+}
+
+describe("online re-sharding", () => {
+  it("1 → 4: every kind of state is found under the new layout, moved on use and drained in the background", async () => {
+    const base = `grow-${run++}`;
+    const old = await adapter({ name: base });
+    const ids = threads(base, 24);
+    for (const [i, t] of ids.entries()) await writeThread(old, t, i);
+    const lock = (await old.acquireLock(ids[0]!, 600_000))!;
+    for (let n = 0; n < 3; n++) await old.enqueue(ids[1]!, entry(n), 10);
+
+    const grown = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
+    // Used keys move on first use: the state reads back whole (and the dedupe key is there).
+    for (const [i, t] of ids.slice(0, 12).entries()) {
+      expect(await readThread(grown, t), t).toEqual({
+        subscribed: true,
+        turns: i,
+        history: [0, 1, 2].map((m) => ({ i, m })),
+        dedupe: false,
+      });
+    }
+    // A lock taken before the move keeps working wherever it lives now.
+    expect(await grown.acquireLock(ids[0]!, 1_000)).toBeNull();
+    expect(await grown.extendLock(lock, 600_000)).toBe(true);
+    await grown.releaseLock(lock);
+    expect(await grown.acquireLock(ids[0]!, 1_000)).not.toBeNull();
+    // A queue drains across the move, in order, nothing lost or doubled.
+    const drained: number[] = [];
+    for (let e = await grown.dequeue(ids[1]!); e; e = await grown.dequeue(ids[1]!)) drained.push((e.message as unknown as { n: number }).n);
+    expect(drained).toEqual([0, 1, 2]);
+
+    // The rest drains in the background; afterwards every row sits in its new home.
+    const objects = grown.inspect.bind(grown);
+    const rounds = await drainAll([base]);
+    for (const [i, t] of ids.entries()) {
+      const home = grown.objectNameForThread(t);
+      const rows = await sql<{ n: number }>(home, "SELECT COUNT(*) AS n FROM subscriptions WHERE thread_id = ?", t);
+      expect(rows[0]!.n, `${t} in ${home}`).toBe(1);
+      if (i >= 12) expect((await grown.get<{ turns: number }>(`thread-state:${t}`))?.turns).toBe(i);
+    }
+    const inspected = await objects();
+    expect(inspected.map((o) => o.objectName)).toEqual([base, `${base}:shard-1`, `${base}:shard-2`, `${base}:shard-3`]);
+    // The previous home kept only the keys whose new home is itself (bucket 0).
+    for (const t of ids) {
+      const here = (await sql(base, "SELECT 1 FROM subscriptions WHERE thread_id = ?", t)).length;
+      expect(here, t).toBe(grown.objectNameForThread(t) === base ? 1 : 0);
+    }
+    // Drained: no seal, no import record left anywhere.
+    for (const o of inspected) {
+      expect([o.objectName, o.migration.sealedUnits, o.migration.importedRecords]).toEqual([o.objectName, 0, 0]);
+    }
+    expect(inspected[0]!.migration).toMatchObject({ drained: true, unitsToMove: 0 });
+    console.log(`1 → 4: ${ids.length} threads, drained in ${rounds} alarm rounds`);
+  });
+
+  it("expired data is not carried over", async () => {
+    const base = `expired-${run++}`;
+    const old = await adapter({ name: base });
+    const t = "slack:CX:1.1";
+    await old.set(`thread-state:${t}`, { gone: true }, 30);
+    await old.appendToList(`msg-history:${t}`, "gone", { ttlMs: 30 });
+    await old.enqueue(t, entry(1, 30), 10);
+    await old.subscribe(t); // lives forever: it moves
+    await sleep(60);
+    const grown = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
+    const home = grown.objectNameForThread(t);
+    expect(await grown.isSubscribed(t)).toBe(true);
+    if (home !== base) {
+      expect(await sql(home, "SELECT key FROM cache")).toEqual([]);
+      expect(await sql(home, "SELECT list_key FROM list_items")).toEqual([]);
+      expect(await sql(home, "SELECT queue_key FROM queue_entries")).toEqual([]);
+    }
+    expect(await grown.get(`thread-state:${t}`)).toBeNull();
+    expect(await grown.getList(`msg-history:${t}`)).toEqual([]);
+    expect(await grown.queueDepth(t)).toBe(0);
+  });
+
+  it("Workers still on the old layout follow the keys and lose nothing", async () => {
+    const base = `mixed-${run++}`;
+    const old = await adapter({ name: base });
+    const ids = threads(base, 16);
+    for (const [i, t] of ids.entries()) await writeThread(old, t, i);
+    const grown = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
+    // The new layout moves half of the threads by using them ...
+    for (const t of ids.slice(0, 8)) await grown.set(`thread-state:${t}`, { turns: 100 }, 3_600_000);
+    // ... while a Worker still on the old layout writes all of them: it is told where each lives.
+    const late = await adapter({ name: base });
+    for (const t of ids) await late.appendToList(`msg-history:${t}`, "late", { maxLength: 100, ttlMs: 3_600_000 });
+    for (const t of ids.slice(8)) await late.set(`thread-state:${t}`, { turns: 200 }, 3_600_000);
+    await drainAll([base]);
+    for (const [i, t] of ids.entries()) {
+      expect(await grown.get<{ turns: number }>(`thread-state:${t}`), t).toEqual({ turns: i < 8 ? 100 : 200 });
+      const history = await grown.getList(`msg-history:${t}`);
+      expect(history.at(-1), t).toBe("late");
+      expect(history.length, t).toBe(4);
+      // And the old Worker reads the same.
+      expect(await late.getList(`msg-history:${t}`), t).toEqual(history);
+    }
+  });
+
+  it("2 → 5 moves only the keys jump hashing moves", async () => {
+    const base = `two-five-${run++}`;
+    const two = await adapter({ name: base, shards: 2 });
+    const ids = threads(base, 40);
+    for (const [i, t] of ids.entries()) await writeThread(two, t, i);
+    const five = await adapter({ name: base, shards: 5, migrateFrom: { name: base, shards: 2 } });
+    const moved = ids.filter((t) => two.objectNameForThread(t) !== five.objectNameForThread(t));
+    // Keys only move into the new buckets.
+    for (const t of moved) expect(five.objectNameForThread(t)).toMatch(/:shard-[234]$/);
+    expect(moved.length).toBeGreaterThan(10);
+    expect(moved.length).toBeLessThan(36);
+    // No call has touched the old shards yet: drainMigration() tells them to start draining.
+    const status = await five.drainMigration();
+    expect(status.map((s) => s.objectName)).toEqual([base, `${base}:shard-1`]);
+    await drainAll([base, `${base}:shard-1`]);
+    expect((await five.drainMigration()).every((s) => s.drained && s.unitsToMove === 0)).toBe(true);
+    for (const [i, t] of ids.entries()) {
+      expect((await five.get<{ turns: number }>(`thread-state:${t}`))?.turns, t).toBe(i);
+      const home = five.objectNameForThread(t);
+      for (const name of [base, `${base}:shard-1`, `${base}:shard-2`, `${base}:shard-3`, `${base}:shard-4`]) {
+        const here = (await sql(name, "SELECT 1 FROM subscriptions WHERE thread_id = ?", t)).length;
+        expect([t, name, here]).toEqual([t, name, name === home ? 1 : 0]);
+      }
+    }
+  });
+
+  it("a second layout change before the first has drained is refused with a clear error", async () => {
+    const base = `twice-${run++}`;
+    const old = await adapter({ name: base });
+    const ids = threads(base, 8);
+    for (const [i, t] of ids.entries()) await writeThread(old, t, i);
+    const first = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
+    const moving = ids.find((t) => first.objectNameForThread(t) !== base)!;
+    await first.isSubscribed(moving); // the base object is now a previous home of 1 → 4
+    const second = await adapter({ name: base, shards: 8, migrateFrom: { name: base, shards: 4 } });
+    const elsewhere = ids.find((t) => second.objectNameForThread(t) !== base && first.objectNameForThread(t) === base);
+    if (elsewhere) {
+      await expect(second.isSubscribed(elsewhere)).rejects.toThrow(/still (moving|receiving) .*layout change/);
+    }
+    // The first migration is unaffected.
+    expect(await first.isSubscribed(moving)).toBe(true);
+  });
+});
