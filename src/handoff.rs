@@ -65,6 +65,9 @@ pub struct Migration {
     pub layout: Option<LayoutDesc>,
     /// The jurisdiction of the namespace, if any (objects reach each other in it).
     pub jurisdiction: Option<String>,
+    /// The new layout's base object: where every key that is not a thread's lives under a
+    /// `shardKey` layout (with `layout`, its `name`).
+    pub base: Option<String>,
 }
 
 /// A previous home's record of the migration it is a source of.
@@ -233,9 +236,9 @@ impl<D: Database> Store<D> {
         let name = text(c.next().flatten()).unwrap_or_default();
         let started_at = int(&c.next().flatten()).unwrap_or(0);
         let drained_at = int(&c.next().flatten());
-        let layout = match (new_name, new_shards) {
+        let layout = match (&new_name, new_shards) {
             (Some(name), Some(shards)) => Some(LayoutDesc {
-                name,
+                name: name.clone(),
                 shards: u32::try_from(shards).unwrap_or(1),
             }),
             _ => None,
@@ -245,6 +248,7 @@ impl<D: Database> Store<D> {
                 id,
                 layout,
                 jurisdiction,
+                base: new_name,
             },
             name,
             started_at,
@@ -290,9 +294,10 @@ impl<D: Database> Store<D> {
                 ),
             ));
         }
+        // `new_name` is the new base object; `new_shards` is set only for a computable layout.
         let (new_name, new_shards) = match &migration.layout {
             Some(l) => (Some(l.name.as_str()), Some(i64::from(l.shards))),
-            None => (None, None),
+            None => (migration.base.as_deref(), None),
         };
         // Under a layout this object can compute, its alarm drains it in the background.
         if migration.layout.is_some() {
@@ -319,8 +324,16 @@ impl<D: Database> Store<D> {
     // ---- admission ------------------------------------------------------------------------
 
     /// Where a call for `routing_key` may be served. `from`: the key's previous home, when the
-    /// caller routes with a new layout and that home is another object.
-    pub fn admit(&self, routing_key: &str, from: Option<&str>, now: i64) -> Result<Admission> {
+    /// caller routes with a new layout and that home is another object. `thread_call`: the call
+    /// is thread-scoped (subscriptions, locks, queues) rather than on a cache or list key — a
+    /// previous layout may have kept the two on different objects (0.1.x did).
+    pub fn admit(
+        &self,
+        routing_key: &str,
+        thread_call: bool,
+        from: Option<&str>,
+        now: i64,
+    ) -> Result<Admission> {
         // As a previous home: a sealed unit is served elsewhere; under a layout this object can
         // compute, so is every unit it does not hold whose new home is another object.
         if let Some(out) = self.outgoing()? {
@@ -332,13 +345,13 @@ impl<D: Database> Store<D> {
             }
             if let Some(layout) = &out.migration.layout {
                 let home = Router::from_desc(layout)?.home_of(routing_key);
-                if home != out.name && !self.holds(routing_key, now)? {
+                if home != out.name && !self.holds(routing_key, None, now)? {
                     return Ok(Admission::Moved {
                         object: home,
                         layout: Some(layout.clone()),
                     });
                 }
-            } else if out.drained_at.is_some() && !self.holds(routing_key, now)? {
+            } else if out.drained_at.is_some() && !self.holds(routing_key, None, now)? {
                 // Drained under a shardKey layout: nowhere to send it, and creating it here would
                 // split it from its new home.
                 return Err(Error::invalid(
@@ -359,7 +372,7 @@ impl<D: Database> Store<D> {
         if self.owned_memo.borrow().contains(routing_key)
             || self.source_drained(source)?
             || self.imported(routing_key)?
-            || self.holds(routing_key, now)?
+            || self.holds(routing_key, Some(thread_call), now)?
         {
             return Ok(Admission::Serve);
         }
@@ -377,6 +390,17 @@ impl<D: Database> Store<D> {
             memo.clear();
         }
         memo.insert(routing_key.to_owned());
+    }
+
+    /// The caller says the unit's new home under its layout is this very object (a layout this
+    /// object cannot compute): it stays, and later drain passes skip it. Memory only: after a
+    /// restart the caller is asked again.
+    pub fn stays(&self, routing_key: &str) {
+        let mut stays = self.stays.borrow_mut();
+        if stays.len() >= OWNED_MEMO_MAX {
+            stays.clear();
+        }
+        stays.insert(routing_key.to_owned());
     }
 
     fn sealed_for(&self, routing_key: &str) -> Result<Option<String>> {
@@ -400,8 +424,10 @@ impl<D: Database> Store<D> {
         )
     }
 
-    /// Whether this object holds any live row of the unit.
-    pub fn holds(&self, routing_key: &str, now: i64) -> Result<bool> {
+    /// Whether this object holds any live row of the unit: of its thread-scoped part
+    /// (`Some(true)`: subscription, lock, queue), of its cache and list keys (`Some(false)`), or
+    /// of either (`None`).
+    pub fn holds(&self, routing_key: &str, part: Option<bool>, now: i64) -> Result<bool> {
         let keys = unit_keys(routing_key);
         let mut params: Vec<Param<'_>> = vec![Param::Text(routing_key), Param::Int(now)];
         params.extend(keys.iter().map(|k| Param::Text(k)));
@@ -409,18 +435,26 @@ impl<D: Database> Store<D> {
             .map(|i| format!("?{i}"))
             .collect::<Vec<_>>()
             .join(",");
-        self.db.returned_row(
-            &format!(
-                "SELECT 1 WHERE EXISTS (SELECT 1 FROM subscriptions WHERE thread_id = ?1)
+        let thread = "EXISTS (SELECT 1 FROM subscriptions WHERE thread_id = ?1)
                    OR EXISTS (SELECT 1 FROM locks WHERE thread_id = ?1 AND expires_at > ?2)
                    OR EXISTS (SELECT 1 FROM queue_entries WHERE queue_key = ?1
-                              AND COALESCE(retain_until, expires_at) > ?2)
-                   OR EXISTS (SELECT 1 FROM cache WHERE key IN ({placeholders})
+                              AND COALESCE(retain_until, expires_at) > ?2)";
+        let keyed = format!(
+            "EXISTS (SELECT 1 FROM cache WHERE key IN ({placeholders})
                               AND (expires_at IS NULL OR expires_at > ?2))
                    OR EXISTS (SELECT 1 FROM list_items WHERE list_key IN ({placeholders}))"
-            ),
-            &params,
-        )
+        );
+        let condition = match part {
+            Some(true) => {
+                // workerd wants exactly the parameters the statement names.
+                params.truncate(2);
+                thread.to_owned()
+            }
+            Some(false) => format!("({keyed}) AND ?1 = ?1"),
+            None => format!("{thread} OR {keyed}"),
+        };
+        self.db
+            .returned_row(&format!("SELECT 1 WHERE {condition}"), &params)
     }
 
     // ---- the previous home's side ----------------------------------------------------------
@@ -715,6 +749,7 @@ impl<D: Database> Store<D> {
             .and_then(|o| o.migration.layout.as_ref())
             .map(Router::from_desc)
             .transpose()?;
+        let base = out.as_ref().and_then(|o| o.migration.base.clone());
         for pass in 0..2 {
             for (table, (sql, thread_scoped)) in DRAIN_SCANS.iter().enumerate() {
                 loop {
@@ -747,11 +782,18 @@ impl<D: Database> Store<D> {
                         if items
                             .iter()
                             .any(|i: &DrainItem| i.routing_key == routing_key)
+                            || self.stays.borrow().contains(&routing_key)
                             || self.sealed_for(&routing_key)?.is_some()
                         {
                             continue;
                         }
-                        let destination = router.as_ref().map(|r| r.home_of(&routing_key));
+                        // Computable: the layout says. Otherwise a key that is not a thread's goes
+                        // to the new base object; a thread's needs the caller's shardKey.
+                        let destination = match &router {
+                            Some(r) => Some(r.home_of(&routing_key)),
+                            None if !thread_unit => base.clone(),
+                            None => None,
+                        };
                         if destination.as_deref() == Some(self_name.as_str()) {
                             continue; // its new home is this very object: it stays
                         }
@@ -846,9 +888,12 @@ impl<D: Database> Store<D> {
             )? {
                 return Ok(false);
             }
-            if self.imported(r)? || self.holds(r, now)? {
+            // A part of the unit may live here already under a layout that kept parts apart
+            // (0.1.x kept thread-scoped rows and cache keys on different objects): the parts
+            // merge. The same row in both would be two owners: refused, nothing overwritten.
+            if self.imported(r)? || self.overlaps(unit, now)? {
                 return Err(Error::storage(format!(
-                    "cannot import routing key {r:?} from {source}: this object already holds it"
+                    "cannot import routing key {r:?} from {source}: this object already holds some of its rows"
                 )));
             }
             self.write_unit(unit)?;
@@ -865,6 +910,49 @@ impl<D: Database> Store<D> {
         Ok(imported)
     }
 
+    /// Whether any row of `unit` (other than its subscription, a set member) exists here.
+    fn overlaps(&self, unit: &Unit, now: i64) -> Result<bool> {
+        let r = unit.routing_key.as_str();
+        if unit.lock.is_some()
+            && self.db.returned_row(
+                "SELECT 1 FROM locks WHERE thread_id = ?1 AND expires_at > ?2",
+                &[Param::Text(r), Param::Int(now)],
+            )?
+        {
+            return Ok(true);
+        }
+        if !unit.queue.is_empty()
+            && self.db.returned_row(
+                "SELECT 1 FROM queue_entries WHERE queue_key = ?1",
+                &[Param::Text(r)],
+            )?
+        {
+            return Ok(true);
+        }
+        for c in &unit.cache {
+            if self.db.returned_row(
+                "SELECT 1 FROM cache WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+                &[Param::Text(&c.key), Param::Int(now)],
+            )? {
+                return Ok(true);
+            }
+        }
+        for l in unit
+            .lists
+            .iter()
+            .map(|l| l.list_key.as_str())
+            .chain(unit.list_items.iter().map(|i| i.list_key.as_str()))
+        {
+            if self.db.returned_row(
+                "SELECT 1 FROM list_items WHERE list_key = ?1",
+                &[Param::Text(l)],
+            )? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn write_unit(&self, unit: &Unit) -> Result<()> {
         let r = unit.routing_key.as_str();
         if unit.subscribed {
@@ -875,13 +963,13 @@ impl<D: Database> Store<D> {
         }
         if let Some((token, expires_at)) = &unit.lock {
             self.db.exec(
-                "INSERT INTO locks (thread_id, token, expires_at) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO locks (thread_id, token, expires_at) VALUES (?1, ?2, ?3)",
                 &[Param::Text(r), Param::Text(token), Param::Int(*expires_at)],
             )?;
         }
         for c in &unit.cache {
             self.db.exec(
-                "INSERT INTO cache (key, value, expires_at, request_id) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR REPLACE INTO cache (key, value, expires_at, request_id) VALUES (?1, ?2, ?3, ?4)",
                 &[
                     Param::Text(&c.key),
                     Param::Text(&c.value),
@@ -892,7 +980,7 @@ impl<D: Database> Store<D> {
         }
         for l in &unit.lists {
             self.db.exec(
-                "INSERT INTO lists (list_key, expires_at) VALUES (?1, ?2)",
+                "INSERT OR REPLACE INTO lists (list_key, expires_at) VALUES (?1, ?2)",
                 &[Param::Text(&l.list_key), l.expires_at.into()],
             )?;
         }
@@ -1023,7 +1111,8 @@ impl<D: Database> Store<D> {
     }
 }
 
-/// Routing keys a new home remembers as its own before it forgets them all and asks again.
+/// Routing keys a new home remembers as its own (or a previous home as staying) before it forgets
+/// them all and asks again.
 const OWNED_MEMO_MAX: usize = 10_000;
 
 /// The keys a drain scans, one query per table: keys after the cursor (`?1`), live at `?2`, at

@@ -8,7 +8,8 @@
 //!   expiresAt] | null`, cache rows `[key, value, expiresAt, requestId]`, list rows `[listKey,
 //!   expiresAt]`, items `[listKey, seq, value, requests]`, queue rows `[seq, value, expiresAt,
 //!   requestId, depth, takenBy, retainUntil]` (absent values are `null`);
-//! - migration: `{ id, layout: { name, shards } | null, jurisdiction: string | null }`.
+//! - migration: `{ id, layout: { name, shards } | null, jurisdiction: string | null, base:
+//!   string | null }`.
 
 use js_sys::{Array, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
@@ -214,9 +215,11 @@ pub fn migration_from_js(v: &JsValue) -> Result<Migration> {
         })
     };
     let jurisdiction = field(v, "jurisdiction").as_string();
+    let base = field(v, "base").as_string();
     Ok(Migration {
         id,
         layout,
         jurisdiction,
+        base,
     })
 }

@@ -28,6 +28,8 @@ pub struct Store<D: Database> {
     pub(crate) outgoing_cache: std::cell::RefCell<Option<Option<crate::handoff::Outgoing>>>,
     /// Routing keys known to be this object's during a migration (see `handoff`); memory only.
     pub(crate) owned_memo: std::cell::RefCell<std::collections::HashSet<String>>,
+    /// Units a caller said stay on this object under a layout it cannot compute; memory only.
+    pub(crate) stays: std::cell::RefCell<std::collections::HashSet<String>>,
 }
 
 impl<D: Database> Store<D> {
@@ -47,6 +49,7 @@ impl<D: Database> Store<D> {
             drain_cursor: Default::default(),
             outgoing_cache: Default::default(),
             owned_memo: Default::default(),
+            stays: Default::default(),
         };
         if armed_alarm.is_none() {
             if let Some(deadline) = store.next_deadline()? {

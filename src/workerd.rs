@@ -660,7 +660,7 @@ impl StateCore {
         let routing_key = crate::routing::routing_key(scope, &key).0;
         let admission = self
             .store
-            .admit(routing_key, from.as_deref(), now())
+            .admit(routing_key, thread_scoped, from.as_deref(), now())
             .map_err(js_error)?;
         Ok(admission.into_ts()?)
     }
@@ -788,6 +788,11 @@ impl StateCore {
             .into_iter()
             .map(|i| i.into_ts().map_err(JsError::from))
             .collect()
+    }
+
+    /// The caller says this unit stays on this object (see `Store::stays`).
+    pub fn stays(&self, routing_key: &str) {
+        self.store.stays(routing_key);
     }
 
     #[wasm_bindgen(js_name = checkDrained)]

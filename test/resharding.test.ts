@@ -198,3 +198,90 @@ describe("online re-sharding", () => {
     expect(await first.isSubscribed(moving)).toBe(true);
   });
 });
+
+/** The layout chat-state-cloudflare-do 0.1.1 wrote (schema::V1_SCHEMA_FOR_TESTS in src/schema.rs). */
+const V1_SCHEMA = `
+CREATE TABLE IF NOT EXISTS _schema_version (version INTEGER PRIMARY KEY);
+CREATE TABLE subscriptions (thread_id TEXT PRIMARY KEY);
+CREATE TABLE locks (thread_id TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE TABLE cache (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER);
+CREATE INDEX idx_locks_expires ON locks(expires_at);
+CREATE INDEX idx_cache_expires ON cache(expires_at) WHERE expires_at IS NOT NULL;
+INSERT INTO _schema_version (version) VALUES (1);
+`;
+
+/** Replaces an object's tables with 0.1.1's, holding the rows given, and restarts it. */
+async function as011(name: string, rows: string[]) {
+  const { runInDurableObject, evictDurableObject } = await import("cloudflare:test");
+  const stub = stubFor(name);
+  await stub.inspect();
+  await runInDurableObject(stub, (_instance, ctx) => {
+    const q = ctx.storage.sql;
+    const tables = q.exec("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((r) => r.name as string);
+    for (const table of tables) q.exec(`DROP TABLE ${table}`);
+    q.exec(V1_SCHEMA);
+    for (const row of rows) q.exec(row);
+  });
+  await evictDurableObject(stub);
+}
+
+describe("an upgrade from chat-state-cloudflare-do 0.1.1 with a shardKey", () => {
+  it("keeps subscriptions, locks and every cache key, and moves thread state to the thread's object", async () => {
+    const tag = run++;
+    const team = `team${tag}`;
+    const shardKey = (id: string) => `${id.split(":")[0]}-${tag}`;
+    const base = `legacy-${tag}`;
+    const t1 = `${team}:C1:1.1`;
+    const t2 = `${team}:C1:2.2`;
+    const label = shardKey(t1);
+    const far = Date.now() + 3_600_000;
+    // As 0.1.1 left them: thread-scoped rows on shardKey(threadId), every cache key on `name`.
+    await as011(label, [
+      `INSERT INTO subscriptions VALUES ('${t1}')`,
+      `INSERT INTO subscriptions VALUES ('${t2}')`,
+      `INSERT INTO locks VALUES ('${t1}', 'tok-011', ${far})`,
+    ]);
+    await as011(base, [
+      `INSERT INTO cache VALUES ('thread-state:${t1}', '{"turns":7}', ${far})`,
+      `INSERT INTO cache VALUES ('channel-state:${team}:C1', '{"topic":"launch"}', NULL)`,
+      `INSERT INTO cache VALUES ('modal-context:abc', '{"m":1}', ${far})`,
+      `INSERT INTO cache VALUES ('dedupe:slack:m1', 'true', ${far})`,
+      `INSERT INTO cache VALUES ('slack:installation', '{"token":"x"}', NULL)`,
+    ]);
+
+    const state = await adapter({ name: base, shardKey, migrateFrom: { name: base, shardKey, legacy: "0.1" } });
+    // Thread-scoped state never moves: the objects are named as 0.1.1 named them.
+    expect(state.objectNameForThread(t1)).toBe(label);
+    expect(await state.isSubscribed(t1)).toBe(true);
+    expect(await state.isSubscribed(t2)).toBe(true);
+    expect(await state.extendLock({ threadId: t1, token: "tok-011", expiresAt: 0 } as Lock, 60_000)).toBe(true);
+    // Thread-derived keys follow their thread to its object, fetched from the base object on use.
+    expect(state.objectNameForKey(`thread-state:${t1}`)).toBe(label);
+    expect(await state.get(`thread-state:${t1}`)).toEqual({ turns: 7 });
+    expect(await state.get(`channel-state:${team}:C1`)).toEqual({ topic: "launch" });
+    expect((await sql(label, "SELECT key FROM cache ORDER BY key")).map((r) => r.key)).toEqual([
+      `channel-state:${team}:C1`,
+      `thread-state:${t1}`,
+    ]);
+    // Other keys stay on the base object.
+    expect(state.objectNameForKey("modal-context:abc")).toBe(base);
+    expect(await state.get("modal-context:abc")).toEqual({ m: 1 });
+    expect(await state.setIfNotExists("dedupe:slack:m1", true, 600_000)).toBe(false);
+    expect(await state.get("slack:installation")).toEqual({ token: "x" });
+
+    // A 0.1.1 Worker still running during the deploy calls its own method names on the base
+    // object: it cannot follow a redirect, so the moved key is served for it from its new home.
+    const oldWorker = stubFor(base) as unknown as { cacheGet(k: string): Promise<string | null> };
+    expect(await oldWorker.cacheGet(`thread-state:${t1}`)).toBe('{"turns":7}');
+    expect(await oldWorker.cacheGet("modal-context:abc")).toBe('{"m":1}');
+
+    // drainMigration moves what no call touched (here: nothing thread-derived is left).
+    const status = await state.drainMigration({ labels: [label] });
+    expect(status.find((s) => s.objectName === base)).toMatchObject({ drained: true, unitsToMove: 0 });
+    expect((await sql(base, "SELECT key FROM cache ORDER BY key")).map((r) => r.key)).toEqual([
+      "dedupe:slack:m1",
+      "modal-context:abc",
+      "slack:installation",
+    ]);
+  });
+});

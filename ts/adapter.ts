@@ -133,6 +133,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
       id: `${previous.describe()}->${layout.describe()}`,
       layout: layout.desc() ?? undefined,
       jurisdiction: options.jurisdiction,
+      base: layout.name,
     };
     this.#configured = { layout, previous, migration };
     this.#namespace = options.jurisdiction
@@ -471,7 +472,12 @@ export class CloudflareDOStateAdapter implements StateAdapter {
         this.#adopted = {
           layout,
           previous,
-          migration: { id: `${previous.describe()}->${layout.describe()}`, layout: result.layout, jurisdiction: this.#jurisdiction },
+          migration: {
+            id: `${previous.describe()}->${layout.describe()}`,
+            layout: result.layout,
+            jurisdiction: this.#jurisdiction,
+            base: result.layout.name,
+          },
         };
         routing = this.#adopted;
       } else {

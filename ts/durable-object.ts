@@ -16,7 +16,7 @@
 // deadline is left without an alarm), a held dequeue (./held-dequeues.ts) and other objects.
 // Most calls need none of these and complete synchronously, with no extra turn.
 import { DurableObject } from "cloudflare:workers";
-import { HandoffShell, type Moved, type UnitWire, type Via } from "./handoff.js";
+import { HandoffShell, type DrainStep, type Moved, type UnitWire, type Via } from "./handoff.js";
 import { HeldDequeues } from "./held-dequeues.js";
 import { StateCore, type Claim, type Inspection, type Lock, type Migration } from "./wasm.js";
 
@@ -291,7 +291,7 @@ export class ChatStateDO extends DurableObject<unknown> {
     migration: Migration,
     selfName: string,
     assignments?: { routingKey: string; destination: string }[],
-  ): Promise<{ drained: boolean; pending: string[] }> {
+  ): Promise<DrainStep> {
     this.#core.beginOutgoing(migration, selfName);
     await this.#settle(undefined);
     const step = await this.#handoff.drain(assignments ?? []);

@@ -47,6 +47,12 @@ export interface Peer {
   handoffSourceDrained(source: string, migrationId: string): Promise<number>;
 }
 
+/** What one drain step did: drained, or the units that still need a destination from the caller. */
+export interface DrainStep {
+  drained: boolean;
+  pending: { routingKey: string; threadUnit: boolean }[];
+}
+
 /** Units a drain step moves before it yields (the alarm re-arms to continue). */
 const DRAIN_BATCH = 50;
 
@@ -145,18 +151,21 @@ export class HandoffShell {
    * left, tells the new homes. Returns whether it drained and which units still need a
    * destination from the caller.
    */
-  async drain(assignments: { routingKey: string; destination: string }[] = []): Promise<{ drained: boolean; pending: string[] }> {
+  async drain(assignments: { routingKey: string; destination: string }[] = []): Promise<DrainStep> {
     const core = this.#core();
     const out = core.outgoing();
     if (!out) return { drained: true, pending: [] };
     if (out.drainedAt !== undefined && out.drainedAt !== null) return { drained: true, pending: [] };
     for (const { routingKey, destination } of assignments) {
-      await this.#move(routingKey, destination, undefined);
+      if (destination === out.name) core.stays(routingKey); // its new home is this very object
+      else await this.#move(routingKey, destination, undefined);
     }
     const items = core.drainCandidates(DRAIN_BATCH);
-    const pending: string[] = [];
+    const pending: DrainStep["pending"] = [];
     for (const item of items) {
-      if (item.destination === undefined || item.destination === null) pending.push(item.routingKey);
+      if (item.destination === undefined || item.destination === null) {
+        pending.push({ routingKey: item.routingKey, threadUnit: item.threadUnit });
+      }
       else await this.#move(item.routingKey, item.destination, item.sealId ?? undefined);
     }
     if (items.length > 0 && pending.length < items.length && out.migration.layout) {
