@@ -61,6 +61,8 @@ export interface BotOptions {
   handlerMs?: () => number;
   /** Whether handlers keep the per-thread counter in thread state (two more state calls). Default true. */
   threadState?: boolean;
+  /** Awaited at the start of every handler (to hold one while others arrive). */
+  beforeHandler?: (threadId: string, messageIds: string[]) => Promise<void>;
   logger?: Logger;
 }
 
@@ -75,7 +77,7 @@ export class RecordingBot {
   overlaps = 0;
   readonly #active = new Map<string, number>();
 
-  constructor(state: StateAdapter, { concurrency, handlerMs = () => 0, threadState = true, logger }: BotOptions) {
+  constructor(state: StateAdapter, { concurrency, handlerMs = () => 0, threadState = true, beforeHandler, logger }: BotOptions) {
     this.bot = new Chat({
       userName: "statebot",
       adapters: {
@@ -95,6 +97,7 @@ export class RecordingBot {
       this.#active.set(threadId, active);
       if (active > 1) this.overlaps++;
       try {
+        await beforeHandler?.(threadId, ids);
         this.dispatched.set(threadId, [...(this.dispatched.get(threadId) ?? []), ids.at(-1)!]);
         for (const id of ids) this.handled.set(id, (this.handled.get(id) ?? 0) + 1);
         await work();
