@@ -285,3 +285,73 @@ describe("an upgrade from chat-state-cloudflare-do 0.1.1 with a shardKey", () =>
     ]);
   });
 });
+
+describe("crashes in the middle of a handoff", () => {
+  // Objects of the FaultyChatStateDO class reset themselves at the point armed (before or after
+  // the write of the step commits); the protocol must recover with nothing lost or doubled.
+  const faulty = async (options: Omit<CloudflareStateOptions, "namespace">) => {
+    const state = createCloudflareState({
+      namespace: env.FAULTY_STATE as never,
+      logger: quiet,
+      retry: { baseDelayMs: 1, maxDelayMs: 5 },
+      ...options,
+    });
+    await state.connect();
+    return state;
+  };
+  const rowsIn = async (name: string, query: string, ...bindings: unknown[]) =>
+    (await import("cloudflare:test")).runInDurableObject(env.FAULTY_STATE.getByName(name), (_i, ctx) =>
+      ctx.storage.sql.exec(query, ...bindings).toArray(),
+    );
+
+  for (const [step, at] of [
+    ["handOver", "before-commit"],
+    ["handOver", "after-commit"],
+    ["handoffImport", "before-commit"],
+    ["handoffImport", "after-commit"],
+  ] as const) {
+    it(`${step}, reset ${at}`, async () => {
+      const base = `crash-${step}-${at}-${run++}`;
+      const old = await faulty({ name: base });
+      const ids = threads(base, 12);
+      for (const [i, t] of ids.entries()) await writeThread(old, t, i);
+      const lock = (await old.acquireLock(ids[0]!, 600_000))!;
+      const grown = await faulty({ name: base, shards: 4, migrateFrom: { name: base } });
+      const moving = ids.filter((t) => grown.objectNameForThread(t) !== base);
+      if (step === "handOver") {
+        // The previous home resets while sealing a unit a new home pulls.
+        await env.FAULTY_STATE.getByName(base).armReset("handOver", at);
+        const t = moving[0]!;
+        expect(await readThread(grown, t)).toMatchObject({ subscribed: true, dedupe: false });
+      } else {
+        // A new home resets while importing a unit the previous home pushes (draining).
+        await env.FAULTY_STATE.getByName(grown.objectNameForThread(moving[0]!)).armReset("handoffImport", at);
+        await grown.drainMigration().catch(() => {}); // its first step meets the reset
+      }
+      const armedOn = step === "handOver" ? base : grown.objectNameForThread(moving[0]!);
+      expect(await env.FAULTY_STATE.getByName(armedOn).resetPending(), "the reset fired").toBe(false);
+      // Drain everything (the alarm retries what failed), then check every unit once, in place.
+      for (let round = 0; round < 100; round++) {
+        const inspection = await env.FAULTY_STATE.getByName(base).inspect();
+        if (inspection.migration.drained) break;
+        await runDurableObjectAlarm(env.FAULTY_STATE.getByName(base)).catch(() => {});
+      }
+      expect((await env.FAULTY_STATE.getByName(base).inspect()).migration.drained).toBe(true);
+      for (const [i, t] of ids.entries()) {
+        expect(await readThread(grown, t), t).toEqual({
+          subscribed: true,
+          turns: i,
+          history: [0, 1, 2].map((m) => ({ i, m })),
+          dedupe: false,
+        });
+        for (const name of [base, `${base}:shard-1`, `${base}:shard-2`, `${base}:shard-3`]) {
+          const subs = await rowsIn(name, "SELECT 1 FROM subscriptions WHERE thread_id = ?", t);
+          expect([t, name, subs.length]).toEqual([t, name, name === grown.objectNameForThread(t) ? 1 : 0]);
+        }
+      }
+      // The lock taken before the move still belongs to its holder, and nobody else.
+      expect(await grown.acquireLock(ids[0]!, 1_000)).toBeNull();
+      expect(await grown.extendLock(lock, 60_000)).toBe(true);
+    });
+  }
+});

@@ -47,7 +47,7 @@ export interface FaultCounts {
 }
 
 /** Methods of the stub that are not data calls (inspection, test hooks): never failed. */
-const NEVER_FAILED = new Set(["inspect", "rowCounts", "armReset", "fetch"]);
+const NEVER_FAILED = new Set(["inspect", "rowCounts", "armReset", "resetPending", "fetch"]);
 
 export class FaultyNamespace {
   readonly counts: FaultCounts = { calls: 0, before: 0, after: 0, overloaded: 0, byMethod: {} };

@@ -25,6 +25,9 @@ export const RESETTABLE_METHODS = [
   "enqueue",
   "dequeue",
   "queueDepth",
+  // The re-sharding messages objects send each other (ts/handoff.ts).
+  "handOver",
+  "handoffImport",
 ] as const;
 export type ResettableMethod = (typeof RESETTABLE_METHODS)[number];
 
@@ -40,6 +43,11 @@ export class FaultyChatStateDO extends ChatStateDO {
   /** Arms a reset for the next `times` calls of `method` on this object. */
   armReset(method: ResettableMethod, at: ResetPoint, times = 1): void {
     armed.set(this.ctx.id.toString(), { method, at, times });
+  }
+
+  /** Whether a reset armed on this object has yet to fire (tests check theirs did). */
+  resetPending(): boolean {
+    return armed.has(this.ctx.id.toString());
   }
 
   /** Takes one armed reset for `method`, if any. */
