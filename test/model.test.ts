@@ -16,10 +16,26 @@
 //
 // Faults are commands too: `fault` makes the next call's first attempt fail before reaching the
 // object, lose its reply after running, or reset the object (ctx.abort()) before or after its write
-// commits — the adapter retries, and the model expects exactly the fault-free result — or find the
-// object overloaded, where the call must reject with nothing changed. The objects are
+// commits — the adapter retries, and the model expects exactly the fault-free result (but for the
+// fence: a retried dequeue whose adapter's lock is now held by another token gets null) — or find
+// the object overloaded, where the call must reject with nothing changed. The objects are
 // FaultyChatStateDO (test/support/faulty-object.ts) behind a FaultyNamespace
 // (test/support/faulty-namespace.ts).
+//
+// Tenures (src/tenure.rs): the object remembers, in memory only, each lock it granted — what the
+// holder's dequeues got, and the newcomers whose acquireLock it refused during it — and the
+// model mirrors that memory: a refused acquire announces the newcomer's enqueue (due within two
+// patiences; its queueDepth moves that to one patience; its enqueue fulfils it); a holder's
+// dequeue that would be final while an announcement is live is held until none is (here nothing
+// can fulfil it, so it answers null at the deadline); after the final dequeue the next acquire
+// is handed the lock at once. Evictions and resets wipe that memory (for the keys of the object
+// concerned), as they wipe the object's. Which calls count as whose is decided by each adapter's
+// LockTracker (ts/lock-tracker.ts), so the model mirrors both trackers too, and each call is
+// made in a turn of its own unless it continues the one before (as chat's flows do). Announcement
+// deadlines and the trackers' expiries are windows like the TTLs: slept past, never guessed. A
+// held dequeue's call spans its deadlines, so the object's decision is taken as made within
+// GUARD_MS of the call's start (the model checks that the answer came at a deadline). The retry
+// budget is small, so a patience is 1.25 s and a held dequeue lasts at most 2.5 s.
 //
 // MODEL_SEQUENCES sets the number of sequences (default 1,000).
 import { evictDurableObject } from "cloudflare:test";
@@ -40,7 +56,9 @@ type Who = 0 | 1;
 type Op =
   | { op: "connect" | "disconnect"; who: Who }
   | { op: "subscribe" | "unsubscribe" | "isSubscribed" | "forceReleaseLock"; who: Who; k: number }
-  | { op: "get" | "delete" | "getList" | "dequeue" | "queueDepth"; who: Who; k: number }
+  | { op: "get" | "delete" | "getList" | "dequeue"; who: Who; k: number }
+  // `sameTurn`: made in the continuation of the call before, as chat makes a flow's next call.
+  | { op: "queueDepth"; who: Who; k: number; sameTurn?: true }
   | { op: "acquireLock"; who: Who; k: number; ttl: number }
   | { op: "releaseLock"; who: Who; k: number; token: TokenPick }
   | { op: "extendLock"; who: Who; k: number; token: TokenPick; ttl: number }
@@ -53,12 +71,16 @@ type Op =
       maxLength: number | undefined;
       ttl: number | undefined;
     }
-  | { op: "enqueue"; who: Who; k: number; value: unknown; expiresIn: number; maxSize: number }
+  | { op: "enqueue"; who: Who; k: number; value: unknown; expiresIn: number; maxSize: number; sameTurn?: true }
   | { op: "sleep"; ms: number }
   | { op: "evict" }
   | { op: "fault"; kind: Fault };
 type Fault = FaultKind | "before-commit" | "after-commit";
-type TokenPick = "current" | "wrong" | number;
+/**
+ * A lock token: the key's holder's, the newest the calling adapter was granted on the key (what
+ * chat passes back), one never issued, or the n-th issued.
+ */
+type TokenPick = "current" | "own" | "wrong" | number;
 
 const who = fc.constantFrom<Who>(0, 1);
 const k = fc.nat({ max: KEY_COUNT - 1 });
@@ -72,9 +94,14 @@ const lockTtl = fc.constantFrom(25, 50, 3_600_000);
 const ttl = fc.constantFrom(undefined, 0, 25, 50, 3_600_000);
 const token = fc.oneof(
   { arbitrary: fc.constant<TokenPick>("current"), weight: 6 },
+  { arbitrary: fc.constant<TokenPick>("own"), weight: 2 },
   { arbitrary: fc.constant<TokenPick>("wrong"), weight: 1 },
   { arbitrary: fc.nat({ max: 5 }), weight: 3 },
 );
+
+const faultKind = fc.constantFrom<Fault>("before", "after", "overloaded", "before-commit", "after-commit");
+const expiresIn = fc.constantFrom(-1, 60, 3_600_000);
+const maxSize = fc.constantFrom(0, 1, 2, 3, 10);
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ op: fc.constantFrom("connect", "disconnect"), who }), weight: 4 },
@@ -118,8 +145,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       who,
       k,
       value,
-      expiresIn: fc.constantFrom(-1, 60, 3_600_000),
-      maxSize: fc.constantFrom(0, 1, 2, 3, 10),
+      expiresIn,
+      maxSize,
     }),
     weight: 12,
   },
@@ -127,7 +154,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
     arbitrary: fc.record({
       op: fc.constant("fault"),
-      kind: fc.constantFrom<Fault>("before", "after", "overloaded", "before-commit", "after-commit"),
+      kind: faultKind,
     }),
     weight: 14,
   },
@@ -137,6 +164,197 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
 ) as fc.Arbitrary<Op>;
 
+// Random single calls seldom line up into what the queue handover is about (a holder, a refused
+// newcomer and the holder's dequeues, on one key, while the lock is held), so sequences also get
+// fragments in the order chat makes those calls (src/tenure.rs, "The race"): the holder `a`
+// acquires (and, as debounce does, enqueues its own message); the newcomer `b` is refused, asks
+// the depth and enqueues, each in the continuation of the last; the holder drains (rounds of
+// dequeues until one that got nothing); `b` tries again (handed the lock, after a final dequeue);
+// the old holder dequeues late, heartbeats and releases with its own lock; `b` drains and
+// releases. Any call may be left out and any preceded by a fault, and other calls may come
+// between fragments. The lock mostly outlives the fragment (a held dequeue takes a second or two).
+const flowTtl = fc.oneof({ arbitrary: fc.constant(3_600_000), weight: 3 }, { arbitrary: lockTtl, weight: 1 });
+/** Whether a fragment's call is made (with `percent` % chance), and if so after which fault, if any. */
+const made = (percent: number, faulty = 20, kinds = faultKind): fc.Arbitrary<Fault | "plain" | null> =>
+  fc.oneof(
+    { arbitrary: fc.constant(null), weight: 100 - percent },
+    { arbitrary: fc.constant("plain" as const), weight: (percent * (100 - faulty)) / 100 },
+    { arbitrary: kinds, weight: (percent * faulty) / 100 },
+  );
+const chatFlow: fc.Arbitrary<Op[]> = fc
+  .tuple(
+    fc.record({ a: who, b: who, k, ttl: flowTtl, value, expiresIn, maxSize }),
+    fc.tuple(
+      made(80),
+      made(20),
+      made(30),
+      made(70),
+      made(50),
+      made(70),
+      made(70),
+      made(70),
+      made(50),
+      made(60),
+      // The old holder's late dequeue: retried (after a fault), it meets the fence.
+      made(40, 70, fc.constantFrom<Fault>("before", "before-commit", "after")),
+      made(30),
+      made(60),
+      made(40),
+      made(40),
+    ),
+  )
+  .map(([{ a, b, k, ttl, value, expiresIn, maxSize }, choices]) => {
+    const calls: Op[] = [
+      { op: "acquireLock", who: a, k, ttl },
+      { op: "enqueue", who: a, k, value, expiresIn, maxSize, sameTurn: true },
+      { op: "acquireLock", who: b, k, ttl },
+      { op: "queueDepth", who: b, k, sameTurn: true },
+      { op: "enqueue", who: b, k, value, expiresIn, maxSize, sameTurn: true },
+      { op: "dequeue", who: a, k },
+      { op: "dequeue", who: a, k },
+      { op: "dequeue", who: a, k },
+      { op: "dequeue", who: a, k },
+      { op: "acquireLock", who: b, k, ttl },
+      { op: "dequeue", who: a, k },
+      { op: "extendLock", who: a, k, token: "own", ttl },
+      { op: "releaseLock", who: a, k, token: "own" },
+      { op: "dequeue", who: b, k },
+      { op: "releaseLock", who: b, k, token: "own" },
+    ];
+    return calls.flatMap((call, i): Op[] => {
+      const choice = choices[i] ?? null;
+      return choice === null ? [] : choice === "plain" ? [call] : [{ op: "fault", kind: choice }, call];
+    });
+  });
+const sequenceArb: fc.Arbitrary<Op[]> = fc
+  .array(
+    fc.oneof(
+      { arbitrary: opArb.map((op) => [op]), weight: 60 },
+      { arbitrary: chatFlow, weight: 1 },
+    ),
+    { minLength: 1, maxLength: 30 },
+  )
+  .map((parts) => parts.flat());
+
+/**
+ * The adapters' retry policy: quick retries, and a small budget, since a newcomer's patience (what
+ * the object waits for its enqueue) is that budget plus a second — yet ample for the attempts a
+ * fault fails (a reset's take 10-30 ms, more under load; 50 ms proved too little).
+ */
+const RETRY = { baseDelayMs: 1, maxDelayMs: 4, maxElapsedMs: 250 };
+/** The patience both adapters send with acquireLock (ts/adapter.ts), in whole ms as the object keeps it. */
+const PATIENCE_MS = RETRY.maxElapsedMs + 1_000;
+
+/** Whether a deadline is still ahead at the moment judged; throws Inconclusive when unknown. */
+type Live = (deadline: Window | null) => boolean;
+
+/** A newcomer whose acquireLock was refused during a tenure, and whose enqueue the object awaits. */
+interface Announcement {
+  /** The model's name for the token the refused acquire carried (the adapter draws the real one). */
+  token: string;
+  deadline: Window;
+}
+
+/**
+ * A grant of a lock (a plain one or a handover) as the object remembers it: src/tenure.rs. It
+ * expires with the lock it granted (the model's `locks` entry with the same token).
+ */
+interface Tenure {
+  token: string;
+  /** What the holder's last answered dequeue got. */
+  last: "entry" | "empty" | null;
+  /** The holder made its final dequeue: the next acquire is handed the lock. It stays so. */
+  drained: boolean;
+  announced: Announcement[];
+}
+
+/**
+ * What one adapter instance's LockTracker (ts/lock-tracker.ts) holds, with its expiries as windows:
+ * the locks it was granted (the newest one live is a dequeue's `holder`), the acquires it was
+ * refused (each asks queueDepth, then enqueues), and the token whose call on a key was answered in
+ * the current turn (until a timer runs). Pruning is mirrored where the tracker prunes, since an
+ * entry that expired but was not pruned yet comes back to life when its lock is extended.
+ */
+class TrackerModel {
+  readonly held = new Map<number, { token: string; expires: Window }[]>();
+  readonly refused = new Map<number, { token: string; until: Window; asked: boolean }[]>();
+  /** key -> the token whose call on it was answered in this turn. */
+  readonly turn = new Map<number, string>();
+
+  windows(k: number): Window[] {
+    return [...(this.held.get(k) ?? []).map((h) => h.expires), ...(this.refused.get(k) ?? []).map((r) => r.until)];
+  }
+
+  prune(k: number, live: Live): void {
+    this.held.set(k, (this.held.get(k) ?? []).filter((h) => live(h.expires)));
+    this.refused.set(k, (this.refused.get(k) ?? []).filter((r) => live(r.until)));
+  }
+
+  answered(k: number, token: string | undefined): void {
+    if (token !== undefined) this.turn.set(k, token);
+  }
+
+  granted(k: number, token: string, expiresAt: number, live: Live): void {
+    this.prune(k, live);
+    this.held.get(k)!.push({ token, expires: { lo: expiresAt, hi: expiresAt } });
+  }
+
+  extended(k: number, token: string, expires: Window): void {
+    for (const h of this.held.get(k) ?? []) if (h.token === token) h.expires = expires;
+  }
+
+  /** `token` undefined: force-released, every lock it knew on `k` goes. */
+  released(k: number, token?: string): void {
+    this.held.set(k, (this.held.get(k) ?? []).filter((h) => token !== undefined && h.token !== token));
+  }
+
+  refusedWith(k: number, token: string, until: Window, live: Live): void {
+    this.prune(k, live);
+    this.refused.get(k)!.push({ token, until, asked: false });
+  }
+
+  holder(k: number, live: Live): string | undefined {
+    this.prune(k, live);
+    return this.held.get(k)!.at(-1)?.token;
+  }
+
+  #heldNow(k: number): string | undefined {
+    const now = this.turn.get(k);
+    return this.held.get(k)!.some((h) => h.token === now) ? now : undefined;
+  }
+
+  /** A queueDepth's: the flow answered this turn, else the oldest refusal yet to ask, else the holder's. */
+  depthAsker(k: number, live: Live): string | undefined {
+    this.prune(k, live);
+    const refused = this.refused.get(k)!;
+    const held = this.#heldNow(k);
+    const asker = refused.find((r) => r.token === this.turn.get(k)) ?? (held ? undefined : refused.find((r) => !r.asked));
+    if (asker === undefined) return held ?? this.holder(k, live);
+    asker.asked = true;
+    return asker.token;
+  }
+
+  /**
+   * An enqueue's: the holder's answered this turn; else a refusal (consumed): the one answered
+   * this turn, or the oldest that asked its queueDepth, or — holding nothing — the oldest;
+   * else the holder's.
+   */
+  enqueuer(k: number, live: Live): string | undefined {
+    this.prune(k, live);
+    const held = this.#heldNow(k);
+    if (held !== undefined) return held;
+    const refused = this.refused.get(k)!;
+    let index = refused.findIndex((r) => r.token === this.turn.get(k));
+    if (index < 0) index = refused.findIndex((r) => r.asked);
+    if (index < 0) {
+      const holder = this.holder(k, live);
+      if (holder !== undefined) return holder;
+      index = refused.length > 0 ? 0 : -1;
+    }
+    return index < 0 ? undefined : this.refused.get(k)!.splice(index, 1)[0]!.token;
+  }
+}
+
 interface Model {
   connected: [boolean, boolean];
   subscriptions: Set<number>;
@@ -145,6 +363,57 @@ interface Model {
   lists: Map<number, { items: string[]; expires: Window | null }>;
   queues: Map<number, { json: string; expires: Window }[]>;
   issued: string[];
+  /** The tenures the objects remember, by key (each key's on the object its thread routes to). */
+  tenures: Map<number, Tenure>;
+  trackers: [TrackerModel, TrackerModel];
+  refusals: number;
+  /** Per adapter, key -> the token of the newest lock it was granted there. */
+  owned: [Map<number, string>, Map<number, string>];
+}
+
+/** The tenure of key `k`'s lock while that lock is held, as a call judging time by `live` sees it. */
+function liveTenure(m: Model, k: number, live: Live): Tenure | undefined {
+  const tenure = m.tenures.get(k);
+  const lock = m.locks.get(k);
+  return tenure !== undefined && lock?.token === tenure.token && live(lock.expires) ? tenure : undefined;
+}
+
+/** The announcements of `tenure` still awaited (the others are dropped: they never come back). */
+function awaited(tenure: Tenure, live: Live): Announcement[] {
+  tenure.announced = tenure.announced.filter((a) => live(a.deadline));
+  return tenure.announced;
+}
+
+/** The announcement a call carrying `token` is about: its own, or else the oldest. */
+function pick(tenure: Tenure, token: string | undefined, live: Live): Announcement | undefined {
+  const announced = awaited(tenure, live);
+  return announced.find((a) => a.token === token) ?? announced[0];
+}
+
+/** What a dequeue does, decided (without changing the model) as its object sees the time. */
+type Dequeue =
+  /** A retried dequeue whose caller's lock is held by another token: null (src/queues.rs). */
+  | { kind: "fenced" }
+  | { kind: "entry" | "empty"; queue: { json: string; expires: Window }[]; tenure: Tenure | undefined }
+  /** The holder's would-be final dequeue while an announcement is awaited: held until `until`. */
+  | { kind: "held"; tenure: Tenure; until: Window };
+
+function decideDequeue(m: Model, k: number, holder: string | undefined, retried: boolean, live: Live): Dequeue {
+  const lock = m.locks.get(k);
+  const locked = lock !== undefined && live(lock.expires);
+  if (retried && holder !== undefined && locked && lock.token !== holder) return { kind: "fenced" };
+  const t = m.tenures.get(k);
+  const forHolder = holder === undefined || t?.token === holder;
+  const tenure = forHolder ? liveTenure(m, k, live) : undefined;
+  const queue = (m.queues.get(k) ?? []).filter((e) => live(e.expires));
+  if (queue.length > 0) return { kind: "entry", queue, tenure };
+  if (tenure !== undefined && tenure.last !== "entry") {
+    const announced = tenure.announced.filter((a) => live(a.deadline));
+    if (announced.length > 0) {
+      return { kind: "held", tenure, until: { lo: Math.min(...announced.map((a) => a.deadline.lo)), hi: Infinity } };
+    }
+  }
+  return { kind: "empty", queue, tenure };
 }
 
 const THREAD_SCOPED = new Set([
@@ -161,16 +430,30 @@ const THREAD_SCOPED = new Set([
 ]);
 const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet } as never;
 
-const stats = { sequences: 0, operations: 0, discarded: 0, sleptMs: 0, evictions: 0, expiries: 0, faults: 0 };
+const stats = {
+  sequences: 0,
+  operations: 0,
+  discarded: 0,
+  sleptMs: 0,
+  evictions: 0,
+  expiries: 0,
+  faults: 0,
+  handovers: 0,
+  held: 0,
+  fenced: 0,
+};
 let execution = 0;
 
-/** The deadlines a call's result depends on. */
+/** The deadlines a call's result depends on (and the tracker entries its adapter prunes). */
 function relevant(m: Model, op: Op): (Window | null)[] {
   if (!("k" in op)) return [];
+  const lock = m.locks.get(op.k)?.expires ?? null;
+  const tracked = m.trackers[op.who].windows(op.k);
   switch (op.op) {
     case "acquireLock":
+      return [lock, ...tracked];
     case "extendLock":
-      return [m.locks.get(op.k)?.expires ?? null];
+      return [lock];
     case "get":
     case "setIfNotExists":
       return [m.cache.get(op.k)?.expires ?? null];
@@ -180,7 +463,12 @@ function relevant(m: Model, op: Op): (Window | null)[] {
     case "enqueue":
     case "dequeue":
     case "queueDepth":
-      return (m.queues.get(op.k) ?? []).map((e) => e.expires);
+      return [
+        ...(m.queues.get(op.k) ?? []).map((e) => e.expires),
+        lock,
+        ...(m.tenures.get(op.k)?.announced ?? []).map((a) => a.deadline),
+        ...tracked,
+      ];
     default:
       return [];
   }
@@ -193,6 +481,13 @@ function windowAfter(ttlMs: number | undefined, before: number, after: number): 
 }
 
 class Inconclusive extends Error {}
+
+/** Sleeps until no deadline is due within `guardMs` (sleeping past one may bring the next close). */
+async function clearOfAll(deadlines: (Window | null)[], guardMs: number): Promise<number> {
+  let slept = 0;
+  for (let more = 1; more > 0; slept += more) more = await clearOf(deadlines, guardMs);
+  return slept;
+}
 
 async function runSequence(ops: Op[]): Promise<void> {
   const run = execution++;
@@ -208,7 +503,7 @@ async function runSequence(ops: Op[]): Promise<void> {
     pendingFault = null;
     return fault;
   });
-  const retry = { baseDelayMs: 1, maxDelayMs: 4 };
+  const retry = RETRY;
   const adapters: [CloudflareDOStateAdapter, CloudflareDOStateAdapter] = [
     createCloudflareState({ namespace: faulty.namespace, ...options, retry, logger: quiet }),
     createCloudflareState({ namespace: faulty.namespace, ...options, retry, logger: quiet }),
@@ -224,13 +519,35 @@ async function runSequence(ops: Op[]): Promise<void> {
     lists: new Map(),
     queues: new Map(),
     issued: [],
+    tenures: new Map(),
+    trackers: [new TrackerModel(), new TrackerModel()],
+    refusals: 0,
+    owned: [new Map(), new Map()],
   };
   const objectNames = () => [
     ...new Set(keys.flatMap((key) => [adapters[0].objectNameForKey(key), adapters[0].objectNameForThread(key)])),
   ];
+  /** An object lost its memory (evicted, or reset): the tenures of the keys it holds are gone. */
+  const forget = (objectName?: string) => {
+    for (const i of [...m.tenures.keys()]) {
+      if (objectName === undefined || adapters[0].objectNameForThread(keys[i]!) === objectName) m.tenures.delete(i);
+    }
+  };
 
+  /** The call just answered, if its adapter's tracker noted its token for the rest of the turn. */
+  let continuing: { who: Who; k: number } | null = null;
   for (const [step, op] of ops.entries()) {
     const where = `step ${step} ${JSON.stringify(op)}`;
+    // A call of its own turn (a timer runs first: no tracker takes it for the continuation of the
+    // call answered before it), unless it is made in the continuation of the call before it, by
+    // the same adapter on the same key (whose answer is then all that tracker's turn knows of it).
+    const last = continuing as { who: Who; k: number } | null; // (set by `answered` below)
+    const continued = "sameTurn" in op && last?.who === op.who && last.k === op.k;
+    continuing = null;
+    if (!continued) {
+      await sleep(0);
+      for (const tracker of m.trackers) tracker.turn.clear();
+    }
     if (op.op === "sleep") {
       await sleep(op.ms);
       continue;
@@ -249,6 +566,7 @@ async function runSequence(ops: Op[]): Promise<void> {
       }
       // Start the objects again now, so the next timed call does not pay for it.
       await Promise.all(objectNames().map((name) => env.FAULTY_STATE.getByName(name).queueDepth("warm-up")));
+      forget();
       continue;
     }
     const adapter = adapters[op.who];
@@ -260,12 +578,17 @@ async function runSequence(ops: Op[]): Promise<void> {
     if (!("k" in op)) throw new Error(`unhandled ${JSON.stringify(op)}`);
 
     const deadlines = relevant(m, op);
-    stats.sleptMs += await clearOf(deadlines, GUARD_MS);
+    const slept = await clearOfAll(deadlines, GUARD_MS);
+    stats.sleptMs += slept;
+    // (A sleep ran the trackers' timers too: a new turn.)
+    if (slept > 0) for (const tracker of m.trackers) tracker.turn.clear();
     const key = keys[op.k]!;
     const keyIndex = op.k;
     const lockToken = (pick: TokenPick): string =>
-      pick === "current"
-        ? (m.locks.get(keyIndex)?.token ?? m.issued.at(-1) ?? "cfdo_none")
+      pick === "current" || pick === "own"
+        ? ((pick === "own" ? m.owned[op.who].get(keyIndex) : m.locks.get(keyIndex)?.token) ??
+          m.issued.at(-1) ??
+          "cfdo_none")
         : pick === "wrong" || m.issued.length === 0
           ? "cfdo_00000000000000000000000000000000"
           : m.issued[pick % m.issued.length]!;
@@ -313,11 +636,13 @@ async function runSequence(ops: Op[]): Promise<void> {
 
     const fault = m.connected[op.who] ? armed : null;
     armed = null;
+    /** The object a reset fault resets. */
+    let reset = "";
     if (fault !== null) {
       stats.faults++;
       if (fault === "before-commit" || fault === "after-commit") {
-        const objectName = THREAD_SCOPED.has(op.op) ? adapter.objectNameForThread(key) : adapter.objectNameForKey(key);
-        await env.FAULTY_STATE.getByName(objectName).armReset(op.op as ResettableMethod, fault);
+        reset = THREAD_SCOPED.has(op.op) ? adapter.objectNameForThread(key) : adapter.objectNameForKey(key);
+        await env.FAULTY_STATE.getByName(reset).armReset(op.op as ResettableMethod, fault);
       } else {
         pendingFault = fault;
       }
@@ -334,6 +659,29 @@ async function runSequence(ops: Op[]): Promise<void> {
     const after = Date.now();
     stats.operations++;
 
+    /** A judge of deadlines for a moment known to lie in [lo, hi]. */
+    const within =
+      (lo: number, hi: number): Live =>
+      (w) => {
+        const s = seenBy(w, lo, hi);
+        if (s === "unknown") throw new Inconclusive(where);
+        return s === "live";
+      };
+    // What the adapter's LockTracker decides as the call starts (synchronously, at `before`),
+    // whether or not the call then gets anywhere: the token its queue call carries.
+    const tracker = m.trackers[op.who];
+    const answered = (token: string | undefined) => {
+      tracker.answered(op.k, token);
+      if (token !== undefined) continuing = { who: op.who, k: op.k };
+    };
+    const atStart = within(before, before);
+    let hint: string | undefined;
+    if (op.op === "dequeue") hint = tracker.holder(op.k, atStart);
+    if (op.op === "queueDepth") hint = tracker.depthAsker(op.k, atStart);
+    if (op.op === "enqueue") hint = tracker.enqueuer(op.k, atStart);
+    // (releaseLock forgets its lock in a `finally`: even when the call failed.)
+    if (op.op === "releaseLock") tracker.released(op.k, usedToken);
+
     if (!m.connected[op.who]) {
       expect(String(error), where).toMatch(/not connected/);
       continue;
@@ -343,7 +691,20 @@ async function runSequence(ops: Op[]): Promise<void> {
       expect(error, where).toMatchObject({ overloaded: true });
       continue;
     }
+    if (error !== undefined && op.op === "dequeue" && (fault === "after" || fault === "after-commit")) {
+      // (Say what it most likely is: a dequeue held past the adapter's retry budget, whose reply
+      // was then lost, is not retried, although a retry would get the fault-free answer.)
+      const held = after - before > RETRY.maxElapsedMs ? ` after ${after - before} ms, past the retry budget` : "";
+      throw new Error(`${where}: unexpected error ${String(error)}: the reply was lost${held}, and not retried`);
+    }
     if (error !== undefined) throw new Error(`${where}: unexpected error ${String(error)}`);
+
+    // The object's own now lies within the call.
+    const live = within(before, after);
+    // A queue call answered: the next call on the key in this turn would be taken for its flow's.
+    if (op.op === "dequeue" || op.op === "queueDepth") answered(hint);
+    // A reset before the commit: the call ran again on a fresh instance, which remembers no tenure.
+    if (fault === "before-commit") forget(reset);
 
     const seen = (w: Window | null) => {
       const s = seenBy(w, before, after);
@@ -364,10 +725,19 @@ async function runSequence(ops: Op[]): Promise<void> {
       case "acquireLock": {
         const held = m.locks.get(op.k);
         const free = held === undefined || seen(held.expires) === "expired";
-        if (!free) {
+        // Held, but by a tenure whose holder made its final dequeue: handed over at once.
+        const tenure = free ? undefined : liveTenure(m, op.k, live);
+        if (!free && !tenure?.drained) {
           expect(result, where).toBeNull();
+          // The refusal is announced (if the object remembers the tenure), and the adapter notes it.
+          const token = `refused-${m.refusals++}`;
+          const until = { lo: before + 2 * PATIENCE_MS, hi: after + 2 * PATIENCE_MS };
+          tenure?.announced.push({ token, deadline: until });
+          tracker.refusedWith(op.k, token, until, live);
+          answered(token);
           break;
         }
+        if (!free) stats.handovers++;
         const lock = result as Lock;
         expect(lock, where).not.toBeNull();
         expect(lock.threadId, where).toBe(key);
@@ -377,20 +747,31 @@ async function runSequence(ops: Op[]): Promise<void> {
         expect(lock.expiresAt - op.ttl, where).toBeLessThanOrEqual(after);
         m.issued.push(lock.token);
         m.locks.set(op.k, { token: lock.token, expires: { lo: lock.expiresAt, hi: lock.expiresAt } });
+        m.tenures.set(op.k, { token: lock.token, last: null, drained: false, announced: [] });
+        tracker.granted(op.k, lock.token, lock.expiresAt, live);
+        answered(lock.token);
+        m.owned[op.who].set(op.k, lock.token);
         break;
       }
       case "releaseLock":
         if (m.locks.get(op.k)?.token === usedToken) m.locks.delete(op.k);
+        if (m.tenures.get(op.k)?.token === usedToken) m.tenures.delete(op.k);
         break;
       case "extendLock": {
         const held = m.locks.get(op.k);
         const ok = held !== undefined && held.token === usedToken && seen(held.expires) === "live";
         expect(result, where).toBe(ok);
-        if (ok) m.locks.set(op.k, { token: usedToken, expires: windowAfter(op.ttl, before, after)! });
+        if (ok) {
+          m.locks.set(op.k, { token: usedToken, expires: windowAfter(op.ttl, before, after)! });
+          // The adapter's own note: Date.now() when the reply came, plus the TTL.
+          tracker.extended(op.k, usedToken, windowAfter(op.ttl, before, after)!);
+        }
         break;
       }
       case "forceReleaseLock":
         m.locks.delete(op.k);
+        m.tenures.delete(op.k);
+        tracker.released(op.k);
         break;
       case "get": {
         const entry = m.cache.get(op.k);
@@ -438,26 +819,79 @@ async function runSequence(ops: Op[]): Promise<void> {
         const kept = op.maxSize > 0 ? queue.slice(-op.maxSize) : queue;
         m.queues.set(op.k, kept);
         expect(result, where).toBe(kept.length);
+        // A newcomer's enqueue (even of an entry already expired) fulfils its announcement, or
+        // the oldest; the holder's own fulfils nothing.
+        const tenure = liveTenure(m, op.k, live);
+        if (tenure !== undefined && hint !== tenure.token) {
+          const fulfilled = pick(tenure, hint, live);
+          tenure.announced = tenure.announced.filter((a) => a !== fulfilled);
+        }
         break;
       }
       case "dequeue": {
-        const queue = (m.queues.get(op.k) ?? []).filter((e) => seen(e.expires) === "live");
-        const first = queue.shift();
-        m.queues.set(op.k, queue);
+        // Only a retry meets the fence; after a reply lost (`after`, `after-commit`) the retry
+        // answers what the first attempt did, which was no retry.
+        const retried = fault === "before" || fault === "before-commit";
+        let d: Dequeue;
+        try {
+          d = decideDequeue(m, op.k, hint, retried, live);
+        } catch (e) {
+          if (!(e instanceof Inconclusive) || after - before <= GUARD_MS) throw e;
+          // A long call: held (or slowed down). The object decided when the call reached it,
+          // within GUARD_MS of its start, all deadlines being clear of that (clearOfAll).
+          const early = within(before, before + GUARD_MS);
+          d = decideDequeue(m, op.k, hint, retried, early);
+          if (d.kind !== "held") {
+            const announced = (m.tenures.get(op.k)?.announced ?? []).filter((a) => early(a.deadline));
+            if (announced.some((a) => after >= a.deadline.lo)) {
+              throw new Error(`${where}: took until an announcement's deadline (held), but the model holds no dequeue`);
+            }
+            throw e;
+          }
+        }
+        if (d.kind === "fenced") {
+          stats.fenced++;
+          expect(result, where).toBeNull();
+          break;
+        }
+        if (d.kind === "held") {
+          // Nothing can fulfil the announcement while the test awaits: null, at its deadline.
+          stats.held++;
+          expect(result, where).toBeNull();
+          expect(after, `${where}: a held dequeue answers at an announcement's deadline`).toBeGreaterThanOrEqual(d.until.lo);
+          m.queues.set(op.k, []);
+          d.tenure.last = "empty";
+          d.tenure.drained = true;
+          break;
+        }
+        const first = d.queue.shift();
+        m.queues.set(op.k, d.queue);
         if (first === undefined) {
           expect(result, where).toBeNull();
+          if (d.tenure !== undefined) {
+            if (d.tenure.last !== "entry") d.tenure.drained = true;
+            d.tenure.last = "empty";
+          }
         } else {
           expect(JSON.stringify((result as QueueEntry).message), where).toBe(first.json);
           expect((result as QueueEntry).expiresAt, where).toBe(first.expires.lo);
+          if (d.tenure !== undefined) d.tenure.last = "entry";
         }
         break;
       }
       case "queueDepth": {
-        const live = (m.queues.get(op.k) ?? []).filter((e) => seen(e.expires) === "live");
-        expect(result, where).toBe(live.length);
+        const queue = (m.queues.get(op.k) ?? []).filter((e) => seen(e.expires) === "live");
+        expect(result, where).toBe(queue.length);
+        // A newcomer's queueDepth: its enqueue is now awaited within one patience.
+        const tenure = liveTenure(m, op.k, live);
+        const asked = tenure !== undefined && hint !== tenure.token ? pick(tenure, hint, live) : undefined;
+        if (asked !== undefined) asked.deadline = { lo: before + PATIENCE_MS, hi: after + PATIENCE_MS };
         break;
       }
     }
+    // A reset after the commit: the call took effect, then the object forgot its tenures; the
+    // retry finds the call's own effect and remembers nothing new.
+    if (fault === "after-commit") forget(reset);
   }
 
   // Read back every key the sequence touched, through a fresh adapter instance, with all reads
@@ -507,7 +941,7 @@ async function runSequence(ops: Op[]): Promise<void> {
 describe("model-based: the adapter in workerd matches the contract's model", () => {
   it(`${SEQUENCES} random sequences of all 18 operations`, { timeout: 900_000 }, async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 30 }), async (ops) => {
+      fc.asyncProperty(sequenceArb, async (ops) => {
         try {
           await runSequence(ops);
         } catch (e) {
@@ -524,6 +958,7 @@ describe("model-based: the adapter in workerd matches the contract's model", () 
     console.log(
       `model (workerd): ${stats.sequences} sequences checked, ${stats.operations} operations, ` +
         `${stats.expiries} expiries observed, ${stats.evictions} evictions, ${stats.faults} injected faults, ` +
+        `${stats.handovers} handovers, ${stats.held} held dequeues, ${stats.fenced} retried dequeues fenced, ` +
         `${stats.discarded} discarded as timing-ambiguous, ${stats.sleptMs} ms slept`,
     );
     expect(stats.sequences).toBeGreaterThanOrEqual(SEQUENCES);
