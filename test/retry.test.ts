@@ -148,6 +148,25 @@ describe("retries", () => {
     expect(await state.queueDepth("t")).toBe(1);
   });
 
+  it("a dequeue the object held past the budget, whose reply is then lost, is still retried", async () => {
+    // The holder's final empty dequeue is held while a refused newcomer's entry is on its way
+    // (src/tenure.rs): up to two of the newcomer's patiences (its budget + 1 s), longer than the
+    // holder's own budget. A reply lost after that must still be retried, or the dequeue's
+    // answer — an entry already marked taken — would be lost with it.
+    const budget: RetryOptions = { baseDelayMs: 1, maxDelayMs: 2, maxElapsedMs: 200 };
+    const { state: holder, logged, name } = await setup((n, method) => (method === "dequeue" && n === 1 ? "after" : null), budget);
+    const newcomer = createCloudflareState({ namespace: env.CHAT_STATE, name, retry: budget });
+    await newcomer.connect();
+    const lock = await holder.acquireLock("t", 60_000);
+    expect(lock).not.toBeNull();
+    expect(await newcomer.acquireLock("t", 60_000)).toBeNull();
+    const started = Date.now();
+    // The newcomer never enqueues: the hold runs to its deadline (2 × 1.2 s), then answers null.
+    expect(await holder.dequeue("t")).toBeNull();
+    expect(Date.now() - started).toBeGreaterThan(budget.maxElapsedMs!);
+    expect(logged.filter((l) => l.level === "warn").map((l) => l.context.method)).toEqual(["dequeue"]);
+  });
+
   it("validates the option", () => {
     for (const bad of [{ attempts: 0 }, { attempts: 1.5 }, { baseDelayMs: -1 }, { maxElapsedMs: 120_000 }, "yes"]) {
       expect(() => createCloudflareState({ namespace: env.CHAT_STATE, retry: bad as never })).toThrow(/Invalid option `retry/);

@@ -454,8 +454,13 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     for (let hop = 0; ; hop++) {
       const target = object;
       const at = via;
-      const result = await withRetries(this.#retry, { method, objectName: target }, this.#logger, (attempt) =>
-        (this.#stub(target) as unknown as RpcStub)[method]!(...args(attempt > 1), at),
+      const result = await withRetries(
+        this.#retry,
+        { method, objectName: target },
+        this.#logger,
+        (attempt) => (this.#stub(target) as unknown as RpcStub)[method]!(...args(attempt > 1), at),
+        // Only a dequeue may be held by the object (src/tenure.rs).
+        method === "dequeue",
       );
       if (!isMoved(result)) return result as T;
       if (hop >= MAX_REDIRECTS) {

@@ -100,14 +100,14 @@ export class LockTracker {
    * holder's own, else (holding nothing) the oldest refusal.
    */
   enqueuer(key: string): string | undefined {
-    this.#prune(key);
+    // holder() prunes too, replacing the arrays: ask it first, so `refused` below is the live one.
+    const holder = this.holder(key);
     const refused = this.#refused.get(key) ?? [];
     const now = this.#answeredNow.get(key);
     if (now !== undefined && this.#held.get(key)?.some((h) => h.token === now)) return now;
     const byTurn = now === undefined ? -1 : refused.findIndex((r) => r.token === now);
     let index = byTurn >= 0 ? byTurn : refused.findIndex((r) => r.asked);
     if (index < 0) {
-      const holder = this.holder(key);
       if (holder !== undefined) return holder;
       index = refused.length > 0 ? 0 : -1;
     }

@@ -95,23 +95,41 @@ export interface CallSite {
 }
 
 /**
+ * The longest the object may keep one call waiting on purpose (src/tenure.rs, `MAX_WAIT_MS`: two
+ * of the longest patiences a caller may declare, `MAX_RETRY_ELAPSED_MS` + 1 s each).
+ */
+export const MAX_HOLD_MS = 2 * (MAX_RETRY_ELAPSED_MS + 1_000);
+
+/**
  * Runs `attempt` until it succeeds, fails with an error that is not retryable, or the policy's
  * attempts or time run out; then rethrows the last error itself. Each retry is logged at `warn`.
+ *
+ * `holdable` marks a call the object may hold on purpose (a lock holder's final dequeue, held
+ * for a newcomer): the time its attempts spent waiting — up to [`MAX_HOLD_MS`] — is not counted
+ * against `maxElapsedMs`. Otherwise a dequeue held past the budget whose reply is then lost would
+ * not be retried, and the entry it took, already marked taken, would be lost with the reply.
+ * The retry stays safe: its receipt is written when the held call commits, and the retry comes
+ * within the budget of the failure, well inside the receipt window.
  */
 export async function withRetries<T>(
   policy: RetryPolicy | null,
   site: CallSite,
   logger: Logger,
   attempt: (attemptNumber: number) => Promise<T>,
+  holdable = false,
 ): Promise<T> {
   const started = Date.now();
+  let waitedInAttempts = 0;
   for (let n = 1; ; n++) {
+    const attemptStarted = Date.now();
     try {
       return await attempt(n);
     } catch (error) {
+      waitedInAttempts += Date.now() - attemptStarted;
       if (policy === null || n >= policy.attempts || !isRetryable(error)) throw error;
       const delayMs = backoffMs(n, policy);
-      if (Date.now() + delayMs - started > policy.maxElapsedMs) throw error;
+      const excused = holdable ? Math.min(waitedInAttempts, MAX_HOLD_MS) : 0;
+      if (Date.now() + delayMs - started - excused > policy.maxElapsedMs) throw error;
       logger.warn("Durable Object call failed; retrying", {
         method: site.method,
         objectName: site.objectName,
