@@ -33,6 +33,13 @@ export type ResettableMethod = (typeof RESETTABLE_METHODS)[number];
 
 type Armed = { method: ResettableMethod; at: ResetPoint; times: number };
 
+/** The RPCs objects make to each other while re-sharding (ts/handoff.ts), counted as received. */
+export const PEER_METHODS = ["handOver", "handoffImport", "handoffHasImport", "handoffSourceDrained"] as const;
+type PeerMethod = (typeof PEER_METHODS)[number];
+
+/** Peer RPCs received, by object id then method (module state: survives a reset, as `armed`). */
+const received = new Map<string, Partial<Record<PeerMethod, number>>>();
+
 /**
  * Armed resets by object id. Module state, not instance state: a reset replaces the instance but
  * not the isolate, so a reset armed `times` > 1 also fires in the replacement instances.
@@ -48,6 +55,11 @@ export class FaultyChatStateDO extends ChatStateDO {
   /** Whether a reset armed on this object has yet to fire (tests check theirs did). */
   resetPending(): boolean {
     return armed.has(this.ctx.id.toString());
+  }
+
+  /** How many of each re-sharding RPC this object has received from other objects. */
+  peerCallsReceived(): Partial<Record<PeerMethod, number>> {
+    return { ...received.get(this.ctx.id.toString()) };
   }
 
   /** Takes one armed reset for `method`, if any. */
@@ -68,6 +80,7 @@ for (const method of RESETTABLE_METHODS) {
     configurable: true,
     writable: true,
     value: function (this: FaultyChatStateDO, ...args: unknown[]): unknown {
+      if ((PEER_METHODS as readonly string[]).includes(method)) countPeerCall(this.ctx.id.toString(), method as PeerMethod);
       const at = this.takeArmedReset(method);
       if (at === null) return base[method].apply(this, args);
       const result = base[method].apply(this, args);
@@ -83,6 +96,25 @@ for (const method of RESETTABLE_METHODS) {
         this.ctx.abort("injected reset after commit");
         return value;
       })();
+    },
+  });
+}
+
+function countPeerCall(id: string, method: PeerMethod): void {
+  const counts = received.get(id) ?? {};
+  counts[method] = (counts[method] ?? 0) + 1;
+  received.set(id, counts);
+}
+
+// The peer RPCs the reset wrapper above does not cover are counted on their own.
+for (const method of PEER_METHODS) {
+  if ((RESETTABLE_METHODS as readonly string[]).includes(method)) continue;
+  Object.defineProperty(FaultyChatStateDO.prototype, method, {
+    configurable: true,
+    writable: true,
+    value: function (this: FaultyChatStateDO, ...args: unknown[]): unknown {
+      countPeerCall(this.ctx.id.toString(), method);
+      return (ChatStateDO.prototype as unknown as Record<PeerMethod, Method>)[method].apply(this, args);
     },
   });
 }
