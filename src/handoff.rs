@@ -21,7 +21,9 @@
 //!    deletes its copy and the seal. (Under a `shardKey` layout, which S cannot compute, the seal
 //!    stays as a one-row marker saying where R went.)
 //! 5. **Source drained**: S holds nothing of the migration any more and tells its destinations,
-//!    which then forget their `handoff_in` records of S: no row of the migration is left.
+//!    which then forget their `handoff_in` records of S: no row of the migration is left. That S
+//!    has told them is recorded apart (`notified_at`), so a reset in between is caught up by the
+//!    next drain step.
 //!
 //! # Invariants (why they hold)
 //! - **One owner.** Before the seal only S serves R (D never serves a unit it has not imported,
@@ -79,6 +81,10 @@ pub struct Outgoing {
     pub name: String,
     pub started_at: i64,
     pub drained_at: Option<i64>,
+    /// When the new homes were told that this object has drained (they then forget their
+    /// records of it). Kept apart from `drained_at`: a reset between the two must not leave them
+    /// untold, or they would keep records and keep asking this object about new keys.
+    pub notified_at: Option<i64>,
 }
 
 /// Every row one object holds for one routing key, as it moves.
@@ -221,7 +227,8 @@ impl<D: Database> Store<D> {
 
     fn read_outgoing(&self) -> Result<Option<Outgoing>> {
         let rows = self.db.exec(
-            "SELECT migration, new_name, new_shards, jurisdiction, self_name, started_at, drained_at
+            "SELECT migration, new_name, new_shards, jurisdiction, self_name, started_at, drained_at,
+                    notified_at
              FROM handoff_out WHERE id = 1",
             &[],
         )?;
@@ -236,6 +243,7 @@ impl<D: Database> Store<D> {
         let name = text(c.next().flatten()).unwrap_or_default();
         let started_at = int(&c.next().flatten()).unwrap_or(0);
         let drained_at = int(&c.next().flatten());
+        let notified_at = int(&c.next().flatten());
         let layout = match (&new_name, new_shards) {
             (Some(name), Some(shards)) => Some(LayoutDesc {
                 name: name.clone(),
@@ -253,6 +261,7 @@ impl<D: Database> Store<D> {
             name,
             started_at,
             drained_at,
+            notified_at,
         }))
     }
 
@@ -274,7 +283,7 @@ impl<D: Database> Store<D> {
                     "migrateFrom",
                     format!(
                         "object {self_name} is still moving its keys for another layout change \
-                         (migration {}); wait until it is drained (migrationStatus()) before \
+                         (migration {}); wait until it is drained (drainMigration() reports it) before \
                          changing the layout again",
                         current.migration.id
                     ),
@@ -289,7 +298,7 @@ impl<D: Database> Store<D> {
                 "migrateFrom",
                 format!(
                     "object {self_name} is still receiving keys from an earlier layout change \
-                     (migration {other}); wait until it is drained (migrationStatus()) before \
+                     (migration {other}); wait until it is drained (drainMigration() reports it) before \
                      changing the layout again"
                 ),
             ));
@@ -307,8 +316,9 @@ impl<D: Database> Store<D> {
         *self.outgoing_cache.borrow_mut() = None;
         self.db.exec(
             "INSERT OR REPLACE INTO handoff_out
-                 (id, migration, new_name, new_shards, jurisdiction, self_name, started_at, drained_at)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, NULL)",
+                 (id, migration, new_name, new_shards, jurisdiction, self_name, started_at,
+                  drained_at, notified_at)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL)",
             &[
                 Param::Text(&migration.id),
                 new_name.into(),
@@ -836,6 +846,16 @@ impl<D: Database> Store<D> {
             &[Param::Int(now)],
         )?;
         Ok(true)
+    }
+
+    /// Every new home has been told this object drained (see [`Outgoing::notified_at`]).
+    pub fn mark_drain_notified(&self, now: i64) -> Result<()> {
+        *self.outgoing_cache.borrow_mut() = None;
+        self.db.exec(
+            "UPDATE handoff_out SET notified_at = ?1 WHERE id = 1 AND drained_at IS NOT NULL",
+            &[Param::Int(now)],
+        )?;
+        Ok(())
     }
 
     /// The destinations a drained source tells: every object of a computable new layout, else the

@@ -103,7 +103,8 @@ CREATE TABLE handoff_out (
     jurisdiction TEXT,
     self_name   TEXT NOT NULL,
     started_at  INTEGER NOT NULL,
-    drained_at  INTEGER
+    drained_at  INTEGER,
+    notified_at INTEGER
 );
 CREATE TABLE handoff_sealed (
     routing_key TEXT PRIMARY KEY,

@@ -800,6 +800,12 @@ impl StateCore {
         self.store.check_drained(now()).map_err(js_error)
     }
 
+    /// Every new home has been told this object drained.
+    #[wasm_bindgen(js_name = markDrainNotified)]
+    pub fn mark_drain_notified(&self) -> std::result::Result<(), JsError> {
+        self.store.mark_drain_notified(now()).map_err(js_error)
+    }
+
     #[wasm_bindgen(js_name = drainedDestinations)]
     pub fn drained_destinations(&self) -> std::result::Result<Vec<String>, JsError> {
         self.store.drained_destinations().map_err(js_error)

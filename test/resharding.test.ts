@@ -354,4 +354,27 @@ describe("crashes in the middle of a handoff", () => {
       expect(await grown.extendLock(lock, 60_000)).toBe(true);
     });
   }
+
+  it("a new home resets while told the previous home drained: told again, no record left behind", async () => {
+    const base = `crash-notify-${run++}`;
+    const old = await faulty({ name: base });
+    const ids = threads(base, 8);
+    for (const [i, t] of ids.entries()) await writeThread(old, t, i);
+    const grown = await faulty({ name: base, shards: 4, migrateFrom: { name: base } });
+    const told = grown.objectNameForThread(ids.find((t) => grown.objectNameForThread(t) !== base)!);
+    // The previous home records that it drained, then tells each new home; one resets meanwhile.
+    await env.FAULTY_STATE.getByName(told).armReset("handoffSourceDrained", "before-commit");
+    for (let round = 0; round < 20 && (await env.FAULTY_STATE.getByName(told).resetPending()); round++) {
+      await grown.drainMigration().catch(() => {});
+    }
+    expect(await env.FAULTY_STATE.getByName(told).resetPending(), "the reset fired").toBe(false);
+    // The next drain step (alarm or drainMigration) tells it again.
+    const status = await grown.drainMigration();
+    expect(status.every((s) => s.drained)).toBe(true);
+    for (const name of [base, `${base}:shard-1`, `${base}:shard-2`, `${base}:shard-3`]) {
+      const { migration } = await env.FAULTY_STATE.getByName(name).inspect();
+      expect([name, migration.importedRecords, migration.receivingFrom]).toEqual([name, 0, []]);
+    }
+    for (const [i, t] of ids.entries()) expect((await readThread(grown, t)).turns, t).toBe(i);
+  });
 });

@@ -362,12 +362,13 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   }
 
   /**
-   * Drives the layout change given by `migrateFrom`: tells each previous home to hand its keys
-   * over and, under layouts an object cannot compute (a `shardKey` function, 0.1.x), moves them
-   * batch by batch from here, for up to `budgetMs`. Under built-in layouts (`shards`, `name`)
-   * the previous homes then drain by themselves in the background (their alarms); call it again
-   * (e.g. from a cron trigger) until every entry says `drained`. With a `shardKey` previous
-   * layout, pass the object names (labels) it used.
+   * Drives the layout change given by `migrateFrom`: asks each previous home, in turn, for drain
+   * steps (a batch of units each) until it has drained or `budgetMs` is spent; under layouts an
+   * object cannot compute (a `shardKey` function, 0.1.x) this is what gives the units their new
+   * homes. Under built-in layouts (`shards`, `name`) the previous homes also drain by themselves
+   * in the background (their alarms), so this only speeds them up. Call it again (e.g. from a
+   * cron trigger) until every entry says `drained`. With a `shardKey` previous layout, pass the
+   * object names (labels) it used.
    */
   async drainMigration({ labels = [], budgetMs = 20_000 }: { labels?: string[]; budgetMs?: number } = {}): Promise<MigrationStatus[]> {
     this.#ensureConnected();
@@ -383,7 +384,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
       let step = (await withRetries(this.#retry, { method: "handoffDrain", objectName }, this.#logger, () =>
         stub().handoffDrain!(migration, objectName, []),
       )) as Step;
-      while (!step.drained && step.pending.length > 0 && Date.now() < deadline) {
+      while (!step.drained && Date.now() < deadline) {
         const assignments = step.pending.map(({ routingKey, threadUnit }) => ({
           routingKey,
           destination: layout.homeOfUnit(routingKey, threadUnit),

@@ -155,7 +155,25 @@ export class HandoffShell {
     const core = this.#core();
     const out = core.outgoing();
     if (!out) return { drained: true, pending: [] };
-    if (out.drainedAt !== undefined && out.drainedAt !== null) return { drained: true, pending: [] };
+    const drained = out.drainedAt !== undefined && out.drainedAt !== null;
+    if (drained && out.notifiedAt !== undefined && out.notifiedAt !== null) return { drained: true, pending: [] };
+    if (!drained) {
+      const step = await this.#moveBatch(out, assignments);
+      if (step) return step;
+    }
+    // Drained: tell the new homes (again, if a reset came between the two), then record it.
+    for (const destination of core.drainedDestinations()) {
+      for (let left = 1; left > 0; ) {
+        left = await this.#peer(destination, out.migration).handoffSourceDrained(out.name, out.migration.id);
+      }
+    }
+    core.markDrainNotified();
+    return { drained: true, pending: [] };
+  }
+
+  /** Moves a batch of units; answers the step if the object has not drained yet. */
+  async #moveBatch(out: NonNullable<ReturnType<StateCore["outgoing"]>>, assignments: { routingKey: string; destination: string }[]): Promise<DrainStep | null> {
+    const core = this.#core();
     for (const { routingKey, destination } of assignments) {
       if (destination === out.name) core.stays(routingKey); // its new home is this very object
       else await this.#move(routingKey, destination, undefined);
@@ -173,12 +191,7 @@ export class HandoffShell {
       return { drained: false, pending };
     }
     if (pending.length > 0 || !core.checkDrained()) return { drained: false, pending };
-    for (const destination of core.drainedDestinations()) {
-      for (let left = 1; left > 0; ) {
-        left = await this.#peer(destination, out.migration).handoffSourceDrained(out.name, out.migration.id);
-      }
-    }
-    return { drained: true, pending: [] };
+    return null;
   }
 
   /** Moves one unit: seal (unless sealed), import at the destination, delete the copy here. */

@@ -28,6 +28,7 @@ export const RESETTABLE_METHODS = [
   // The re-sharding messages objects send each other (ts/handoff.ts).
   "handOver",
   "handoffImport",
+  "handoffSourceDrained",
 ] as const;
 export type ResettableMethod = (typeof RESETTABLE_METHODS)[number];
 
