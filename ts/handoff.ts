@@ -3,9 +3,9 @@
 // what only an object's JavaScript can do: await another object (a new home pulling a unit from
 // its previous home, a previous home draining in its alarm), and keep a call waiting meanwhile.
 //
-// Objects reach each other through `ctx.exports` (the Worker's own Durable Object namespace,
-// available from compatibility date 2025-09-26 with the `enable_ctx_exports` flag, and by default
-// on current dates), in the namespace's jurisdiction if the migration names one.
+// Objects reach each other through `ctx.exports` (the Worker's own Durable Object namespace: on
+// by default from compatibility date 2025-11-17, else with the `enable_ctx_exports` flag), in the
+// namespace's jurisdiction if the migration names one.
 import type { Logger } from "chat";
 import { newRequestId } from "./ids.js";
 import { DEFAULT_RETRY, withRetries } from "./retry.js";
@@ -238,8 +238,8 @@ export class HandoffShell {
     }
     if (!ns) {
       throw new Error(
-        "chat-state-cloudflare-do: re-sharding needs ctx.exports (compatibility date 2025-09-26 or later " +
-          "with the enable_ctx_exports flag, or a current date) to reach the other objects",
+        "chat-state-cloudflare-do: re-sharding needs ctx.exports to reach the other objects: a compatibility " +
+          "date of 2025-11-17 or later, or the enable_ctx_exports compatibility flag",
       );
     }
     const scoped = migration?.jurisdiction ? ns.jurisdiction(migration.jurisdiction as DurableObjectJurisdiction) : ns;
