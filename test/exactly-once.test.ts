@@ -18,6 +18,7 @@ import { describe, expect, it } from "vitest";
 import { createCloudflareState, type CloudflareDOStateAdapter } from "../ts/index.js";
 import type { ResetPoint, ResettableMethod } from "./support/faulty-object.js";
 import { FaultyNamespace, type FaultKind } from "./support/faulty-namespace.js";
+import { quiet } from "./helpers.js";
 
 type Kind = "before" | "after" | ResetPoint;
 const KINDS: Kind[] = ["before", "after", "before-commit", "after-commit"];
@@ -29,7 +30,6 @@ const NAMES: Record<Kind, string> = {
 };
 
 let run = 0;
-const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet } as never;
 
 async function rows<T = Record<string, unknown>>(name: string, query: string, ...bindings: unknown[]): Promise<T[]> {
   return await runInDurableObject(env.FAULTY_STATE.getByName(name), (_i, ctx) =>

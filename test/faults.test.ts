@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import type { Lock, QueueEntry } from "chat";
 import { createCloudflareState, type CloudflareDOStateAdapter } from "../ts/index.js";
 import { alarmOf, sleep, sql, stubFor } from "./helpers.js";
+import { replaceTables, V1_SCHEMA } from "./support/old-layouts.js";
 
 let runId = 0;
 const faults = { evictions: 0, alarmFailures: 0, upgrades: 0 };
@@ -229,10 +230,7 @@ describe("faults", () => {
     await stub.inspect();
     await runInDurableObject(stub, (_instance, ctx) => {
       const q = ctx.storage.sql;
-      for (const table of ["subscriptions", "locks", "cache", "lists", "list_items", "queue_entries", "_schema_version", "_schema_layout", "handoff_out", "handoff_sealed", "handoff_in", "handoff_sources"]) {
-        q.exec(`DROP TABLE ${table}`);
-      }
-      q.exec(V1_SCHEMA);
+      replaceTables(q, V1_SCHEMA);
       for (let i = 0; i < 50; i++) q.exec("INSERT INTO subscriptions VALUES (?)", `slack:C1:${i}`);
       q.exec("INSERT INTO locks VALUES ('slack:C1:0', 'tok-held', ?)", now + 600_000);
       q.exec("INSERT INTO locks VALUES ('slack:C1:1', 'tok-expired', ?)", now - 1_000);
@@ -278,10 +276,7 @@ describe("mixed versions during a deploy or a rollback", () => {
     await stub.inspect();
     await runInDurableObject(stub, (_instance, ctx) => {
       const q = ctx.storage.sql;
-      for (const table of ["subscriptions", "locks", "cache", "lists", "list_items", "queue_entries", "_schema_version", "_schema_layout", "handoff_out", "handoff_sealed", "handoff_in", "handoff_sources"]) {
-        q.exec(`DROP TABLE ${table}`);
-      }
-      q.exec(V2_SCHEMA);
+      replaceTables(q, V2_SCHEMA);
       q.exec("INSERT INTO subscriptions VALUES ('t1')");
       q.exec("INSERT INTO locks VALUES ('t1', 'cfdo_held0000000000000000000000', ?)", now + 600_000);
       q.exec("INSERT INTO cache VALUES ('thread-state:t1', '{\"turns\":3}', ?)", now + 3_600_000);
@@ -365,13 +360,3 @@ CREATE TABLE list_items (list_key TEXT NOT NULL, seq INTEGER NOT NULL, value TEX
 CREATE TABLE queue_entries (queue_key TEXT NOT NULL, seq INTEGER NOT NULL, value TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (queue_key, seq)) WITHOUT ROWID;
 `;
 
-/** schema::V1_SCHEMA_FOR_TESTS in src/schema.rs: the layout chat-state-cloudflare-do 0.1.1 wrote. */
-const V1_SCHEMA = `
-CREATE TABLE IF NOT EXISTS _schema_version (version INTEGER PRIMARY KEY);
-CREATE TABLE subscriptions (thread_id TEXT PRIMARY KEY);
-CREATE TABLE locks (thread_id TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at INTEGER NOT NULL);
-CREATE TABLE cache (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER);
-CREATE INDEX idx_locks_expires ON locks(expires_at);
-CREATE INDEX idx_cache_expires ON cache(expires_at) WHERE expires_at IS NOT NULL;
-INSERT INTO _schema_version (version) VALUES (1);
-`;

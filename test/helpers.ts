@@ -1,4 +1,5 @@
 import { env, runInDurableObject } from "cloudflare:test";
+import type { Logger } from "chat";
 import { createCloudflareState, type CloudflareDOStateAdapter, type CloudflareStateOptions } from "../ts/index.js";
 import type { ChatStateDO } from "../ts/index.js";
 
@@ -37,3 +38,21 @@ export async function alarmOf(name: string): Promise<number | null> {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A logger that drops everything (tests that inject faults would otherwise log every retry). */
+export const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet } as Logger;
+
+/**
+ * A connected adapter on the FaultyChatStateDO namespace (objects that can be told to reset
+ * mid-call, test/support/faulty-object.ts), with fast retries and a quiet logger.
+ */
+export async function faultyAdapter(options: Omit<CloudflareStateOptions, "namespace">): Promise<CloudflareDOStateAdapter> {
+  const state = createCloudflareState({
+    namespace: env.FAULTY_STATE as never,
+    logger: quiet,
+    retry: { baseDelayMs: 1, maxDelayMs: 5 },
+    ...options,
+  });
+  await state.connect();
+  return state;
+}

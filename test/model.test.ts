@@ -47,6 +47,7 @@ import { createCloudflareState, type CloudflareDOStateAdapter } from "../ts/inde
 import { clearOf, seenBy, sleep, type Window } from "./model/clock.js";
 import type { ResettableMethod } from "./support/faulty-object.js";
 import { FaultyNamespace, type FaultKind } from "./support/faulty-namespace.js";
+import { quiet } from "./helpers.js";
 
 const SEQUENCES = Number((env as unknown as Record<string, string | undefined>).MODEL_SEQUENCES || 1000);
 const GUARD_MS = 30;
@@ -428,7 +429,6 @@ const THREAD_SCOPED = new Set([
   "dequeue",
   "queueDepth",
 ]);
-const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet } as never;
 
 const stats = {
   sequences: 0,

@@ -7,8 +7,8 @@ import { describe, expect, it } from "vitest";
 import { createCloudflareState, type CloudflareDOStateAdapter } from "../ts/index.js";
 import { Layout } from "../ts/layout.js";
 import { FaultyNamespace } from "./support/faulty-namespace.js";
+import { quiet } from "./helpers.js";
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet } as never;
 const stub = (name: string) => env.FAULTY_STATE.getByName(name);
 
 interface Cost {

@@ -14,11 +14,11 @@ import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } fr
 import type { Lock, QueueEntry } from "chat";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { createCloudflareState, type CloudflareDOStateAdapter, type CloudflareStateOptions } from "../ts/index.js";
+import type { CloudflareDOStateAdapter, CloudflareStateOptions } from "../ts/index.js";
 import type { ResettableMethod } from "./support/faulty-object.js";
+import { faultyAdapter, quiet } from "./helpers.js";
 
 const SEQUENCES = Number((env as unknown as Record<string, string | undefined>).MODEL_SEQUENCES || 1000) / 5;
-const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet } as never;
 
 /** "old": a Worker still on the old layout (a fresh adapter each time: another isolate, which has
  * not yet learned the new layout from a redirect); "stale": one long-lived old-layout adapter
@@ -81,16 +81,7 @@ async function runSequence(ops: Op[]): Promise<void> {
   const prefix = `rm${run}-`;
   const from = { ...layouts.from, name: `${prefix}${layouts.from.name ?? "default"}` };
   const to = { ...layouts.to, name: `${prefix}${layouts.to.name ?? "default"}` };
-  const make = async (options: Omit<CloudflareStateOptions, "namespace">) => {
-    const state = createCloudflareState({
-      namespace: env.FAULTY_STATE as never,
-      logger: quiet,
-      retry: { baseDelayMs: 1, maxDelayMs: 5 },
-      ...options,
-    });
-    await state.connect();
-    return state;
-  };
+  const make = faultyAdapter;
   const adapters: Record<Side, CloudflareDOStateAdapter> = {
     old: await make(from),
     stale: await make(from),

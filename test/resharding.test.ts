@@ -7,10 +7,10 @@ import { env, runDurableObjectAlarm } from "cloudflare:test";
 import type { Lock, QueueEntry } from "chat";
 import { describe, expect, it } from "vitest";
 import { createCloudflareState, type CloudflareDOStateAdapter, type CloudflareStateOptions } from "../ts/index.js";
-import { sleep, sql, stubFor } from "./helpers.js";
+import { faultyAdapter, quiet, sleep, sql, stubFor } from "./helpers.js";
+import { replaceTables, V1_SCHEMA } from "./support/old-layouts.js";
 
 let run = 0;
-const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet } as never;
 
 async function adapter(options: Omit<CloudflareStateOptions, "namespace">): Promise<CloudflareDOStateAdapter> {
   const state = createCloudflareState({ namespace: env.CHAT_STATE, logger: quiet, ...options });
@@ -199,16 +199,6 @@ describe("online re-sharding", () => {
   });
 });
 
-/** The layout chat-state-cloudflare-do 0.1.1 wrote (schema::V1_SCHEMA_FOR_TESTS in src/schema.rs). */
-const V1_SCHEMA = `
-CREATE TABLE IF NOT EXISTS _schema_version (version INTEGER PRIMARY KEY);
-CREATE TABLE subscriptions (thread_id TEXT PRIMARY KEY);
-CREATE TABLE locks (thread_id TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at INTEGER NOT NULL);
-CREATE TABLE cache (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER);
-CREATE INDEX idx_locks_expires ON locks(expires_at);
-CREATE INDEX idx_cache_expires ON cache(expires_at) WHERE expires_at IS NOT NULL;
-INSERT INTO _schema_version (version) VALUES (1);
-`;
 
 /** Replaces an object's tables with 0.1.1's, holding the rows given, and restarts it. */
 async function as011(name: string, rows: string[]) {
@@ -216,11 +206,8 @@ async function as011(name: string, rows: string[]) {
   const stub = stubFor(name);
   await stub.inspect();
   await runInDurableObject(stub, (_instance, ctx) => {
-    const q = ctx.storage.sql;
-    const tables = q.exec("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((r) => r.name as string);
-    for (const table of tables) q.exec(`DROP TABLE ${table}`);
-    q.exec(V1_SCHEMA);
-    for (const row of rows) q.exec(row);
+    replaceTables(ctx.storage.sql, V1_SCHEMA);
+    for (const row of rows) ctx.storage.sql.exec(row);
   });
   await evictDurableObject(stub);
 }
@@ -289,16 +276,7 @@ describe("an upgrade from chat-state-cloudflare-do 0.1.1 with a shardKey", () =>
 describe("crashes in the middle of a handoff", () => {
   // Objects of the FaultyChatStateDO class reset themselves at the point armed (before or after
   // the write of the step commits); the protocol must recover with nothing lost or doubled.
-  const faulty = async (options: Omit<CloudflareStateOptions, "namespace">) => {
-    const state = createCloudflareState({
-      namespace: env.FAULTY_STATE as never,
-      logger: quiet,
-      retry: { baseDelayMs: 1, maxDelayMs: 5 },
-      ...options,
-    });
-    await state.connect();
-    return state;
-  };
+  const faulty = faultyAdapter;
   const rowsIn = async (name: string, query: string, ...bindings: unknown[]) =>
     (await import("cloudflare:test")).runInDurableObject(env.FAULTY_STATE.getByName(name), (_i, ctx) =>
       ctx.storage.sql.exec(query, ...bindings).toArray(),
