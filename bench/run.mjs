@@ -27,6 +27,12 @@ const FAULT_RATES = [
   ["10 % before + 10 % after", 0.1, 0.1],
 ];
 const FAULT_UNITS = QUICK ? 100 : 400;
+/** Re-sharding (bench/resharding.ts): threads stored before a 1 → 4 layout change, drain runs, calls per case. */
+const RESHARD_THREADS = QUICK ? 2_000 : 10_000;
+const RESHARD_DRAIN_RUNS = QUICK ? 1 : 2;
+const RESHARD_SAMPLES = QUICK ? 50 : 100;
+/** Threads bench/resharding.ts writes through the adapter to check its preload against. */
+const ADAPTER_WRITTEN = 20;
 
 const OPS = [
   ["setIfNotExists", "setIfNotExists (new key)"],
@@ -131,6 +137,11 @@ function quantile(values, q) {
   return sorted[index];
 }
 
+/** One re-sharding case: per-call means of the counters, and its 10-call window means (no samples). */
+function callFigures({ samples, windows, ...counts }) {
+  return { ...counts, windows, p50: windows.length >= 5 ? quantile(windows, 0.5) : quantile(samples, 0.5) };
+}
+
 function merge(cells) {
   const total = { units: 0, ms: 0, samples: [], windows: [], rpc: 0, rowsRead: 0, rowsWritten: 0 };
   for (const c of cells) {
@@ -211,6 +222,7 @@ async function main() {
   let footprint = null;
   let inObject = null;
   let faults = null;
+  let resharding = null;
   try {
     // -- per-op rounds: ceiling, ours, peers, memory, interleaved; order rotates per round.
     const opsWithMessage = [...OPS.map(([op]) => op), "message"];
@@ -345,6 +357,28 @@ async function main() {
 
     // -- footprint.
     footprint = await post({ action: "footprint" });
+
+    // -- re-sharding: a 1 → 4 layout change drained, and what one call costs during and after it.
+    // Last, so nothing it leaves running in the background can touch the other figures.
+    resharding = { threads: RESHARD_THREADS, drains: [], calls: null };
+    try {
+      for (let run = 0; run < RESHARD_DRAIN_RUNS; run++) {
+        log(`re-sharding: drain of ${RESHARD_THREADS} threads, run ${run + 1}/${RESHARD_DRAIN_RUNS}`);
+        const figures = await post({ action: "reshard-drain", object: `${runId}-${run}`, threads: RESHARD_THREADS, samples: RESHARD_SAMPLES });
+        resharding.drains.push({ ...figures, after: { moved: callFigures(figures.after.moved), nothing: callFigures(figures.after.nothing) } });
+      }
+      log("re-sharding: per-call costs during the migration, then the alarm's drain");
+      const calls = await post({ action: "reshard-calls", object: runId, threads: RESHARD_THREADS, samples: RESHARD_SAMPLES });
+      resharding.calls = {
+        ...calls,
+        firstTouch: callFigures(calls.firstTouch),
+        again: callFigures(calls.again),
+        nothing: callFigures(calls.nothing),
+      };
+    } catch (error) {
+      resharding.error = String(error.message ?? error);
+      log(`  re-sharding failed: ${resharding.error}`);
+    }
   } finally {
     stopWorker(child);
     rmSync(stateDir, { recursive: true, force: true });
@@ -384,6 +418,7 @@ async function main() {
     faults,
     scale,
     sweep,
+    resharding,
     inObject,
     footprint: {
       ...footprint,
@@ -478,6 +513,68 @@ function faultLines(s) {
     );
   }
   return lines.join("\n");
+}
+
+function reshardingLines(s) {
+  const r = s.resharding;
+  if (!r) return "not run";
+  if (r.error && !r.drains.length) return `failed: ${r.error}`;
+  const n = fmt(r.threads);
+  const drainRow = (label, d, extra) =>
+    `| ${label} | ${fmt(d.unitsMoved)} | ${fmt(d.ms / 1000, 1)} s | ${fmt((1000 * d.unitsMoved) / d.ms)} | ${extra} | ${fmt(d.peerCalls)} | ${fmt(d.rowsWritten)} | ${fmt(d.rowsRead / 1e6, 2)} M (${fmt((100 * d.inspectRowsRead) / Math.max(1, d.rowsRead))} %) |`;
+  const drains = [
+    `| drain of ${n} threads (1 → 4 objects) | units moved | wall time | units/s | drainMigration() calls / adapter RPCs | object-to-object RPCs | rows written | rows read (share by \`inspect()\`) |`,
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ...r.drains.map((d, k) => drainRow(`repeated \`drainMigration()\`${r.drains.length > 1 ? `, run ${k + 1}` : ""}`, d, `${fmt(d.drainCalls)} / ${fmt(d.adapterRpc)}`)),
+    ...(r.calls?.background ? [drainRow("the previous home's alarm alone (no drainMigration() call)", r.calls.background, "0 / 0")] : []),
+  ];
+  // Per call: the cases of the calls run, then after the drain (pooled over the drain runs).
+  const pooled = (key) => {
+    const cases = r.drains.map((d) => d.after[key]);
+    const calls = cases.reduce((a, c) => a + c.calls, 0);
+    const mean = (field) => cases.reduce((a, c) => a + c[field] * c.calls, 0) / calls;
+    const windows = cases.flatMap((c) => c.windows);
+    return { calls, rpc: mean("rpc"), peerCalls: mean("peerCalls"), rowsRead: mean("rowsRead"), rowsWritten: mean("rowsWritten"), p50: quantile(windows, 0.5) };
+  };
+  const c = r.calls;
+  const callRow = (label, f) =>
+    f ? `| ${label} | ${rows(f.rpc)} | ${rows(f.peerCalls)} | ${rows(f.rowsRead)} | ${rows(f.rowsWritten)} | ${ms(f.p50)} |` : `| ${label} | — | — | — | — | — |`;
+  const plain = s.results.isSubscribed?.ours?.seq;
+  const calls = [
+    "| `isSubscribed` on the new layout | adapter RPCs | object-to-object RPCs | rows read | rows written | p50 ms |",
+    "|---|---:|---:|---:|---:|---:|",
+    callRow("during: first call on a thread not moved yet (pulls its unit)", c?.firstTouch),
+    callRow("during: the same thread again", c?.again),
+    callRow("during: a thread with nothing stored", c?.nothing),
+    callRow("after the drain: a moved thread", r.drains.length ? pooled("moved") : null),
+    callRow("after the drain: a thread with nothing stored", r.drains.length ? pooled("nothing") : null),
+    ...(plain ? [`| no layout change (per-operation table) | ${rows(plain.rpc)} | 0 | ${rows(plain.rowsRead)} | ${rows(plain.rowsWritten)} | ${ms(plain.p50)} |`] : []),
+  ];
+  const d0 = r.drains[0];
+  const wrong = r.drains.reduce((a, d) => a + d.placement.misplaced + d.readBack.wrong, 0);
+  const alarmsDuring = r.drains.reduce((a, d) => a + d.alarms, 0);
+  const unitsPerCall = r.drains.reduce((a, d) => a + d.unitsMoved, 0) / Math.max(1, r.drains.reduce((a, d) => a + d.drainCalls, 0));
+  const inspectShare = (100 * r.drains.reduce((a, d) => a + d.inspectRowsRead, 0)) / Math.max(1, r.drains.reduce((a, d) => a + d.rowsRead, 0));
+  const replaced = [...r.drains, ...(c?.background ? [c.background] : [])].reduce((a, d) => a + d.instancesReplaced, 0);
+  return `${drains.join("\n")}
+
+${calls.join("\n")}
+
+Method (same run and machine as above): one object preloaded with ${n} threads, each with what chat keeps for a thread
+(subscription; thread state by \`set\`, 1 h TTL; 3-item history by \`appendToList\`, maxLength 100, 1 h TTL), written by the
+object's own RPC methods called inside it (${d0 ? fmt(d0.preloadMs / 1000, 1) : "—"} s; checked: ${ADAPTER_WRITTEN} threads written through the adapter have
+the same rows, column for column), then \`createCloudflareState({ namespace, name, shards: 4, migrateFrom: { name } })\`; ${r.drains.length} drain run${r.drains.length > 1 ? "s" : ""} on fresh
+objects; per call, ${fmt(c?.firstTouch?.calls ?? RESHARD_SAMPLES)} calls per case, one caller (p50 as in the per-operation table), the previous home's alarm
+held while sampling (then let go: the alarm row). RPCs counted on the namespace the adapter is given, object-to-object RPCs and rows on the 4 objects.
+- After every drain: all ${n} threads on their new home, whole, and on no other object (SQL on the 4 objects), ${fmt(d0?.readBack.threads ?? 0)} read
+  back through the new layout, the previous home's \`inspect()\` drained, no seal or import record left: ${fmt(wrong)} wrong.
+- \`drainMigration()\` moved ${fmt(unitsPerCall)} units per call on average, and after each call's steps it runs \`inspect()\` on the
+  previous home, which counts its whole tables: ${fmt(inspectShare)} % of the rows read.
+  ${
+    alarmsDuring === 0
+      ? "Local workerd did not deliver the previous home's alarm while these calls kept it busy (0 invocations), so those\n  rows time `drainMigration()` alone."
+      : `The previous home's alarm ran ${fmt(alarmsDuring)} times meanwhile (it drains too).`
+  }${replaced ? `\n  (Local workerd replaced ${fmt(replaced)} object instance${replaced > 1 ? "s" : ""} meanwhile; counters are summed over instances.)` : ""}${r.error ? `\n- Failed after the rows above: ${r.error}` : ""}`;
 }
 
 function inObjectTable(s) {
@@ -745,6 +842,10 @@ ${scaleLines.join("\n")}
 
 ${sw ? `**ours:** ${fmt(sw.rows)} expired cache rows swept in ${fmt(sw.ms)} ms: ${fmt(sw.invocations)} alarm invocations, ${fmt(sw.batches)} batches (one transaction each), ${fmt(sw.rows / Math.max(1, sw.batches))} rows per batch, ${fmt(sw.ms / Math.max(1, sw.batches), 1)} ms per batch; the handler yields to waiting requests between batches, so no request waits behind more than one batch.` : "not run"}
 ${sw?.seed ? `**seed 0.1.1:** its alarm deletes all ${fmt(sw.seed.rows)} rows in one statement, ${fmt(sw.seed.ms)} ms during which the object serves nothing. (agents schedules its cleanup through the Agents scheduler; not measured here.)` : ""}
+
+## Re-sharding
+
+${reshardingLines(s)}
 
 ## Time inside the object
 

@@ -74,7 +74,7 @@ const DEDUPE_TTL = 600_000;
 const LOCK_TTL = 30_000;
 
 /** A Slack-like message of realistic size (~400 bytes of JSON), as chat stores in history. */
-function message(i: number): Record<string, unknown> {
+export function message(i: number): Record<string, unknown> {
   return {
     id: `1732680000.${String(100000 + i)}`,
     threadId: "slack:C0123ABCD:1732680000.000100",

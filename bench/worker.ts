@@ -26,8 +26,9 @@ import { measureInObject, type CpuOp } from "./in-object.js";
 import { FaultyNamespace, randomFaults, type FaultCounts } from "../test/support/faulty-namespace.js";
 import { seededRandom } from "../test/support/random.js";
 import { runCell, runInterleaved, type CellResult, type CellSpec, type Op } from "./scenarios.js";
+import { census, preloadThreads, reshardCalls, reshardDrain, unitRows, type Census } from "./resharding.js";
 
-interface Env {
+export interface Env {
   OURS: DurableObjectNamespace<BenchChatStateDO>;
   SWEEP: DurableObjectNamespace<SweepChatStateDO>;
   NOOP: DurableObjectNamespace<NoopDO>;
@@ -71,8 +72,31 @@ function preloadCacheRows(
   return count;
 }
 
-/** Ours, unchanged, plus bench-only SQL to preload rows for the scale runs. */
+/**
+ * Every instance of ours this isolate created, by object id. Local workerd sometimes replaces an
+ * object's instance between two calls (seen right after a re-sharding drain), and an instance's
+ * counters start at zero: the re-sharding figures sum them over all of an object's instances.
+ */
+const instances = new Map<string, BenchChatStateDO[]>();
+/** Objects (by id) whose alarm waits before it runs (see `benchPauseAlarm`). */
+const pausedAlarms = new Set<string>();
+
+/**
+ * Ours, unchanged, plus bench-only methods: SQL to preload rows for the scale runs, and for the
+ * re-sharding runs (resharding.ts) a thread preload, counters of the re-sharding RPCs objects
+ * receive from each other and of alarm invocations, a pause for the alarm, and a census of rows.
+ */
 export class BenchChatStateDO extends ChatStateDO {
+  #peerCalls = 0;
+  #alarms = 0;
+  #inspectRowsRead = 0;
+
+  constructor(ctx: DurableObjectState, env: unknown) {
+    super(ctx, env);
+    const id = ctx.id.toString();
+    instances.set(id, [...(instances.get(id) ?? []), this]);
+  }
+
   /** Bench-only: time inside the object per call (see in-object.ts). */
   async benchInObject(only?: CpuOp[], reps?: number) {
     return await measureInObject(this, "ours", only, reps);
@@ -81,6 +105,98 @@ export class BenchChatStateDO extends ChatStateDO {
   /** Inserts `count` cache rows with a future TTL (dedupe-like keys), in one statement. */
   benchPreload(count: number, offset: number): number {
     return preloadCacheRows(this.ctx.storage.sql, "cache", "preload:", Date.now() + 3_600_000, count, offset);
+  }
+
+  // ---- re-sharding (resharding.ts) ----
+
+  /** Writes threads `from..from+count` as the adapter would, through this object's own methods. */
+  async benchPreloadThreads(from: number, count: number): Promise<number> {
+    return await preloadThreads(this, from, count);
+  }
+
+  /** Every row of one thread's unit, all columns (the preload check compares them). */
+  benchUnitRows(thread: string): Record<string, unknown[]> {
+    return unitRows(this.ctx.storage.sql, thread);
+  }
+
+  /** Which keys this object holds, table by table (the final check places every thread). */
+  benchCensus(): Census {
+    return census(this.ctx.storage.sql);
+  }
+
+  /** When this object, as a previous home, recorded its migration drained (bench-only SQL). */
+  benchDrainedAt(): number | null {
+    const row = this.ctx.storage.sql.exec<{ at: number | null }>("SELECT drained_at AS at FROM handoff_out").toArray()[0];
+    return row?.at ?? null;
+  }
+
+  /**
+   * Rows read and written, re-sharding RPCs received from other objects and alarm invocations,
+   * summed over every instance this object has had in this isolate.
+   */
+  benchTotals(): { rowsRead: number; rowsWritten: number; peerCalls: number; alarms: number; inspectRowsRead: number; instances: number } {
+    const all = instances.get(this.ctx.id.toString()) ?? [this];
+    const t = { rowsRead: 0, rowsWritten: 0, peerCalls: 0, alarms: 0, inspectRowsRead: 0, instances: all.length };
+    for (const instance of all) {
+      const rows = instance.#rowCountsOrZero();
+      t.rowsRead += rows.rowsRead;
+      t.rowsWritten += rows.rowsWritten;
+      t.peerCalls += instance.#peerCalls;
+      t.alarms += instance.#alarms;
+      t.inspectRowsRead += instance.#inspectRowsRead;
+    }
+    return t;
+  }
+
+  #rowCountsOrZero(): RowCounts {
+    try {
+      return this.rowCounts();
+    } catch {
+      return { rowsRead: 0, rowsWritten: 0 }; // its constructor has not finished
+    }
+  }
+
+  /**
+   * While paused, an alarm invocation waits before it runs (it then runs in full): the per-call
+   * figures are taken with the background drain paused, so the rows counted are the call's own.
+   */
+  benchPauseAlarm(paused: boolean): void {
+    if (paused) pausedAlarms.add(this.ctx.id.toString());
+    else pausedAlarms.delete(this.ctx.id.toString());
+  }
+
+  override async alarm(): Promise<void> {
+    this.#alarms++;
+    while (pausedAlarms.has(this.ctx.id.toString())) await new Promise((resolve) => setTimeout(resolve, 5));
+    await super.alarm();
+  }
+
+  /** Counts the rows `inspect()` reads (drainMigration() calls it after every step). */
+  override inspect() {
+    const before = this.#rowCountsOrZero().rowsRead;
+    const inspection = super.inspect();
+    this.#inspectRowsRead += this.#rowCountsOrZero().rowsRead - before;
+    return inspection;
+  }
+
+  override handOver(...args: Parameters<ChatStateDO["handOver"]>) {
+    this.#peerCalls++;
+    return super.handOver(...args);
+  }
+
+  override handoffImport(...args: Parameters<ChatStateDO["handoffImport"]>) {
+    this.#peerCalls++;
+    return super.handoffImport(...args);
+  }
+
+  override handoffHasImport(...args: Parameters<ChatStateDO["handoffHasImport"]>) {
+    this.#peerCalls++;
+    return super.handoffHasImport(...args);
+  }
+
+  override handoffSourceDrained(...args: Parameters<ChatStateDO["handoffSourceDrained"]>) {
+    this.#peerCalls++;
+    return super.handoffSourceDrained(...args);
   }
 }
 
@@ -488,7 +604,10 @@ async function firstCallMs(env: Env, impl: "ours" | "seed" | "noop", name: strin
 // ---- HTTP entry ----------------------------------------------------------------------------------
 
 interface Request_ {
-  action: "cell" | "interleaved" | "preload" | "sweep" | "footprint" | "cpu" | "faults";
+  action: "cell" | "interleaved" | "preload" | "sweep" | "footprint" | "cpu" | "faults" | "reshard-drain" | "reshard-calls";
+  /** Re-sharding runs: threads stored under the old layout, and calls sampled per case. */
+  threads?: number;
+  samples?: number;
   before?: number;
   after?: number;
   seed?: number;
@@ -545,6 +664,10 @@ export default {
             agents: await env.AGENTS.getByName(name).inObject(),
           });
         }
+        case "reshard-drain":
+          return Response.json(await reshardDrain(env, body.object!, body.threads!, body.samples!));
+        case "reshard-calls":
+          return Response.json(await reshardCalls(env, body.object!, body.threads!, body.samples!));
         case "footprint": {
           const tag = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
           const first: Record<string, number[]> = { ours: [], seed: [], noop: [] };
