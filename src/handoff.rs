@@ -43,6 +43,10 @@
 //!   `shardKey` new layout S cannot, so it keeps serving units nobody asked for; the first time D
 //!   asks for one S holds nothing of, S writes the one-row marker, after which it points callers to
 //!   D.
+//! - **Runs of a migration do not mix.** Migration ids come from the layouts, so a → b → a → b
+//!   repeats one. A new home's knowledge of a run (the source drained; units owned) is per id,
+//!   and withdrawn before the source takes part in any other migration: the source *retires* the
+//!   run (tells its new homes, `source_retired`, then deletes its record, `forget_outgoing`).
 //! - **One migration at a time.** An object refuses to become the previous home of a second
 //!   migration while the first is not drained, and refuses to start one while it is still
 //!   receiving units of another: a clear error, nothing changed.
@@ -186,6 +190,11 @@ pub enum Handed {
     Moved { object: String },
 }
 
+/// A key of the in-memory memos, scoped to one migration.
+fn memo_key(migration_id: &str, name: &str) -> String {
+    format!("{migration_id}\u{0}{name}")
+}
+
 /// The cache and list keys of a routing key's unit.
 fn unit_keys(routing_key: &str) -> Vec<String> {
     std::iter::once(routing_key.to_owned())
@@ -278,6 +287,14 @@ impl<D: Database> Store<D> {
             if current.migration.id == migration.id {
                 return Ok(());
             }
+            if current.drained_at.is_some() {
+                // The shell retires a drained migration before this object takes part in the
+                // next one (`forget_outgoing`); its new homes must hear of it first.
+                return Err(Error::storage(format!(
+                    "object {self_name} must retire migration {} before it starts another",
+                    current.migration.id
+                )));
+            }
             if current.drained_at.is_none() {
                 return Err(Error::invalid(
                     "migrateFrom",
@@ -312,6 +329,13 @@ impl<D: Database> Store<D> {
         if migration.layout.is_some() {
             self.alarm.request(now);
         }
+        // What this object knew as a new home of earlier migrations is over: it is a previous
+        // home now. (Records of sources still draining were refused above.)
+        self.db.exec(
+            "DELETE FROM handoff_sources WHERE drained = 1 AND migration <> ?1",
+            &[Param::Text(&migration.id)],
+        )?;
+        self.drained_sources.borrow_mut().clear();
         // Forget the cached record first: if this transaction rolls back, the next read is fresh.
         *self.outgoing_cache.borrow_mut() = None;
         self.db.exec(
@@ -333,17 +357,21 @@ impl<D: Database> Store<D> {
 
     // ---- admission ------------------------------------------------------------------------
 
-    /// Where a call for `routing_key` may be served. `from`: the key's previous home, when the
-    /// caller routes with a new layout and that home is another object. `thread_call`: the call
-    /// is thread-scoped (subscriptions, locks, queues) rather than on a cache or list key — a
-    /// previous layout may have kept the two on different objects (0.1.x did).
+    /// Where a call for `routing_key` may be served. `from`: the key's previous home and the id
+    /// of the migration the caller routes with, when it routes with a new layout and that home
+    /// is another object. `thread_call`: the call is thread-scoped (subscriptions, locks, queues)
+    /// rather than on a cache or list key — a previous layout may have kept the two on different
+    /// objects (0.1.x did).
     pub fn admit(
         &self,
         routing_key: &str,
         thread_call: bool,
-        from: Option<&str>,
+        from: Option<(&str, &str)>,
         now: i64,
     ) -> Result<Admission> {
+        if let Some((_, migration_id)) = from {
+            self.check_new_home_of(migration_id)?;
+        }
         // As a previous home: a sealed unit is served elsewhere; under a layout this object can
         // compute, so is every unit it does not hold whose new home is another object.
         if let Some(out) = self.outgoing()? {
@@ -376,11 +404,14 @@ impl<D: Database> Store<D> {
             }
         }
         // As a new home.
-        let Some(source) = from else {
+        let Some((source, migration_id)) = from else {
             return Ok(Admission::Serve);
         };
-        if self.owned_memo.borrow().contains(routing_key)
-            || self.source_drained(source)?
+        if self
+            .owned_memo
+            .borrow()
+            .contains(&memo_key(migration_id, routing_key))
+            || self.source_drained(source, migration_id)?
             || self.imported(routing_key)?
             || self.holds(routing_key, Some(thread_call), now)?
         {
@@ -394,12 +425,79 @@ impl<D: Database> Store<D> {
 
     /// The unit is this object's now (imported, or its previous home answered it holds nothing
     /// and will not create it): later calls need not ask again. Memory only, and bounded.
-    pub fn note_owned(&self, routing_key: &str) {
+    /// This object is about to serve or receive units as a new home of `migration_id`. If it is
+    /// the previous home of another migration, that one must be over and retired first (see
+    /// [`Store::forget_outgoing`]): an undrained one means two migrations at once (refused).
+    fn check_new_home_of(&self, migration_id: &str) -> Result<()> {
+        let Some(out) = self.outgoing()? else {
+            return Ok(());
+        };
+        if out.migration.id == migration_id {
+            return Ok(());
+        }
+        if out.drained_at.is_none() {
+            return Err(Error::invalid(
+                "migrateFrom",
+                format!(
+                    "object {} is still moving its keys for another layout change (migration {}); \
+                     wait until it is drained (drainMigration() reports it) before changing the \
+                     layout again",
+                    out.name, out.migration.id
+                ),
+            ));
+        }
+        Err(Error::storage(format!(
+            "object {} must retire migration {} before it receives keys again",
+            out.name, out.migration.id
+        )))
+    }
+
+    /// Retires the migration this object was a previous home of, once drained and its new homes
+    /// told they no longer need to ask it (`source_retired` there): this object is about to be
+    /// a home again under a later layout, so its redirects and markers are stale. Without this,
+    /// a later migration with the same id (a → b → a → b) would meet the earlier one's records
+    /// and serve keys nobody pulled.
+    pub fn forget_outgoing(&self) -> Result<()> {
+        *self.outgoing_cache.borrow_mut() = None;
+        self.db.transaction(&mut || {
+            self.db.exec("DELETE FROM handoff_out WHERE id = 1", &[])?;
+            self.db.exec("DELETE FROM handoff_sealed", &[])?;
+            Ok(())
+        })?;
+        *self.drain_cursor.borrow_mut() = Default::default();
+        self.stays.borrow_mut().clear();
+        Ok(())
+    }
+
+    /// `source` has retired `migration_id` (see `forget_outgoing`): what this object knew of it
+    /// as a new home — that it drained, which units are owned — no longer holds.
+    pub fn source_retired(&self, source: &str, migration_id: &str) -> Result<()> {
+        self.db.transaction(&mut || {
+            self.db.exec(
+                "DELETE FROM handoff_sources WHERE source = ?1 AND migration = ?2",
+                &[Param::Text(source), Param::Text(migration_id)],
+            )?;
+            self.db.exec(
+                "DELETE FROM handoff_in WHERE source = ?1",
+                &[Param::Text(source)],
+            )?;
+            Ok(())
+        })?;
+        let prefix = memo_key(migration_id, "");
+        self.owned_memo
+            .borrow_mut()
+            .retain(|k| !k.starts_with(&prefix));
+        self.drained_sources.borrow_mut().clear();
+        Ok(())
+    }
+
+    /// Kept per migration: a unit owned in one says nothing about the next.
+    pub fn note_owned(&self, migration_id: &str, routing_key: &str) {
         let mut memo = self.owned_memo.borrow_mut();
         if memo.len() >= OWNED_MEMO_MAX {
             memo.clear();
         }
-        memo.insert(routing_key.to_owned());
+        memo.insert(memo_key(migration_id, routing_key));
     }
 
     /// The caller says the unit's new home under its layout is this very object (a layout this
@@ -427,11 +525,25 @@ impl<D: Database> Store<D> {
         )
     }
 
-    fn source_drained(&self, source: &str) -> Result<bool> {
-        self.db.returned_row(
-            "SELECT 1 FROM handoff_sources WHERE source = ? AND drained = 1",
-            &[Param::Text(source)],
-        )
+    /// Whether `source` has drained *this* migration: the same object may be a previous home
+    /// again in a later one (a → b → a → b), and what it drained then says nothing about now.
+    fn source_drained(&self, source: &str, migration_id: &str) -> Result<bool> {
+        let memo_key = memo_key(migration_id, source);
+        if self.drained_sources.borrow().contains(&memo_key) {
+            return Ok(true);
+        }
+        let drained = self.db.returned_row(
+            "SELECT 1 FROM handoff_sources WHERE source = ?1 AND migration = ?2 AND drained = 1",
+            &[Param::Text(source), Param::Text(migration_id)],
+        )?;
+        if drained {
+            let mut known = self.drained_sources.borrow_mut();
+            if known.len() >= OWNED_MEMO_MAX {
+                known.clear();
+            }
+            known.insert(memo_key);
+        }
+        Ok(drained)
     }
 
     /// Whether this object holds any live row of the unit: of its thread-scoped part
@@ -735,6 +847,29 @@ impl<D: Database> Store<D> {
     /// in-memory drain cursor (which a full pass that finds nothing resets), so each pass over
     /// the tables reads every key once, not once per batch.
     pub fn drain_candidates(&self, limit: usize, now: i64) -> Result<Vec<DrainItem>> {
+        let mut cursor = self.drain_cursor.borrow().clone();
+        let items = self.candidates(limit, now, &mut cursor, true)?;
+        *self.drain_cursor.borrow_mut() = cursor;
+        Ok(items)
+    }
+
+    /// How many units are still to move, counted up to `limit` from the first key: for
+    /// `inspect()`, which must not move the drain's cursor (a count that did would make the next
+    /// drain step skip the keys it counted until the cursor wraps round).
+    fn units_to_move(&self, limit: usize, now: i64) -> Result<usize> {
+        let mut cursor = Default::default();
+        Ok(self.candidates(limit, now, &mut cursor, false)?.len())
+    }
+
+    /// Up to `limit` drain candidates from `cursor` on (advanced past what was read); with
+    /// `wrap`, a pass that finds nothing starts over once from the first key.
+    fn candidates(
+        &self,
+        limit: usize,
+        now: i64,
+        cursor: &mut [Option<String>; 5],
+        wrap: bool,
+    ) -> Result<Vec<DrainItem>> {
         let mut items = Vec::new();
         for row in self.db.exec(
             "SELECT routing_key, destination, seal_id FROM handoff_sealed WHERE confirmed = 0
@@ -763,13 +898,11 @@ impl<D: Database> Store<D> {
         for pass in 0..2 {
             for (table, (sql, thread_scoped)) in DRAIN_SCANS.iter().enumerate() {
                 loop {
-                    let cursor = self.drain_cursor.borrow()[table]
-                        .clone()
-                        .unwrap_or_default();
+                    let from = cursor[table].clone().unwrap_or_default();
                     let rows = self.db.exec(
                         sql,
                         &[
-                            Param::Text(&cursor),
+                            Param::Text(&from),
                             Param::Int(now),
                             Param::Int(limit as i64),
                         ],
@@ -781,7 +914,7 @@ impl<D: Database> Store<D> {
                         let Some(key) = row.into_iter().next().and_then(Value::into_text) else {
                             continue;
                         };
-                        self.drain_cursor.borrow_mut()[table] = Some(key.clone());
+                        cursor[table] = Some(key.clone());
                         let (routing_key, thread_unit) = if *thread_scoped {
                             (key, true)
                         } else {
@@ -819,11 +952,11 @@ impl<D: Database> Store<D> {
                     }
                 }
             }
-            if !items.is_empty() || pass == 1 {
+            if !items.is_empty() || pass == 1 || !wrap {
                 break;
             }
             // Nothing from the cursor on: start over once, for keys written behind it.
-            *self.drain_cursor.borrow_mut() = Default::default();
+            *cursor = Default::default();
         }
         Ok(items)
     }
@@ -895,11 +1028,15 @@ impl<D: Database> Store<D> {
     ) -> Result<bool> {
         validate::key("source", source)?;
         validate::key("routingKey", &unit.routing_key)?;
+        self.check_new_home_of(migration_id)?;
         let r = unit.routing_key.as_str();
         let imported = self.db.transaction(&mut || {
+            // A record of an earlier migration from the same source (drained, or it could not
+            // have started this one) gives way to this one.
             self.db.exec(
                 "INSERT INTO handoff_sources (source, migration, drained) VALUES (?1, ?2, 0)
-                 ON CONFLICT (source) DO NOTHING",
+                 ON CONFLICT (source) DO UPDATE SET migration = excluded.migration, drained = 0
+                 WHERE handoff_sources.migration <> excluded.migration",
                 &[Param::Text(source), Param::Text(migration_id)],
             )?;
             if self.db.returned_row(
@@ -926,7 +1063,7 @@ impl<D: Database> Store<D> {
         if imported {
             self.note_unit_deadlines(unit);
         }
-        self.note_owned(r);
+        self.note_owned(migration_id, r);
         Ok(imported)
     }
 
@@ -1064,6 +1201,14 @@ impl<D: Database> Store<D> {
     /// `source` has drained: its records here are of no more use (deleted in bounded batches;
     /// returns how many are left).
     pub fn source_has_drained(&self, source: &str, migration_id: &str) -> Result<i64> {
+        let recorded = self.db.query_text(
+            "SELECT migration FROM handoff_sources WHERE source = ?1",
+            &[Param::Text(source)],
+        )?;
+        if recorded.as_deref().is_some_and(|m| m != migration_id) {
+            // News of an earlier migration than the one this object now receives: nothing to do.
+            return Ok(0);
+        }
         self.db.exec(
             "INSERT INTO handoff_sources (source, migration, drained) VALUES (?1, ?2, 1)
              ON CONFLICT (source) DO UPDATE SET drained = 1",
@@ -1114,7 +1259,7 @@ impl<D: Database> Store<D> {
             Some(o) if o.drained_at.is_none() => (
                 Some(o.migration.id.clone()),
                 false,
-                i64::try_from(self.drain_candidates(1000, now)?.len()).unwrap_or(i64::MAX),
+                i64::try_from(self.units_to_move(1000, now)?).unwrap_or(i64::MAX),
             ),
             Some(o) => (Some(o.migration.id.clone()), true, 0),
             None => (None, false, 0),

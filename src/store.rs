@@ -30,6 +30,9 @@ pub struct Store<D: Database> {
     pub(crate) owned_memo: std::cell::RefCell<std::collections::HashSet<String>>,
     /// Units a caller said stay on this object under a layout it cannot compute; memory only.
     pub(crate) stays: std::cell::RefCell<std::collections::HashSet<String>>,
+    /// Previous homes known to have drained (a drained one never undrains): once known, a call
+    /// routed from one reads nothing for admission.
+    pub(crate) drained_sources: std::cell::RefCell<std::collections::HashSet<String>>,
 }
 
 impl<D: Database> Store<D> {
@@ -50,6 +53,7 @@ impl<D: Database> Store<D> {
             outgoing_cache: Default::default(),
             owned_memo: Default::default(),
             stays: Default::default(),
+            drained_sources: Default::default(),
         };
         if armed_alarm.is_none() {
             if let Some(deadline) = store.next_deadline()? {

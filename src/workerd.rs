@@ -646,8 +646,11 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
         thread_scoped: bool,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] from: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | undefined")] migration_id: JsValue,
     ) -> std::result::Result<Ts<Admission>, JsError> {
         let from = optional_string_arg("via.from", &from).map_err(js_error)?;
+        let migration_id =
+            optional_string_arg("via.migration.id", &migration_id).map_err(js_error)?;
         // A malformed key is the data method's to reject, with its own argument name.
         let Some(key) = key.as_string() else {
             return Ok(Admission::Serve.into_ts()?);
@@ -660,15 +663,23 @@ impl StateCore {
         let routing_key = crate::routing::routing_key(scope, &key).0;
         let admission = self
             .store
-            .admit(routing_key, thread_scoped, from.as_deref(), now())
+            .admit(
+                routing_key,
+                thread_scoped,
+                // A previous home named without its migration matches no drained record: the
+                // unit is pulled, which is always safe.
+                from.as_deref()
+                    .map(|f| (f, migration_id.as_deref().unwrap_or(""))),
+                now(),
+            )
             .map_err(js_error)?;
         Ok(admission.into_ts()?)
     }
 
     /// After a previous home answered it holds nothing of the key (see `Store::note_owned`).
     #[wasm_bindgen(js_name = noteOwned)]
-    pub fn note_owned(&self, routing_key: &str) {
-        self.store.note_owned(routing_key);
+    pub fn note_owned(&self, migration_id: &str, routing_key: &str) {
+        self.store.note_owned(migration_id, routing_key);
     }
 
     /// A new home asks this previous home for a unit (see `Store::hand_over`).
@@ -798,6 +809,24 @@ impl StateCore {
     #[wasm_bindgen(js_name = checkDrained)]
     pub fn check_drained(&self) -> std::result::Result<bool, JsError> {
         self.store.check_drained(now()).map_err(js_error)
+    }
+
+    /// Retires the drained migration this object was a previous home of (`Store::forget_outgoing`).
+    #[wasm_bindgen(js_name = forgetOutgoing)]
+    pub fn forget_outgoing(&self) -> std::result::Result<(), JsError> {
+        self.store.forget_outgoing().map_err(js_error)
+    }
+
+    /// A previous home retired `migration_id` (`Store::source_retired`).
+    #[wasm_bindgen(js_name = sourceRetired)]
+    pub fn source_retired(
+        &self,
+        source: &str,
+        migration_id: &str,
+    ) -> std::result::Result<(), JsError> {
+        self.store
+            .source_retired(source, migration_id)
+            .map_err(js_error)
     }
 
     /// Every new home has been told this object drained.

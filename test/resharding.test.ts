@@ -197,6 +197,29 @@ describe("online re-sharding", () => {
     // The first migration is unaffected.
     expect(await first.isSubscribed(moving)).toBe(true);
   });
+
+  it("changes one after another (a → b → a → b): the state follows every time", async () => {
+    const tag = run++;
+    const [a, b] = [`hop-a-${tag}`, `hop-b-${tag}`];
+    const ids = threads(`hop${tag}`, 6);
+    let state = await adapter({ name: a });
+    for (const [i, t] of ids.entries()) await writeThread(state, t, i);
+    const changes: [string, string][] = [[a, b], [b, a], [a, b]];
+    for (const [step, [from, to]] of changes.entries()) {
+      state = await adapter({ name: to, migrateFrom: { name: from } });
+      // Half the threads move on use and are written there; the rest move in the drain.
+      for (const [i, t] of ids.slice(0, 3).entries()) {
+        expect((await readThread(state, t)).turns, `${t} after change ${step}`).toBe(i + step * 10);
+        await state.set(`thread-state:${t}`, { turns: i + (step + 1) * 10 }, 3_600_000);
+      }
+      const status = await state.drainMigration();
+      expect(status, `change ${step}`).toEqual([expect.objectContaining({ objectName: from, drained: true })]);
+      for (const [i, t] of ids.slice(3).entries()) {
+        expect((await readThread(state, t)).turns, `${t} after change ${step}`).toBe(i + 3);
+      }
+      for (const t of ids) expect((await sql(from, "SELECT 1 FROM subscriptions WHERE thread_id = ?", t)).length, t).toBe(0);
+    }
+  });
 });
 
 

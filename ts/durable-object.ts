@@ -16,7 +16,7 @@
 // deadline is left without an alarm), a held dequeue (./held-dequeues.ts) and other objects.
 // Most calls need none of these and complete synchronously, with no extra turn.
 import { DurableObject } from "cloudflare:workers";
-import { HandoffShell, type DrainStep, type Moved, type UnitWire, type Via } from "./handoff.js";
+import { HandoffShell, type DrainStep, type ImportResult, type Moved, type Sealed, type Via } from "./handoff.js";
 import { HeldDequeues } from "./held-dequeues.js";
 import { StateCore, type Claim, type Inspection, type Lock, type Migration } from "./wasm.js";
 
@@ -191,7 +191,7 @@ export class ChatStateDO extends DurableObject<unknown> {
     return this.#on("dequeue", threadId, true, args, via, () => {
       const ask = (): string | null | number => {
         // A held dequeue asks again under admission too: its key may have moved meanwhile.
-        const admission = this.#core.admit(threadId, true, via?.from);
+        const admission = this.#core.admit(threadId, true, via?.from, via?.migration?.id);
         if (admission.admit !== "serve") throw new MovedWhileHeld();
         return this.#core.dequeue(threadId, requestId, retry, holder) as string | null | number;
       };
@@ -262,18 +262,37 @@ export class ChatStateDO extends DurableObject<unknown> {
 
   /** A new home asks for a unit: it is sealed for it and its rows answered. */
   handOver(routingKey: string, destination: string, migration: Migration, selfName: string, sealId: string) {
-    return this.#settle(this.#handoff.handOver(routingKey, destination, migration, selfName, sealId));
+    const hand = () => this.#settle(this.#handoff.handOver(routingKey, destination, migration, selfName, sealId));
+    const earlier = this.#handoff.retireEarlier(migration.id);
+    return earlier ? earlier.then(hand) : hand();
   }
 
-  /** A previous home sends a unit it sealed (draining): imported once. */
-  handoffImport(source: string, migrationId: string, unit: UnitWire, sealId: string): boolean | Promise<boolean> {
-    const imported = this.#core.importUnit(source, migrationId, unit, sealId);
-    return this.#settle(imported);
+  /**
+   * A previous home sends units it sealed (draining): each imported once, in its own
+   * transaction. A unit refused (this object holds rows of it already) is answered with the
+   * reason; the others are imported all the same.
+   */
+  handoffImport(source: string, migrationId: string, units: Sealed[]): ImportResult[] | Promise<ImportResult[]> {
+    const earlier = this.#handoff.retireEarlier(migrationId);
+    if (earlier) return earlier.then(() => this.handoffImport(source, migrationId, units));
+    const results = units.map(({ unit, sealId }): ImportResult => {
+      try {
+        return this.#core.importUnit(source, migrationId, unit, sealId);
+      } catch (error) {
+        return { refused: error instanceof Error ? error.message : String(error) };
+      }
+    });
+    return this.#settle(results);
   }
 
-  /** Whether the unit sealed with `sealId` was imported here. */
-  handoffHasImport(routingKey: string, sealId: string): boolean {
-    return this.#core.hasImport(routingKey, sealId);
+  /** Whether each unit sealed with its `sealId` was imported here. */
+  handoffHasImport(units: { routingKey: string; sealId: string }[]): boolean[] {
+    return units.map(({ routingKey, sealId }) => this.#core.hasImport(routingKey, sealId));
+  }
+
+  /** A previous home retired a drained migration: what this object knew of it goes. */
+  handoffSourceRetired(source: string, migrationId: string): void {
+    this.#core.sourceRetired(source, migrationId);
   }
 
   /** A previous home has drained: its records here go (answers how many are left). */
@@ -292,6 +311,7 @@ export class ChatStateDO extends DurableObject<unknown> {
     selfName: string,
     assignments?: { routingKey: string; destination: string }[],
   ): Promise<DrainStep> {
+    await this.#handoff.retireEarlier(migration.id);
     this.#core.beginOutgoing(migration, selfName);
     await this.#settle(undefined);
     const step = await this.#handoff.drain(assignments ?? []);

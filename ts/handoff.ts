@@ -9,7 +9,7 @@
 import type { Logger } from "chat";
 import { newRequestId } from "./ids.js";
 import { DEFAULT_RETRY, withRetries } from "./retry.js";
-import type { LayoutDesc, Migration, StateCore } from "./wasm.js";
+import type { LayoutDesc, Migration, Outgoing, StateCore } from "./wasm.js";
 
 /** How the adapter routed a call: the object it meant, and the key's previous home if moving. */
 export interface Via {
@@ -42,10 +42,20 @@ export type Handed =
 /** The RPC methods objects call on each other (ChatStateDO implements them). */
 export interface Peer {
   handOver(routingKey: string, destination: string, migration: Migration, selfName: string, sealId: string): Promise<Handed>;
-  handoffImport(source: string, migrationId: string, unit: UnitWire, sealId: string): Promise<boolean>;
-  handoffHasImport(routingKey: string, sealId: string): Promise<boolean>;
+  handoffImport(source: string, migrationId: string, units: Sealed[]): Promise<ImportResult[]>;
+  handoffHasImport(units: { routingKey: string; sealId: string }[]): Promise<boolean[]>;
   handoffSourceDrained(source: string, migrationId: string): Promise<number>;
+  handoffSourceRetired(source: string, migrationId: string): Promise<void>;
 }
+
+/** A unit sealed for its new home, as a previous home sends it. */
+export interface Sealed {
+  unit: UnitWire;
+  sealId: string;
+}
+
+/** Per unit sent: imported now (true), imported before (false), or why the new home refused it. */
+export type ImportResult = boolean | { refused: string };
 
 /** What one drain step did: drained, or the units that still need a destination from the caller. */
 export interface DrainStep {
@@ -55,6 +65,18 @@ export interface DrainStep {
 
 /** Units a drain step moves before it yields (the alarm re-arms to continue). */
 const DRAIN_BATCH = 50;
+/**
+ * Units go to each new home in one RPC per step, split so no message nears the RPC size limit
+ * (32 MiB): a unit holds at most a few values of ≤ 2 MB each.
+ */
+const IMPORT_MESSAGE_BYTES = 8 * 1024 * 1024;
+
+interface Move {
+  routingKey: string;
+  destination: string;
+  /** Set when the unit was sealed earlier (a pull, or a step a reset cut short). */
+  sealId?: string;
+}
 
 const quiet: Logger = {
   debug() {},
@@ -72,6 +94,8 @@ export class HandoffShell {
   readonly #core: () => StateCore;
   readonly #ctx: DurableObjectState;
   readonly #className: string;
+  /** A retirement under way (see `retireEarlier`): calls meanwhile wait for it. */
+  #retiring: Promise<void> | undefined;
   /** Units being pulled, by routing key: other calls on them wait for the pull. */
   readonly #pulling = new Map<string, Promise<Moved | null>>();
   /** Called when a key's state may have changed under a held dequeue (it asks again). */
@@ -96,7 +120,9 @@ export class HandoffShell {
     run: () => T | Promise<T>,
     proxy: (peer: Record<string, (...args: unknown[]) => Promise<unknown>>, via: Via) => Promise<unknown>,
   ): T | Promise<T> | Moved | Promise<T | Moved> {
-    const admission = this.#core().admit(key, threadScoped, via?.from);
+    const retiring = via?.from ? this.retireEarlier(via.migration?.id) : null;
+    if (retiring) return retiring.then(() => this.serve(key, threadScoped, via, run, proxy));
+    const admission = this.#core().admit(key, threadScoped, via?.from, via?.migration?.id);
     if (admission.admit === "serve") return run();
     if (admission.admit === "moved") {
       const moved: Moved = { movedTo: admission.object, layout: admission.layout ?? null };
@@ -132,10 +158,39 @@ export class HandoffShell {
     if (handed.handed === "unit") {
       this.#core().importUnit(source, migration.id, handed.unit, handed.sealId);
     } else {
-      this.#core().noteOwned(routingKey);
+      this.#core().noteOwned(migration.id, routingKey);
     }
     this.#written(routingKey);
     return null;
+  }
+
+  /**
+   * Before this object takes part in another migration than the one it was a previous home of
+   * (as a previous home or a new home): that one, drained, is retired — its new homes told it
+   * drained (if a reset cut that short) and that they must no longer take its word for it, then
+   * its record forgotten (src/handoff.rs, `forget_outgoing`). Null when there is nothing to do,
+   * the common case: the caller goes on synchronously. An undrained one is left for the core to
+   * refuse (two migrations at once).
+   */
+  retireEarlier(migrationId: string | undefined): Promise<void> | null {
+    const core = this.#core();
+    const out = core.outgoing();
+    if (!out || migrationId === undefined || out.migration.id === migrationId) return null;
+    if (out.drainedAt === undefined || out.drainedAt === null) return null;
+    this.#retiring ??= (async () => {
+      try {
+        if (out.notifiedAt === undefined || out.notifiedAt === null) await this.drain([]);
+        for (const destination of core.drainedDestinations()) {
+          await withRetries(DEFAULT_RETRY, { method: "handoffSourceRetired", objectName: destination }, quiet, () =>
+            this.#peer(destination, out.migration).handoffSourceRetired(out.name, out.migration.id),
+          );
+        }
+        core.forgetOutgoing();
+      } finally {
+        this.#retiring = undefined;
+      }
+    })();
+    return this.#retiring;
   }
 
   /** A new home asks this (previous home) object for a unit: seal it and answer its rows. */
@@ -172,20 +227,23 @@ export class HandoffShell {
   }
 
   /** Moves a batch of units; answers the step if the object has not drained yet. */
-  async #moveBatch(out: NonNullable<ReturnType<StateCore["outgoing"]>>, assignments: { routingKey: string; destination: string }[]): Promise<DrainStep | null> {
+  async #moveBatch(out: Outgoing, assignments: { routingKey: string; destination: string }[]): Promise<DrainStep | null> {
     const core = this.#core();
+    const moves: Move[] = [];
     for (const { routingKey, destination } of assignments) {
       if (destination === out.name) core.stays(routingKey); // its new home is this very object
-      else await this.#move(routingKey, destination, undefined);
+      else moves.push({ routingKey, destination });
     }
     const items = core.drainCandidates(DRAIN_BATCH);
     const pending: DrainStep["pending"] = [];
     for (const item of items) {
       if (item.destination === undefined || item.destination === null) {
         pending.push({ routingKey: item.routingKey, threadUnit: item.threadUnit });
+      } else {
+        moves.push({ routingKey: item.routingKey, destination: item.destination, sealId: item.sealId ?? undefined });
       }
-      else await this.#move(item.routingKey, item.destination, item.sealId ?? undefined);
     }
+    await this.#moveAll(out, moves);
     if (items.length > 0 && pending.length < items.length && out.migration.layout) {
       core.requestAlarmBy(Date.now()); // more to move: continue right after this step
       return { drained: false, pending };
@@ -194,31 +252,72 @@ export class HandoffShell {
     return null;
   }
 
-  /** Moves one unit: seal (unless sealed), import at the destination, delete the copy here. */
-  async #move(routingKey: string, destination: string, sealed: string | undefined): Promise<void> {
-    const core = this.#core();
-    const out = core.outgoing();
-    if (!out) return;
-    const peer = this.#peer(destination, out.migration);
-    let sealId = sealed;
-    let unit: UnitWire;
-    if (sealId === undefined) {
-      const handed = this.handOver(routingKey, destination, out.migration, out.name, newRequestId());
-      if (handed.handed !== "unit") return;
-      sealId = handed.sealId;
-      unit = handed.unit;
-    } else {
-      if (await peer.handoffHasImport(routingKey, sealId)) {
-        core.handedOver(routingKey, sealId);
-        return;
-      }
-      unit = core.collectUnit(routingKey) as UnitWire;
+  /**
+   * Moves units to their new homes, each new home in parallel with one RPC per step: seal (unless
+   * sealed), import there, delete the copy here. A unit a new home refuses stays sealed (served
+   * nowhere but there) and the step fails with the reason, after the others have moved.
+   */
+  async #moveAll(out: Outgoing, moves: Move[]): Promise<void> {
+    const byDestination = new Map<string, Move[]>();
+    for (const move of moves) {
+      const group = byDestination.get(move.destination) ?? [];
+      group.push(move);
+      byDestination.set(move.destination, group);
     }
-    const id = sealId;
-    await withRetries(DEFAULT_RETRY, { method: "handoffImport", objectName: destination }, quiet, () =>
-      peer.handoffImport(out.name, out.migration.id, unit, id),
+    const refusals: string[] = [];
+    const failures = await Promise.allSettled(
+      [...byDestination].map(([destination, group]) => this.#moveTo(out, destination, group, refusals)),
     );
-    core.handedOver(routingKey, id);
+    const failed = failures.find((f): f is PromiseRejectedResult => f.status === "rejected");
+    if (failed) throw failed.reason;
+    if (refusals.length > 0) throw new Error(`chat-state-cloudflare-do: re-sharding: ${refusals[0]}`);
+  }
+
+  async #moveTo(out: Outgoing, destination: string, group: Move[], refusals: string[]): Promise<void> {
+    const core = this.#core();
+    const peer = this.#peer(destination, out.migration);
+    // Sealed earlier: the new home may have them already (then only the copy here goes).
+    const resealed = group.filter((m) => m.sealId !== undefined) as Required<Move>[];
+    const already = new Set<string>();
+    if (resealed.length > 0) {
+      const has = await withRetries(DEFAULT_RETRY, { method: "handoffHasImport", objectName: destination }, quiet, () =>
+        peer.handoffHasImport(resealed.map(({ routingKey, sealId }) => ({ routingKey, sealId }))),
+      );
+      resealed.forEach((m, i) => {
+        if (has[i]) {
+          core.handedOver(m.routingKey, m.sealId);
+          already.add(m.routingKey);
+        }
+      });
+    }
+    const sending: { routingKey: string; sealed: Sealed; bytes: number }[] = [];
+    for (const move of group) {
+      if (already.has(move.routingKey)) continue;
+      let sealed: Sealed;
+      if (move.sealId === undefined) {
+        const handed = this.handOver(move.routingKey, destination, out.migration, out.name, newRequestId());
+        if (handed.handed !== "unit") continue; // nothing to move, or sealed for another home
+        sealed = { unit: handed.unit, sealId: handed.sealId };
+      } else {
+        sealed = { unit: core.collectUnit(move.routingKey) as UnitWire, sealId: move.sealId };
+      }
+      sending.push({ routingKey: move.routingKey, sealed, bytes: JSON.stringify(sealed.unit).length * 2 });
+    }
+    for (let start = 0; start < sending.length; ) {
+      let end = start + 1;
+      let bytes = sending[start]!.bytes;
+      while (end < sending.length && bytes + sending[end]!.bytes <= IMPORT_MESSAGE_BYTES) bytes += sending[end++]!.bytes;
+      const chunk = sending.slice(start, end);
+      const results = await withRetries(DEFAULT_RETRY, { method: "handoffImport", objectName: destination }, quiet, () =>
+        peer.handoffImport(out.name, out.migration.id, chunk.map((c) => c.sealed)),
+      );
+      chunk.forEach((c, i) => {
+        const result = results[i];
+        if (typeof result === "boolean") core.handedOver(c.routingKey, c.sealed.sealId);
+        else refusals.push(result?.refused ?? `${destination} did not answer for ${c.routingKey}`);
+      });
+      start = end;
+    }
   }
 
   /** Another object of this class, in the migration's jurisdiction. */

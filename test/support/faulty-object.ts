@@ -35,7 +35,7 @@ export type ResettableMethod = (typeof RESETTABLE_METHODS)[number];
 type Armed = { method: ResettableMethod; at: ResetPoint; times: number };
 
 /** The RPCs objects make to each other while re-sharding (ts/handoff.ts), counted as received. */
-export const PEER_METHODS = ["handOver", "handoffImport", "handoffHasImport", "handoffSourceDrained"] as const;
+export const PEER_METHODS = ["handOver", "handoffImport", "handoffHasImport", "handoffSourceDrained", "handoffSourceRetired"] as const;
 type PeerMethod = (typeof PEER_METHODS)[number];
 
 /** Peer RPCs received, by object id then method (module state: survives a reset, as `armed`). */
