@@ -16,7 +16,7 @@
 use serde::Serialize;
 use tsify::Tsify;
 
-use crate::db::{Database, Param, QueryExt};
+use crate::db::Database;
 use crate::error::Result;
 use crate::expiry::Cleanup;
 use crate::idempotency::{self, Attempt};
@@ -70,33 +70,27 @@ impl<D: Database> Store<D> {
                 // A retry of a claim that won gets its lock; one that queued, its depth — and
                 // never the other, even if the lock has been freed since.
                 if let Some(held_until) = self.lock_expiry(key, token_id, now)? {
-                    return Ok((Claim::Acquired { lock: lock(held_until) }, false, false));
+                    return Ok((
+                        Claim::Acquired {
+                            lock: lock(held_until),
+                        },
+                        false,
+                        false,
+                    ));
                 }
-                if let Some(id) = request_id.map(|a| a.id) {
-                    if let Some(depth) = self.db.query_int(
-                        "SELECT depth FROM queue_entries WHERE queue_key = ?1 AND request_id = ?2",
-                        &[Param::Text(key), Param::Text(id)],
-                    )? {
-                        let depth = u32::try_from(depth).unwrap_or(u32::MAX);
-                        return Ok((Claim::Queued { depth }, false, false));
-                    }
+                if let Some(depth) = self.retried_enqueue_depth(key, request_id)? {
+                    let depth = u32::try_from(depth).unwrap_or(u32::MAX);
+                    return Ok((Claim::Queued { depth }, false, false));
                 }
             }
-            let won = self.db.returned_row(
-                "INSERT INTO locks (thread_id, token, expires_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (thread_id) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at
-                 WHERE locks.expires_at <= ?4 OR locks.token = ?5
-                 RETURNING 1",
-                &[
-                    Param::Text(key),
-                    Param::Text(token_id),
-                    Param::Int(expires_at),
-                    Param::Int(now),
-                    handover_from.as_deref().into(),
-                ],
-            )?;
-            if won {
-                return Ok((Claim::Acquired { lock: lock(expires_at) }, true, false));
+            if self.insert_lock_if_free(key, token_id, expires_at, now, handover_from.as_deref())? {
+                return Ok((
+                    Claim::Acquired {
+                        lock: lock(expires_at),
+                    },
+                    true,
+                    false,
+                ));
             }
             let (depth, added, _) =
                 self.enqueue_rows(key, json, entry_expires_at, max_size, request_id, now)?;
@@ -139,10 +133,7 @@ impl<D: Database> Store<D> {
             if let Some(json) = self.take_oldest(key, request_id.map(|a| a.id), now)? {
                 return Ok((Some(json), false));
             }
-            self.db.exec(
-                "DELETE FROM locks WHERE thread_id = ?1 AND token = ?2",
-                &[Param::Text(key), Param::Text(token)],
-            )?;
+            self.delete_lock(key, token)?;
             Ok((None, true))
         })?;
         if released {

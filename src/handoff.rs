@@ -190,6 +190,14 @@ pub enum Handed {
     Moved { object: String },
 }
 
+/// `?first,?first+1,…` for `count` numbered parameters: the `IN (…)` list of a unit's keys.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// A key of the in-memory memos, scoped to one migration.
 fn memo_key(migration_id: &str, name: &str) -> String {
     format!("{migration_id}\u{0}{name}")
@@ -283,30 +291,13 @@ impl<D: Database> Store<D> {
         if let Some(layout) = &migration.layout {
             Router::from_desc(layout)?;
         }
-        if let Some(current) = self.outgoing()? {
-            if current.migration.id == migration.id {
-                return Ok(());
-            }
-            if current.drained_at.is_some() {
-                // The shell retires a drained migration before this object takes part in the
-                // next one (`forget_outgoing`); its new homes must hear of it first.
-                return Err(Error::storage(format!(
-                    "object {self_name} must retire migration {} before it starts another",
-                    current.migration.id
-                )));
-            }
-            if current.drained_at.is_none() {
-                return Err(Error::invalid(
-                    "migrateFrom",
-                    format!(
-                        "object {self_name} is still moving its keys for another layout change \
-                         (migration {}); wait until it is drained (drainMigration() reports it) before \
-                         changing the layout again",
-                        current.migration.id
-                    ),
-                ));
-            }
+        if self
+            .outgoing()?
+            .is_some_and(|current| current.migration.id == migration.id)
+        {
+            return Ok(());
         }
+        self.refuse_other_outgoing(&migration.id)?;
         if let Some(other) = self.db.query_text(
             "SELECT migration FROM handoff_sources WHERE drained = 0 AND migration <> ?1 LIMIT 1",
             &[Param::Text(&migration.id)],
@@ -370,7 +361,7 @@ impl<D: Database> Store<D> {
         now: i64,
     ) -> Result<Admission> {
         if let Some((_, migration_id)) = from {
-            self.check_new_home_of(migration_id)?;
+            self.refuse_other_outgoing(migration_id)?;
         }
         // As a previous home: a sealed unit is served elsewhere; under a layout this object can
         // compute, so is every unit it does not hold whose new home is another object.
@@ -423,12 +414,12 @@ impl<D: Database> Store<D> {
         })
     }
 
-    /// The unit is this object's now (imported, or its previous home answered it holds nothing
-    /// and will not create it): later calls need not ask again. Memory only, and bounded.
-    /// This object is about to serve or receive units as a new home of `migration_id`. If it is
-    /// the previous home of another migration, that one must be over and retired first (see
-    /// [`Store::forget_outgoing`]): an undrained one means two migrations at once (refused).
-    fn check_new_home_of(&self, migration_id: &str) -> Result<()> {
+    /// This object is about to take part in `migration_id` (as a new home serving or receiving
+    /// units, or as a previous home starting it). If it is the previous home of another
+    /// migration, that one must be over and retired first (see [`Store::forget_outgoing`]): an
+    /// undrained one means two migrations at once (refused); a drained one is retired by the
+    /// shell once its new homes have heard of it.
+    fn refuse_other_outgoing(&self, migration_id: &str) -> Result<()> {
         let Some(out) = self.outgoing()? else {
             return Ok(());
         };
@@ -447,7 +438,7 @@ impl<D: Database> Store<D> {
             ));
         }
         Err(Error::storage(format!(
-            "object {} must retire migration {} before it receives keys again",
+            "object {} must retire migration {} before it takes part in another",
             out.name, out.migration.id
         )))
     }
@@ -491,6 +482,8 @@ impl<D: Database> Store<D> {
         Ok(())
     }
 
+    /// The unit is this object's now (imported, or its previous home answered it holds nothing
+    /// and will not create it): later calls need not ask again. Memory only, and bounded.
     /// Kept per migration: a unit owned in one says nothing about the next.
     pub fn note_owned(&self, migration_id: &str, routing_key: &str) {
         let mut memo = self.owned_memo.borrow_mut();
@@ -553,10 +546,7 @@ impl<D: Database> Store<D> {
         let keys = unit_keys(routing_key);
         let mut params: Vec<Param<'_>> = vec![Param::Text(routing_key), Param::Int(now)];
         params.extend(keys.iter().map(|k| Param::Text(k)));
-        let placeholders = (3..3 + keys.len())
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let placeholders = placeholders(3, keys.len());
         let thread = "EXISTS (SELECT 1 FROM subscriptions WHERE thread_id = ?1)
                    OR EXISTS (SELECT 1 FROM locks WHERE thread_id = ?1 AND expires_at > ?2)
                    OR EXISTS (SELECT 1 FROM queue_entries WHERE queue_key = ?1
@@ -661,10 +651,7 @@ impl<D: Database> Store<D> {
     pub fn collect_unit(&self, routing_key: &str, now: i64) -> Result<Unit> {
         let keys = unit_keys(routing_key);
         let key_params: Vec<Param<'_>> = keys.iter().map(|k| Param::Text(k)).collect();
-        let placeholders = (1..=keys.len())
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let placeholders = placeholders(1, keys.len());
         let now_at = keys.len() + 1;
         let mut with_now = key_params.clone();
         with_now.push(Param::Int(now));
@@ -787,10 +774,7 @@ impl<D: Database> Store<D> {
     fn delete_unit(&self, routing_key: &str) -> Result<()> {
         let keys = unit_keys(routing_key);
         let key_params: Vec<Param<'_>> = keys.iter().map(|k| Param::Text(k)).collect();
-        let placeholders = (1..=keys.len())
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let placeholders = placeholders(1, keys.len());
         let r = [Param::Text(routing_key)];
         self.db
             .exec("DELETE FROM subscriptions WHERE thread_id = ?1", &r)?;
@@ -1028,7 +1012,7 @@ impl<D: Database> Store<D> {
     ) -> Result<bool> {
         validate::key("source", source)?;
         validate::key("routingKey", &unit.routing_key)?;
-        self.check_new_home_of(migration_id)?;
+        self.refuse_other_outgoing(migration_id)?;
         let r = unit.routing_key.as_str();
         let imported = self.db.transaction(&mut || {
             // A record of an earlier migration from the same source (drained, or it could not

@@ -86,7 +86,7 @@ impl<D: Database> Store<D> {
                 expires_at,
             })
         };
-        if self.insert_lock_if_free(thread_id, &token, expires_at, now)? {
+        if self.insert_lock_if_free(thread_id, &token, expires_at, now, None)? {
             return Ok(granted(token));
         }
         // Held. By this very token? Then this is a retry whose first attempt won.
@@ -122,26 +122,38 @@ impl<D: Database> Store<D> {
         Ok(None)
     }
 
-    /// One upsert that only overwrites an expired holder; true when it wrote.
-    fn insert_lock_if_free(
+    /// One upsert that only overwrites an expired holder — or the holder `handover_from`, whose
+    /// tenure has made its final dequeue (see `tenure`); true when it wrote.
+    pub(crate) fn insert_lock_if_free(
         &self,
         thread_id: &str,
         token: &str,
         expires_at: i64,
         now: i64,
+        handover_from: Option<&str>,
     ) -> Result<bool> {
         self.db.returned_row(
             "INSERT INTO locks (thread_id, token, expires_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (thread_id) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at
-             WHERE locks.expires_at <= ?4
+             WHERE locks.expires_at <= ?4 OR locks.token = ?5
              RETURNING 1",
             &[
                 Param::Text(thread_id),
                 Param::Text(token),
                 Param::Int(expires_at),
                 Param::Int(now),
+                handover_from.into(),
             ],
         )
+    }
+
+    /// Deletes the lock only if `token` still holds it.
+    pub(crate) fn delete_lock(&self, thread_id: &str, token: &str) -> Result<()> {
+        self.db.exec(
+            "DELETE FROM locks WHERE thread_id = ?1 AND token = ?2",
+            &[Param::Text(thread_id), Param::Text(token)],
+        )?;
+        Ok(())
     }
 
     /// The expiry of the lock if `token` holds it unexpired.
@@ -161,10 +173,7 @@ impl<D: Database> Store<D> {
     pub fn release_lock(&self, thread_id: &str, token: &str) -> Result<()> {
         let thread_id = validate::key("lock.threadId", thread_id)?;
         let token = validate::key("lock.token", token)?;
-        self.db.exec(
-            "DELETE FROM locks WHERE thread_id = ?1 AND token = ?2",
-            &[Param::Text(thread_id), Param::Text(token)],
-        )?;
+        self.delete_lock(thread_id, token)?;
         self.tenures.released(thread_id, Some(token));
         Ok(())
     }

@@ -81,6 +81,22 @@ impl<D: Database> Store<D> {
         Ok(u32::try_from(depth).unwrap_or(u32::MAX))
     }
 
+    /// The depth an earlier attempt of the enqueue `attempt` reported, if that attempt ran (its
+    /// entry carries the request id, see `idempotency`). `None` for no request id.
+    pub(crate) fn retried_enqueue_depth(
+        &self,
+        key: &str,
+        attempt: Option<Attempt<'_>>,
+    ) -> Result<Option<i64>> {
+        let Some(id) = attempt.map(|a| a.id) else {
+            return Ok(None);
+        };
+        self.db.query_int(
+            "SELECT depth FROM queue_entries WHERE queue_key = ?1 AND request_id = ?2",
+            &[Param::Text(key), Param::Text(id)],
+        )
+    }
+
     /// The rows of an enqueue, inside the caller's transaction: `(depth, added, repeated)` —
     /// `repeated` when this is a retry of an enqueue that landed.
     pub(crate) fn enqueue_rows(
@@ -93,13 +109,8 @@ impl<D: Database> Store<D> {
         now: i64,
     ) -> Result<(i64, bool, bool)> {
         let request_id = attempt.map(|a| a.id);
-        if let Some(id) = attempt.filter(|a| a.retry).map(|a| a.id) {
-            if let Some(depth) = self.db.query_int(
-                "SELECT depth FROM queue_entries WHERE queue_key = ?1 AND request_id = ?2",
-                &[Param::Text(key), Param::Text(id)],
-            )? {
-                return Ok((depth, false, true));
-            }
+        if let Some(depth) = self.retried_enqueue_depth(key, attempt.filter(|a| a.retry))? {
+            return Ok((depth, false, true));
         }
         // What can never be delivered or asked for again: expired entries, and receipts past
         // their window (this is where most receipts are deleted: their one extra row).

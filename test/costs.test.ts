@@ -6,7 +6,7 @@ import type { QueueEntry } from "chat";
 import { describe, expect, it } from "vitest";
 import { createCloudflareState } from "../ts/index.js";
 import { FaultyNamespace } from "./support/faulty-namespace.js";
-import { freshAdapter, stubFor } from "./helpers.js";
+import { freshAdapter, quiet, stubFor } from "./helpers.js";
 
 async function rows(name: string, op: () => Promise<unknown>): Promise<{ read: number; written: number }> {
   const stub = stubFor(name);
@@ -88,7 +88,6 @@ describe("rows a retry costs", () => {
     const name = `costs-retry-${Date.now()}`;
     // Every call's first attempt runs and loses its reply; the adapter's retry is what we measure.
     const faulty = new FaultyNamespace(env.CHAT_STATE, ({ consecutiveFailures }) => (consecutiveFailures === 0 ? "after" : null));
-    const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet } as never;
     const state = createCloudflareState({ namespace: faulty.namespace, name, logger: quiet, retry: { baseDelayMs: 1, maxDelayMs: 2 } });
     const clean = await freshAdapter({ name });
     await state.connect();

@@ -90,6 +90,19 @@ function isNamespace(value: unknown): value is ChatStateNamespace {
   );
 }
 
+/**
+ * The migration from `previous` to `layout`, as objects see it: its id is derived from both
+ * layouts, so every Worker running the same change names it alike.
+ */
+function migrationBetween(previous: Layout, layout: Layout, jurisdiction: string | undefined): Migration {
+  return {
+    id: `${previous.describe()}->${layout.describe()}`,
+    layout: layout.desc() ?? undefined,
+    jurisdiction,
+    base: layout.name,
+  };
+}
+
 /** The layout calls are routed with, the one it replaces (if any) and their migration. */
 interface Routing {
   layout: Layout;
@@ -129,12 +142,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
       if (previous.sameAs(layout)) previous = undefined; // nothing changes
     }
     this.#jurisdiction = options.jurisdiction;
-    const migration: Migration | undefined = previous && {
-      id: `${previous.describe()}->${layout.describe()}`,
-      layout: layout.desc() ?? undefined,
-      jurisdiction: options.jurisdiction,
-      base: layout.name,
-    };
+    const migration = previous && migrationBetween(previous, layout, options.jurisdiction);
     this.#configured = { layout, previous, migration };
     this.#namespace = options.jurisdiction
       ? options.namespace.jurisdiction(options.jurisdiction)
@@ -468,23 +476,11 @@ export class CloudflareDOStateAdapter implements StateAdapter {
         throw new Error(`chat-state-cloudflare-do: ${method} on ${JSON.stringify(key)} was redirected ${hop + 1} times; last to ${result.movedTo}`);
       }
       this.#logger.debug("key moved", { method, from: target, to: result.movedTo });
-      if (result.layout && !this.#routing().layout.desc()) {
-        // Nothing to adopt: this adapter's own layout is a shardKey one.
-      }
       if (result.layout && JSON.stringify(result.layout) !== JSON.stringify(this.#routing().layout.desc())) {
         // The whole new layout: route every key with it from now on, this one included.
         const previous = this.#configured.layout;
         const layout = Layout.fromDesc(result.layout);
-        this.#adopted = {
-          layout,
-          previous,
-          migration: {
-            id: `${previous.describe()}->${layout.describe()}`,
-            layout: result.layout,
-            jurisdiction: this.#jurisdiction,
-            base: result.layout.name,
-          },
-        };
+        this.#adopted = { layout, previous, migration: migrationBetween(previous, layout, this.#jurisdiction) };
         routing = this.#adopted;
       } else {
         if (this.#movedKeys.size >= MOVED_KEYS_MAX) this.#movedKeys.clear();

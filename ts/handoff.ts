@@ -176,10 +176,10 @@ export class HandoffShell {
     const core = this.#core();
     const out = core.outgoing();
     if (!out || migrationId === undefined || out.migration.id === migrationId) return null;
-    if (out.drainedAt === undefined || out.drainedAt === null) return null;
+    if (out.drainedAt == null) return null; // undefined or null: not drained
     this.#retiring ??= (async () => {
       try {
-        if (out.notifiedAt === undefined || out.notifiedAt === null) await this.drain([]);
+        if (out.notifiedAt == null) await this.drain([]);
         for (const destination of core.drainedDestinations()) {
           await withRetries(DEFAULT_RETRY, { method: "handoffSourceRetired", objectName: destination }, quiet, () =>
             this.#peer(destination, out.migration).handoffSourceRetired(out.name, out.migration.id),
@@ -210,8 +210,8 @@ export class HandoffShell {
     const core = this.#core();
     const out = core.outgoing();
     if (!out) return { drained: true, pending: [] };
-    const drained = out.drainedAt !== undefined && out.drainedAt !== null;
-    if (drained && out.notifiedAt !== undefined && out.notifiedAt !== null) return { drained: true, pending: [] };
+    const drained = out.drainedAt != null; // neither undefined nor null
+    if (drained && out.notifiedAt != null) return { drained: true, pending: [] };
     if (!drained) {
       const step = await this.#moveBatch(out, assignments);
       if (step) return step;
@@ -237,7 +237,7 @@ export class HandoffShell {
     const items = core.drainCandidates(DRAIN_BATCH);
     const pending: DrainStep["pending"] = [];
     for (const item of items) {
-      if (item.destination === undefined || item.destination === null) {
+      if (item.destination == null) {
         pending.push({ routingKey: item.routingKey, threadUnit: item.threadUnit });
       } else {
         moves.push({ routingKey: item.routingKey, destination: item.destination, sealId: item.sealId ?? undefined });
