@@ -2,13 +2,14 @@
 # Packs the npm package, installs the tarball into a scratch Worker project (.tools/pack-test/)
 # and runs there, inside workerd, importing only "chat-state-cloudflare-do": the contract suite,
 # chat's own calls through two Slack bots (test/chat-calls.test.ts), and the example bot end to
-# end (test/e2e.test.ts). Proves the published artifact (dist/ + pkg/ wasm) loads and works, not
-# just the repo sources.
+# end (test/e2e.test.ts). Then the same tarball in a Vite project (test-pack/vite.test.mjs). Proves
+# the published artifact (dist/ + pkg/ wasm) loads and works, not just the repo sources.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 root=$PWD
 work=.tools/pack-test
+status=0
 rm -rf "$work" && mkdir -p "$work/test" "$work/examples/bot/src" "$work/examples/bot/demo"
 
 bash scripts/build-dist.sh >/dev/null
@@ -45,6 +46,19 @@ if grep -n '\.\./ts/' "$work"/test/*.ts; then echo "pack-test: a test still impo
 cp examples/bot/src/index.ts "$work/examples/bot/src/index.ts"
 cp examples/bot/demo/slack.mjs examples/bot/demo/scenario.mjs "$work/examples/bot/demo/"
 
-cd "$work"
-npm install --no-audit --no-fund --loglevel=error >/dev/null
-npx vitest run --reporter=default --reporter=json --outputFile="$root/.vitest-pack-report.json"
+vite_tap=.tools/pack-vite-report.tap
+rm -f "$vite_tap"
+# `&&`: errexit does not apply on the left of `||`.
+(
+  cd "$work" &&
+    npm install --no-audit --no-fund --loglevel=error >/dev/null &&
+    npx vitest run --reporter=default --reporter=json --outputFile="$root/.vitest-pack-report.json"
+) || status=1
+
+# The same tarball in a Vite + @cloudflare/vite-plugin Worker (test-pack/vite/, installed into
+# .tools/pack-test-vite/): vite dev, vite build, then the build under vite preview and wrangler dev.
+# A TAP report (.tools/pack-vite-report.tap) that scripts/test.sh counts with the packed package.
+echo "== the packed package in a Vite + @cloudflare/vite-plugin Worker (Node test runner)"
+PACK_TARBALL="$root/$work/$tarball" node --test --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$vite_tap" test-pack/vite.test.mjs || status=1
+exit "$status"

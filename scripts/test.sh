@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The test command (`npm test`, also what .ci/run runs): the Rust tests natively, the TypeScript
-# type check, the vitest suite inside workerd, the packed npm package in a scratch Worker, and a
-# restart of the runtime on persisted storage. Every stage runs even if an earlier one failed;
-# the last line is one "N passed, N failed" over all of them, and the exit code is non-zero if
-# anything failed.
+# type check, the vitest suite inside workerd, the packed npm package in a scratch Worker and in a
+# Vite + @cloudflare/vite-plugin project, and a restart of the runtime on persisted storage. Every
+# stage runs even if an earlier one failed; the last line is one "N passed, N failed" over all of
+# them, and the exit code is non-zero if anything failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -37,11 +37,24 @@ rm -f "$report"
 npx vitest run --reporter=default --reporter=json --outputFile="$report" "$@" || status=$?
 read -r js_passed js_failed < <(counts "$report")
 
-echo "== the packed npm package, installed into a scratch Worker (inside workerd)"
+tap_counts() {
+  local passed failed
+  passed=$(grep -oE '^# pass [0-9]+' "$1" 2>/dev/null | awk '{s+=$3} END {print s+0}')
+  failed=$(grep -oE '^# fail [0-9]+' "$1" 2>/dev/null | awk '{s+=$3} END {print s+0}')
+  # No report, or one that counted nothing: the runner never got to a test; one failure.
+  if [ "$((passed + failed))" -eq 0 ]; then failed=1; fi
+  echo "$passed $failed"
+}
+
+echo "== the packed npm package, installed into a scratch Worker (inside workerd) and a Vite project"
 pack_report=.vitest-pack-report.json
-rm -f "$pack_report"
+vite_tap=.tools/pack-vite-report.tap
+rm -f "$pack_report" "$vite_tap"
 bash scripts/pack-test.sh || status=1
 read -r pack_passed pack_failed < <(counts "$pack_report")
+read -r vite_passed vite_failed < <(tap_counts "$vite_tap")
+pack_passed=$((pack_passed + vite_passed))
+pack_failed=$((pack_failed + vite_failed))
 
 echo "== restart of the runtime with persisted storage (wrangler dev, Node test runner)"
 node_tap=.tools/node-test-report.tap
@@ -49,11 +62,9 @@ mkdir -p .tools
 rm -f "$node_tap"
 node --test --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$node_tap" "test-node/*.test.mjs" || status=1
-node_passed=$(grep -oE '^# pass [0-9]+' "$node_tap" 2>/dev/null | awk '{s+=$3} END {print s+0}')
-node_failed=$(grep -oE '^# fail [0-9]+' "$node_tap" 2>/dev/null | awk '{s+=$3} END {print s+0}')
-if [ "$((node_passed + node_failed))" -eq 0 ]; then node_failed=1; fi
+read -r node_passed node_failed < <(tap_counts "$node_tap")
 
 echo
-echo "Rust: $rust_passed passed, $rust_failed failed; workerd: $js_passed passed, $js_failed failed; packed package: $pack_passed passed, $pack_failed failed; Node: $node_passed passed, $node_failed failed"
+echo "Rust: $rust_passed passed, $rust_failed failed; workerd: $js_passed passed, $js_failed failed; packed package: $pack_passed passed, $pack_failed failed (Vite: $vite_passed passed, $vite_failed failed); Node: $node_passed passed, $node_failed failed"
 echo "$((rust_passed + js_passed + pack_passed + node_passed)) passed, $((rust_failed + tsc_failed + js_failed + pack_failed + node_failed)) failed"
 exit "$status"

@@ -1,0 +1,280 @@
+// The packed npm package in a Vite project: test-pack/vite/ (a Worker on @cloudflare/vite-plugin
+// that re-exports ChatStateDO and drives the adapter and a Chat SDK bot) is installed into
+// .tools/pack-test-vite/ with the tarball scripts/pack-test.sh made, then run three ways, each
+// checked on the same two requests (state written by one request and read back by the next, a
+// lock refused while held, dedupe, lists, a queue, chat's thread subscription and state):
+//   1. `vite dev` (the plugin runs the Worker in workerd from the sources);
+//   2. `vite build`, then `vite preview` on the build;
+//   3. `wrangler dev` on the generated dist/<name>/wrangler.json (and `wrangler deploy --dry-run`
+//      through the redirected config, what a deploy of the build does).
+// Run by scripts/pack-test.sh (PACK_TARBALL = the tarball's path):
+//   PACK_TARBALL=$PWD/.tools/pack-test/chat-state-cloudflare-do-0.2.0.tgz node --test test-pack/vite.test.mjs
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { basename, dirname, join } from "node:path";
+import { after, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const template = join(root, "test-pack", "vite");
+const work = join(root, ".tools", "pack-test-vite");
+const repoDev = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).devDependencies;
+/** dist/<name>/: the plugin names the output directory after the Worker, `-` as `_`. */
+const workerName = "chat-state-vite";
+const built = join(work, "dist", workerName.replaceAll("-", "_"));
+const env = {
+  ...process.env,
+  WRANGLER_SEND_METRICS: "false",
+  // No fetch of the `Request.cf` object from the internet (the runtime uses a placeholder).
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  NO_COLOR: "1",
+  FORCE_COLOR: "0",
+};
+const running = new Set();
+let installed = false;
+let build = false;
+
+function tarball() {
+  const path = process.env.PACK_TARBALL;
+  if (path) return path;
+  const dir = join(root, ".tools", "pack-test");
+  const found = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".tgz")) : [];
+  assert.equal(found.length, 1, `PACK_TARBALL unset and no single tarball in ${dir}: run scripts/pack-test.sh`);
+  return join(dir, found[0]);
+}
+
+/** A free loopback port in 30000-39999 (checked by binding it). */
+async function freePort() {
+  for (;;) {
+    const port = 30000 + Math.floor(Math.random() * 10000);
+    const free = await new Promise((resolve) => {
+      const server = createServer();
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
+
+/** Starts a process in its own process group (so stopping it ends the workerd it spawns too). */
+function start(command, args) {
+  const child = spawn(command, args, { cwd: work, detached: true, stdio: ["ignore", "pipe", "pipe"], env });
+  const proc = { child, output: "", exited: null };
+  child.stdout.on("data", (d) => (proc.output += d));
+  child.stderr.on("data", (d) => (proc.output += d));
+  proc.exited = new Promise((resolve) => {
+    child.once("exit", (code, signal) => resolve(code ?? signal));
+    child.once("error", (error) => resolve(String(error)));
+  });
+  running.add(proc);
+  return proc;
+}
+
+async function stop(proc) {
+  if (proc.child.exitCode === null && proc.child.signalCode === null) {
+    try {
+      process.kill(-proc.child.pid, "SIGTERM");
+    } catch {
+      // already gone
+    }
+    let timer;
+    const ended = await Promise.race([
+      proc.exited.then(() => true),
+      new Promise((resolve) => (timer = setTimeout(() => resolve(false), 10_000))),
+    ]);
+    clearTimeout(timer);
+    if (!ended) {
+      try {
+        process.kill(-proc.child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+      await proc.exited;
+    }
+  }
+  running.delete(proc);
+}
+
+/** Runs a command to its end (killed after `timeoutMs`); returns its output, failing on non-zero. */
+async function run(command, args, timeoutMs) {
+  const proc = start(command, args);
+  let timer;
+  const code = await Promise.race([
+    proc.exited,
+    new Promise((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs))),
+  ]);
+  clearTimeout(timer);
+  await stop(proc);
+  assert.equal(code, 0, `${[command, ...args].map((a) => basename(a)).join(" ")} ${code === "timeout" ? `took over ${timeoutMs / 1000} s` : `exited ${code}`}:\n${proc.output}`);
+  return proc.output;
+}
+
+/** Starts a server and waits until it answers HTTP at all (the checks then look at what). */
+async function serve(label, command, args, port) {
+  const proc = start(command, args);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
+      throw new Error(`${label} exited before serving:\n${proc.output}`);
+    }
+    try {
+      await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(30_000) });
+      return proc;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${label} did not serve in 120 s:\n${proc.output}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+after(async () => {
+  for (const proc of running) await stop(proc);
+});
+
+async function get(port, path, proc) {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(60_000) });
+  const text = await response.text();
+  assert.equal(response.status, 200, `GET ${path}: ${response.status} ${text}\n--- server output:\n${proc.output}`);
+  return text;
+}
+
+/** The two requests of test-pack/vite/src/index.ts, on a fresh object (`run`). */
+async function checkWorker(port, run, proc) {
+  assert.equal(await get(port, "/", proc), "ready");
+  const first = JSON.parse(await get(port, `/first?run=${run}`, proc));
+  assert.deepEqual(first, {
+    subscribed: true,
+    lockGranted: true,
+    lockWhileHeld: null,
+    dedupeFirst: true,
+    dedupeAgain: false,
+    list: ["a", "b"],
+    depths: [1, 2],
+    chatSubscribed: true,
+    chatState: { turns: 1 },
+  });
+  const second = JSON.parse(await get(port, `/second?run=${run}`, proc));
+  assert.deepEqual(second, {
+    subscribed: true,
+    lockStillHeld: null,
+    dedupe: false,
+    installation: { bytes: "é\u{1F600}" },
+    list: ["a", "b"],
+    dequeued: [{ n: 1 }, { n: 2 }, null],
+    chatSubscribed: true,
+    chatState: { turns: 1 },
+    lockAfterRelease: true,
+    subscribedAfter: false,
+  });
+}
+
+const vite = join(work, "node_modules", "vite", "bin", "vite.js");
+const wrangler = join(work, "node_modules", "wrangler", "bin", "wrangler.js");
+const seconds = (t0) => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+
+test("the Vite template installs with the packed tarball", { timeout: 600_000 }, async () => {
+  const t0 = Date.now();
+  const source = tarball();
+  rmSync(work, { recursive: true, force: true });
+  cpSync(template, work, { recursive: true });
+  copyFileSync(source, join(work, basename(source)));
+  const manifest = JSON.parse(readFileSync(join(work, "package.json"), "utf8"));
+  // The package by its tarball; chat, the Slack adapter and wrangler at the repository's versions.
+  manifest.dependencies = {
+    "chat-state-cloudflare-do": `file:./${basename(source)}`,
+    chat: repoDev.chat,
+    "@chat-adapter/slack": repoDev["@chat-adapter/slack"],
+  };
+  manifest.devDependencies = { ...manifest.devDependencies, wrangler: repoDev.wrangler };
+  writeFileSync(join(work, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+  await run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], 480_000);
+  const version = (name) => JSON.parse(readFileSync(join(work, "node_modules", name, "package.json"), "utf8")).version;
+  const pinned = JSON.parse(readFileSync(join(template, "package.json"), "utf8")).devDependencies;
+  assert.equal(version("vite"), pinned.vite);
+  assert.equal(version("@cloudflare/vite-plugin"), pinned["@cloudflare/vite-plugin"]);
+  assert.equal(version("wrangler"), repoDev.wrangler);
+  assert.ok(existsSync(join(work, "node_modules", "chat-state-cloudflare-do", "dist", "index.js")));
+  installed = true;
+  console.log(`vite: installed vite ${version("vite")}, @cloudflare/vite-plugin ${version("@cloudflare/vite-plugin")}, wrangler ${version("wrangler")} in ${seconds(t0)}`);
+});
+
+test("vite dev runs the Worker on the packed package", { timeout: 300_000 }, async () => {
+  assert.ok(installed, "not installed (see the install test)");
+  const t0 = Date.now();
+  const port = await freePort();
+  const proc = await serve("vite dev", process.execPath, [vite, "dev", "--host", "127.0.0.1", "--port", String(port), "--strictPort"], port);
+  try {
+    await checkWorker(port, "vite-dev", proc);
+  } finally {
+    await stop(proc);
+  }
+  console.log(`vite: vite dev served and passed in ${seconds(t0)}`);
+});
+
+test("vite build writes the Worker, its wasm and a deployable wrangler.json", { timeout: 300_000 }, async () => {
+  assert.ok(installed, "not installed (see the install test)");
+  const t0 = Date.now();
+  await run(process.execPath, [vite, "build"], 240_000);
+  const config = JSON.parse(readFileSync(join(built, "wrangler.json"), "utf8"));
+  assert.equal(config.name, workerName);
+  assert.equal(config.main, "index.js");
+  assert.deepEqual(config.durable_objects.bindings, [{ name: "CHAT_STATE", class_name: "ChatStateDO" }]);
+  assert.deepEqual(config.migrations, [{ tag: "v1", new_sqlite_classes: ["ChatStateDO"] }]);
+  assert.ok(statSync(join(built, "index.js")).size > 0);
+  // The package's wasm, emitted unchanged as an asset module beside the bundle.
+  const wasm = readdirSync(join(built, "assets")).filter((f) => f.endsWith(".wasm"));
+  assert.equal(wasm.length, 1, `one .wasm in ${built}/assets: ${wasm}`);
+  assert.ok(
+    readFileSync(join(built, "assets", wasm[0])).equals(
+      readFileSync(join(work, "node_modules", "chat-state-cloudflare-do", "pkg", "chat_state_bg.wasm")),
+    ),
+    "the built wasm is the package's",
+  );
+  const bundle = readFileSync(join(built, "index.js"), "utf8");
+  assert.ok(/^export \{[^}]*\bChatStateDO\b[^}]*\};?$/m.test(bundle), "the bundle exports ChatStateDO");
+  // What `wrangler deploy` does with the build (through .wrangler/deploy/config.json), no upload.
+  const out = await run(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", join(work, ".deploy-dry-run")], 120_000);
+  assert.match(out, /Using redirected Wrangler configuration/);
+  assert.match(out, /compiled-wasm/);
+  assert.match(out, /env\.CHAT_STATE \(ChatStateDO\)\s+Durable Object/);
+  build = true;
+  console.log(`vite: vite build and wrangler deploy --dry-run in ${seconds(t0)}`);
+});
+
+test("vite preview runs the built Worker", { timeout: 300_000 }, async () => {
+  assert.ok(build, "not built (see the build test)");
+  const t0 = Date.now();
+  const port = await freePort();
+  const proc = await serve("vite preview", process.execPath, [vite, "preview", "--host", "127.0.0.1", "--port", String(port), "--strictPort"], port);
+  try {
+    await checkWorker(port, "vite-preview", proc);
+  } finally {
+    await stop(proc);
+  }
+  console.log(`vite: vite preview served the build and passed in ${seconds(t0)}`);
+});
+
+test("wrangler dev runs the built dist/<name>/wrangler.json", { timeout: 300_000 }, async () => {
+  assert.ok(build, "not built (see the build test)");
+  const t0 = Date.now();
+  const port = await freePort();
+  const inspector = await freePort();
+  const proc = await serve(
+    "wrangler dev",
+    process.execPath,
+    [
+      wrangler, "dev", "-c", join(built, "wrangler.json"), "--ip", "127.0.0.1", "--port", String(port),
+      "--inspector-port", String(inspector), "--show-interactive-dev-session=false",
+    ],
+    port,
+  );
+  try {
+    await checkWorker(port, "wrangler-dev", proc);
+  } finally {
+    await stop(proc);
+  }
+  console.log(`vite: wrangler dev served the build and passed in ${seconds(t0)}`);
+});
