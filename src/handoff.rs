@@ -57,6 +57,7 @@ use tsify::Tsify;
 use crate::db::{Database, Param, QueryExt, Row, Value};
 use crate::error::{Error, Result};
 use crate::expiry::Cleanup;
+use crate::lists;
 use crate::routing::{LayoutDesc, Router, THREAD_KEY_PREFIXES};
 use crate::store::Store;
 use crate::validate;
@@ -124,6 +125,8 @@ pub struct ListItemRow {
     pub seq: i64,
     pub value: String,
     pub requests: Option<String>,
+    /// On a list's newest item, the list's exact expiry (see `lists`); none before layout 4.
+    pub expires_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -700,8 +703,9 @@ impl<D: Database> Store<D> {
             .db
             .exec(
                 &format!(
-                    "SELECT list_key, expires_at FROM lists WHERE list_key IN ({placeholders})
-                     AND (expires_at IS NULL OR expires_at > ?{now_at}) ORDER BY list_key"
+                    "SELECT l.list_key, l.expires_at FROM lists l WHERE l.list_key IN ({placeholders})
+                     AND COALESCE({} > ?{now_at}, 1) ORDER BY l.list_key",
+                    lists::list_expiry_sql("l.list_key")
                 ),
                 &with_now,
             )?
@@ -718,11 +722,10 @@ impl<D: Database> Store<D> {
             .db
             .exec(
                 &format!(
-                    "SELECT i.list_key, i.seq, i.value, i.requests FROM list_items i
-                     WHERE i.list_key IN ({placeholders})
-                       AND NOT EXISTS (SELECT 1 FROM lists l WHERE l.list_key = i.list_key
-                                       AND l.expires_at <= ?{now_at})
-                     ORDER BY i.list_key, i.seq"
+                    "SELECT i.list_key, i.seq, i.value, i.requests, i.expires_at FROM list_items i
+                     WHERE i.list_key IN ({placeholders}) AND COALESCE({} > ?{now_at}, 1)
+                     ORDER BY i.list_key, i.seq",
+                    lists::list_expiry_sql("i.list_key")
                 ),
                 &with_now,
             )?
@@ -734,6 +737,7 @@ impl<D: Database> Store<D> {
                     seq: int(&c.next().flatten()).unwrap_or(0),
                     value: text(c.next().flatten()).unwrap_or_default(),
                     requests: text(c.next().flatten()),
+                    expires_at: int(&c.next().flatten()),
                 }
             })
             .collect();
@@ -1127,12 +1131,14 @@ impl<D: Database> Store<D> {
         }
         for i in &unit.list_items {
             self.db.exec(
-                "INSERT INTO list_items (list_key, seq, value, requests) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO list_items (list_key, seq, value, requests, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
                 &[
                     Param::Text(&i.list_key),
                     Param::Int(i.seq),
                     Param::Text(&i.value),
                     i.requests.as_deref().into(),
+                    i.expires_at.into(),
                 ],
             )?;
         }

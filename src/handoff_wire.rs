@@ -3,10 +3,11 @@
 //!
 //! Written by hand rather than with serde: these are the only structured values that cross the
 //! JS boundary *into* the core, and serde's generic deserializers cost the wasm module more than
-//! a third of its size. The shapes, as `ts/handoff-types.ts` declares them:
+//! a third of its size. The shapes (opaque to ts/handoff.ts, which only passes them on):
 //! - unit: `[routingKey, subscribed, lock, cache, lists, items, queue]` with `lock` `[token,
 //!   expiresAt] | null`, cache rows `[key, value, expiresAt, requestId]`, list rows `[listKey,
-//!   expiresAt]`, items `[listKey, seq, value, requests]`, queue rows `[seq, value, expiresAt,
+//!   expiresAt]`, items `[listKey, seq, value, requests, expiresAt]` (`expiresAt` absent from
+//!   builds before layout 4: read as null), queue rows `[seq, value, expiresAt,
 //!   requestId, depth, takenBy, retainUntil]` (absent values are `null`);
 //! - migration: `{ id, layout: { name, shards } | null, jurisdiction: string | null, base:
 //!   string | null }`.
@@ -110,11 +111,12 @@ pub fn unit_to_js(unit: &Unit) -> JsValue {
         unit.list_items
             .iter()
             .map(|i| {
-                Array::of4(
+                Array::of5(
                     &JsValue::from_str(&i.list_key),
                     &js_int(i.seq),
                     &JsValue::from_str(&i.value),
                     &js_opt_str(&i.requests),
+                    &js_opt_int(i.expires_at),
                 )
             })
             .collect(),
@@ -174,6 +176,7 @@ pub fn unit_from_js(v: &JsValue) -> Result<Unit> {
                 seq: int(&at(r, 1), "item seq")?,
                 value: string(&at(r, 2), "item value")?,
                 requests: opt_string(&at(r, 3), "item receipts")?,
+                expires_at: opt_int(&at(r, 4), "item expiry")?,
             })
         })?,
         queue: rows(&at(&a, 6), "queue rows", |r| {

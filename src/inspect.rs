@@ -8,6 +8,7 @@ use tsify::Tsify;
 
 use crate::db::{Database, Param, QueryExt};
 use crate::error::Result;
+use crate::lists;
 use crate::store::Store;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Tsify)]
@@ -50,28 +51,28 @@ impl<D: Database> Store<D> {
             cache_entries: count(
                 "SELECT COUNT(*) FROM cache WHERE expires_at IS NULL OR expires_at > ?1",
             )?,
-            lists: count(
-                "SELECT COUNT(DISTINCT i.list_key) FROM list_items i
-                 LEFT JOIN lists l ON l.list_key = i.list_key
-                 WHERE l.expires_at IS NULL OR l.expires_at > ?1",
-            )?,
-            list_items: count(
-                "SELECT COUNT(*) FROM list_items i
-                 LEFT JOIN lists l ON l.list_key = i.list_key
-                 WHERE l.expires_at IS NULL OR l.expires_at > ?1",
-            )?,
+            // A list's exact expiry is its newest item's (see `lists`).
+            lists: count(&format!(
+                "SELECT COUNT(*) FROM (SELECT DISTINCT list_key AS k FROM list_items)
+                 WHERE COALESCE({} > ?1, 1)",
+                lists::list_expiry_sql("k")
+            ))?,
+            list_items: count(&format!(
+                "SELECT COUNT(*) FROM list_items i WHERE COALESCE({} > ?1, 1)",
+                lists::list_expiry_sql("i.list_key")
+            ))?,
             queued_entries: count("SELECT COUNT(*) FROM queue_entries WHERE expires_at > ?1")?,
             retry_receipts: count(
                 "SELECT COUNT(*) FROM queue_entries WHERE taken_by IS NOT NULL AND retain_until > ?1",
             )?,
-            expired_rows_awaiting_sweep: count(
+            expired_rows_awaiting_sweep: count(&format!(
                 "SELECT (SELECT COUNT(*) FROM cache WHERE expires_at <= ?1)
                       + (SELECT COUNT(*) FROM locks WHERE expires_at <= ?1)
                       + (SELECT COUNT(*) FROM queue_entries
                          WHERE COALESCE(retain_until, expires_at) <= ?1)
-                      + (SELECT COUNT(*) FROM list_items i JOIN lists l ON l.list_key = i.list_key
-                         WHERE l.expires_at <= ?1)",
-            )?,
+                      + (SELECT COUNT(*) FROM list_items i WHERE {} <= ?1)",
+                lists::list_expiry_sql("i.list_key")
+            ))?,
             database_bytes: self.db.database_size() as f64,
             next_alarm_at: self.alarm.armed(),
             migration: self.handoff_inspection(now)?,

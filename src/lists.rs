@@ -3,10 +3,28 @@
 //! Items live in `list_items` keyed by `(list_key, seq)`; `seq` grows by one per append and items
 //! are only ever removed from the oldest end, so the live items of a list are always the
 //! contiguous range `(max_seq - maxLength, max_seq]` and trimming is one range delete on the
-//! primary key. The list's expiry is a single row in `lists`: refreshing it on append writes that
-//! one row, never the items. An append to a 100-item list with a TTL therefore writes the new item,
-//! deletes the oldest, and updates the `lists` row (plus its expiry-index entry), whatever the
-//! list's length.
+//! primary key.
+//!
+//! **Where a list's expiry lives (layout 4).** Every append writes its item row anyway, so the
+//! list's exact expiry rides on it: the newest item's `expires_at` *is* the list's expiry (the
+//! older items' values are history and mean nothing). An append with a TTL sets it to
+//! `now + ttl` exactly; one without copies the list's current expiry, so the newest item always
+//! tells. Refreshing the expiry therefore writes no row of its own.
+//!
+//! The `lists` row is kept for the sweep, and for older builds: its indexed `expires_at` is an
+//! **upper bound** of the list's expiry, rewritten only when an append's deadline passes it, and
+//! then set a slack past the deadline (a quarter of the TTL, at most a day: [`sweep_slack`]). A
+//! list appended to more often than that slack writes its `lists` row (two rows with its index
+//! entry) once per slack instead of on every append: the append of a capped list writes two rows
+//! (the new item, the trimmed oldest). The sweep deletes lists whose bound has passed, which
+//! implies their expiry has; a list that expired before its bound waits for it (at most the
+//! slack) — space only: reads use the exact expiry.
+//!
+//! Why an upper bound and not a lower one: a build of layout 2 or 3 (during a deploy, after a
+//! rollback) reads `lists.expires_at` as the exact expiry. An upper bound makes it show a list at
+//! most the slack too long; a lower bound would make it delete a live list's items.
+//! Items written by such a build have no `expires_at`: for them (and so for every list written
+//! before layout 4) the `lists` row is the expiry, exactly as that build meant it.
 //!
 //! Retry safety: each item carries, in `requests`, the ids of the appends its list received
 //! within the receipt window, its own last (`idempotency::ListReceipts`). The newest item always
@@ -27,6 +45,25 @@ pub struct AppendOptions {
     pub ttl_ms: Option<f64>,
 }
 
+/// How far past an append's deadline the `lists` row's bound is set: a quarter of the TTL, at
+/// most a day. A list appended to at least once per slack rewrites its bound once per slack.
+pub(crate) fn sweep_slack(ttl_ms: i64) -> i64 {
+    (ttl_ms / 4).min(DAY_MS)
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// SQL for the exact expiry of the list whose key is the parameter `key` (e.g. `"?1"`): its
+/// newest item's, or — for items written before layout 4, which carry none — its `lists` row's.
+/// `COALESCE` evaluates its second argument only when the first is NULL, so a list written by
+/// this build costs one row read (the newest item) for it.
+pub(crate) fn list_expiry_sql(key: &str) -> String {
+    format!(
+        "COALESCE((SELECT expires_at FROM list_items WHERE list_key = {key} ORDER BY seq DESC LIMIT 1),
+                  (SELECT expires_at FROM lists WHERE list_key = {key}))"
+    )
+}
+
 impl<D: Database> Store<D> {
     pub fn append_to_list(
         &self,
@@ -44,23 +81,25 @@ impl<D: Database> Store<D> {
         let request_id = attempt.map(|a| a.id);
         let new_deadline = ttl_ms.map(|ttl| now + ttl);
 
-        let appended = self.db.transaction(&mut || {
-            // One read for every fact: the list's expiry, and its newest item's seq and receipts.
+        let bound = self.db.transaction(&mut || {
+            // One read for every fact: the list's bound, and its newest item's seq, receipts and
+            // expiry (the list's, see the module comment).
             let rows = self.db.exec(
-                "SELECT l.expires_at, i.seq, i.requests FROM (SELECT 1)
+                "SELECT l.expires_at, i.seq, i.requests, i.expires_at FROM (SELECT 1)
                  LEFT JOIN lists l ON l.list_key = ?1
-                 LEFT JOIN (SELECT seq, requests FROM list_items WHERE list_key = ?1
+                 LEFT JOIN (SELECT seq, requests, expires_at FROM list_items WHERE list_key = ?1
                             ORDER BY seq DESC LIMIT 1) i ON 1",
                 &[Param::Text(key)],
             )?;
             let mut row = rows.into_iter().next().unwrap_or_default().into_iter();
-            let current_expiry = row.next().and_then(|v| v.as_int());
+            let bound = row.next().and_then(|v| v.as_int());
             let mut last_seq = row.next().and_then(|v| v.as_int());
             let mut receipts =
                 ListReceipts::parse(row.next().and_then(Value::into_text).as_deref());
+            let mut expiry = row.next().and_then(|v| v.as_int()).or(bound);
 
             // An expired list starts fresh: its old items must not reappear.
-            if current_expiry.is_some_and(|at| at <= now) {
+            if expiry.is_some_and(|at| at <= now) {
                 self.db.exec(
                     "DELETE FROM list_items WHERE list_key = ?",
                     &[Param::Text(key)],
@@ -71,21 +110,26 @@ impl<D: Database> Store<D> {
                 }
                 last_seq = None;
                 receipts = ListReceipts::default();
+                expiry = None;
             } else if attempt.is_some_and(|a| a.retry && receipts.contains(a.id, now)) {
                 // A retry whose first attempt landed: nothing more to do. (The receipts came
                 // with the row this append reads anyway, so the check costs no read.)
-                return Ok(false);
+                return Ok(None);
             }
 
             let seq = last_seq.map_or(0, |s| s.saturating_add(1));
             let receipts = receipts.next(request_id, now);
+            // No TTL keeps whatever expiry the list already has.
+            let expiry = new_deadline.or(expiry);
             self.db.exec(
-                "INSERT INTO list_items (list_key, seq, value, requests) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO list_items (list_key, seq, value, requests, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
                 &[
                     Param::Text(key),
                     Param::Int(seq),
                     Param::Text(json),
                     receipts.as_deref().into(),
+                    expiry.into(),
                 ],
             )?;
             if let Some(max) = max_length {
@@ -94,18 +138,23 @@ impl<D: Database> Store<D> {
                     &[Param::Text(key), Param::Int(seq - max)],
                 )?;
             }
-            // No TTL keeps whatever expiry the list already has.
-            if let Some(deadline) = new_deadline {
-                self.db.exec(
-                    "INSERT INTO lists (list_key, expires_at) VALUES (?1, ?2)
-                     ON CONFLICT (list_key) DO UPDATE SET expires_at = excluded.expires_at",
-                    &[Param::Text(key), Param::Int(deadline)],
-                )?;
+            // The bound moves only when the deadline passes it (see the module comment).
+            let (Some(deadline), Some(ttl)) = (new_deadline, ttl_ms) else {
+                return Ok(None);
+            };
+            if bound.is_some_and(|b| b >= deadline) {
+                return Ok(None);
             }
-            Ok(true)
+            let bound = deadline.saturating_add(sweep_slack(ttl));
+            self.db.exec(
+                "INSERT INTO lists (list_key, expires_at) VALUES (?1, ?2)
+                 ON CONFLICT (list_key) DO UPDATE SET expires_at = excluded.expires_at",
+                &[Param::Text(key), Param::Int(bound)],
+            )?;
+            Ok(Some(bound))
         })?;
-        if let (true, Some(deadline)) = (appended, new_deadline) {
-            self.alarm.note_deadline(deadline, Cleanup::AtDeadline);
+        if let Some(bound) = bound {
+            self.alarm.note_deadline(bound, Cleanup::AtDeadline);
         }
         Ok(())
     }
@@ -114,11 +163,15 @@ impl<D: Database> Store<D> {
     /// order. Building the array here lets the adapter parse once instead of once per item.
     pub fn get_list(&self, key: &str, now: i64) -> Result<String> {
         let key = validate::key("key", key)?;
+        // The expiry test does not depend on the row: SQLite evaluates it once. No expiry
+        // (NULL) is live.
         let rows = self.db.exec(
-            "SELECT value FROM list_items
-             WHERE list_key = ?1
-               AND NOT EXISTS (SELECT 1 FROM lists WHERE list_key = ?1 AND expires_at <= ?2)
-             ORDER BY seq",
+            &format!(
+                "SELECT value FROM list_items
+                 WHERE list_key = ?1 AND COALESCE({} > ?2, 1)
+                 ORDER BY seq",
+                list_expiry_sql("?1")
+            ),
             &[Param::Text(key), Param::Int(now)],
         )?;
         let mut json = String::from("[");

@@ -2,16 +2,20 @@
 //!
 //! Two numbers describe an object, like SQLite's own "read version" and "write version":
 //! - `_schema_layout` holds the **layout** the object has (1 = the published
-//!   `chat-state-cloudflare-do` 0.1.x, 2 = WITHOUT ROWID tables, 3 = retry receipts);
+//!   `chat-state-cloudflare-do` 0.1.x, 2 = WITHOUT ROWID tables, 3 = retry receipts, 4 = a
+//!   list's exact expiry on its newest item);
 //! - `_schema_version` (the table 0.1.x already writes and every earlier build checks) holds the
 //!   **oldest layout a build must understand to use the object safely**. An upgrade that only
 //!   adds nullable columns older code never names leaves it unchanged, so a build of the previous
 //!   layout keeps working on the upgraded object during a deploy or after a rollback.
 //!
-//! Layout 3 is such an additive upgrade of layout 2: `_schema_version` stays 2, and a layout-2
+//! Layouts 3 and 4 are such additive upgrades of layout 2: `_schema_version` stays 2, and a layout-2
 //! build (which refuses only `_schema_version` > 2) serves a layout-3 object unchanged — it
 //! ignores the receipt columns, sees receipts as expired queue entries (their `expires_at` is 0)
-//! and its sweep deletes them; only the retry safety of calls it serves is lost. A 0.1.x build,
+//! and its sweep deletes them; only the retry safety of calls it serves is lost. Layout 4 moves a
+//! list's exact expiry onto its newest item and keeps in `lists.expires_at` an upper bound of it
+//! (see `lists`): an older build reads that bound as the expiry, so it shows a list at most the
+//! bound's slack too long, and never drops a live one. A 0.1.x build,
 //! which migrates only when `_schema_version` < 1, likewise keeps using the three tables it knows.
 //! Each upgrade runs in one transaction with the version bump, so an object is always wholly at
 //! one layout.
@@ -23,17 +27,18 @@
 //!   NULL`), so rows without a TTL cost nothing extra. Locks and queue entries are short-lived
 //!   rows their own protocol deletes; indexing them would double the cost of every acquire and
 //!   enqueue to speed up only the alarm's sweep of a small table;
-//! - a list's TTL is one row in `lists`, not a column on every item, so refreshing it on append
-//!   writes one row whatever the list's length.
+//! - a list's exact expiry rides on the item row each append writes anyway, and its indexed
+//!   `lists` row (for the sweep) is rewritten only when the expiry passes its bound, so refreshing
+//!   a list's TTL on append usually writes no row of its own (see `lists`).
 
 use crate::db::{Database, Param};
 use crate::error::{Error, Result};
 
 /// The layout this build writes.
-pub const CURRENT_VERSION: i64 = 3;
+pub const CURRENT_VERSION: i64 = 4;
 
-/// What this build records in `_schema_version`: layout 3 is additive over layout 2, so a
-/// layout-2 build can still use the object.
+/// What this build records in `_schema_version`: layouts 3 and 4 are additive over layout 2, so
+/// a layout-2 build can still use the object.
 pub const COMPATIBLE_WITH: i64 = 2;
 
 const VERSION_TABLES: &str = "
@@ -125,6 +130,13 @@ CREATE TABLE handoff_sources (
 ) WITHOUT ROWID;
 ";
 
+/// Layout 3 → 4: the list's exact expiry on its newest item (see `lists`). A nullable column:
+/// items written before (or by an older build) have none, and their list's `lists` row is then
+/// its exact expiry, as that build wrote it.
+const V3_TO_V4: &str = "
+ALTER TABLE list_items ADD COLUMN expires_at INTEGER;
+";
+
 /// Version 1 → 2: the 0.1.x tables had rowids and a full index on lock expiry. Move their rows
 /// into the version-2 tables (same columns) and drop the old ones.
 const V1_TO_V2: &str = "
@@ -203,8 +215,11 @@ pub fn migrate<D: Database>(db: &D) -> Result<i64> {
                 db.exec_script(V1_COPY)?;
                 db.exec_script(V2_TO_V3)?;
             }
-            _ => db.exec_script(V2_TO_V3)?,
+            2 => db.exec_script(V2_TO_V3)?,
+            _ => {}
         }
+        // Every path ends at layout 3 here.
+        db.exec_script(V3_TO_V4)?;
         db.exec(
             "INSERT OR IGNORE INTO _schema_version (version) VALUES (?)",
             &[Param::Int(COMPATIBLE_WITH)],

@@ -234,9 +234,108 @@ fn list_append_cost_is_independent_of_length() {
     let before = s.row_counts().written;
     s.append_to_list("l", "100", opts(Some(100.0), Some(1e9)), None, T0 + 200)
         .unwrap();
-    // Table rows changed: one item inserted, one trimmed, the list's expiry row updated.
-    assert_eq!(s.row_counts().written - before, 3);
+    // Table rows changed: one item inserted (carrying the list's new expiry), one trimmed. The
+    // `lists` row's bound is still ahead of the new deadline: not rewritten.
+    assert_eq!(s.row_counts().written - before, 2);
     assert_eq!(count(&s, "list_items"), 100);
+}
+
+#[test]
+fn a_list_bound_is_rewritten_once_per_slack_and_expiry_stays_exact() {
+    let s = store();
+    let ttl = 40_000; // slack: a quarter, 10 s
+    let bound = |s: &Store<NativeDb>| {
+        s.db.query_int("SELECT expires_at FROM lists WHERE list_key = 'l'", &[])
+            .unwrap()
+    };
+    s.append_to_list("l", "0", opts(Some(3.0), Some(ttl as f64)), None, T0)
+        .unwrap();
+    assert_eq!(bound(&s), Some(T0 + ttl + 10_000));
+    let mut rewrites = 0;
+    let mut last = bound(&s);
+    // One append a second for 60 s: the deadline passes the bound every 11 s.
+    for i in 1..=60 {
+        let before = s.row_counts().written;
+        s.append_to_list(
+            "l",
+            &i.to_string(),
+            opts(Some(3.0), Some(ttl as f64)),
+            None,
+            T0 + i * 1_000,
+        )
+        .unwrap();
+        let written = s.row_counts().written - before;
+        if bound(&s) != last {
+            rewrites += 1;
+            last = bound(&s);
+        } else {
+            let trimmed = u64::from(i >= 3);
+            assert_eq!(
+                written,
+                1 + trimmed,
+                "append {i}: the item and the trimmed oldest"
+            );
+        }
+        // Exact expiry all along: live a millisecond before now + ttl, gone at it.
+        let deadline = T0 + i * 1_000 + ttl;
+        let kept: Vec<String> = ((i - 2).max(0)..=i).map(|n| n.to_string()).collect();
+        assert_eq!(
+            s.get_list("l", deadline - 1).unwrap(),
+            format!("[{}]", kept.join(","))
+        );
+        assert_eq!(s.get_list("l", deadline).unwrap(), "[]");
+        assert!(
+            bound(&s).unwrap() >= deadline,
+            "the bound never falls behind the expiry"
+        );
+    }
+    // At appends 11, 22, 33, 44 and 55: the deadline must pass the bound, set 10 s ahead of it.
+    assert_eq!(rewrites, 5, "once per slack over 60 s");
+    // An append without a TTL keeps the exact expiry (T0 + 60 s + ttl).
+    s.append_to_list("l", r#""x""#, opts(Some(3.0), None), None, T0 + 61_000)
+        .unwrap();
+    assert_eq!(
+        s.get_list("l", T0 + 60_000 + ttl - 1).unwrap(),
+        r#"[59,60,"x"]"#
+    );
+    assert_eq!(s.get_list("l", T0 + 60_000 + ttl).unwrap(), "[]");
+    // A shorter TTL shortens the exact expiry; the bound stays above it.
+    s.append_to_list(
+        "l",
+        r#""y""#,
+        opts(Some(3.0), Some(1_000.0)),
+        None,
+        T0 + 62_000,
+    )
+    .unwrap();
+    assert_eq!(s.get_list("l", T0 + 62_999).unwrap(), r#"[60,"x","y"]"#);
+    assert_eq!(s.get_list("l", T0 + 63_000).unwrap(), "[]");
+    // Expired at its exact expiry, swept once its bound has passed.
+    let at_bound = bound(&s).unwrap();
+    assert_eq!(sweep(&s, at_bound - 1), 0);
+    assert_eq!(sweep(&s, at_bound), 3 + 1);
+    assert_eq!(count(&s, "list_items") + count(&s, "lists"), 0);
+}
+
+#[test]
+fn lists_written_before_layout_4_keep_their_exact_expiry() {
+    let s = store();
+    // As a layout-3 build left them: items without an expiry, the exact one in `lists`.
+    s.db.exec_script(&format!(
+        "INSERT INTO lists VALUES ('old', {});
+         INSERT INTO list_items (list_key, seq, value) VALUES ('old', 0, '1'), ('old', 1, '2');",
+        T0 + 5_000
+    ))
+    .unwrap();
+    assert_eq!(s.get_list("old", T0 + 4_999).unwrap(), "[1,2]");
+    assert_eq!(s.get_list("old", T0 + 5_000).unwrap(), "[]");
+    // An append without a TTL keeps that expiry, now on its item.
+    s.append_to_list("old", "3", opts(None, None), None, T0 + 1_000)
+        .unwrap();
+    assert_eq!(s.get_list("old", T0 + 4_999).unwrap(), "[1,2,3]");
+    assert_eq!(s.get_list("old", T0 + 5_000).unwrap(), "[]");
+    // Sweeping at the old exact expiry deletes it (the bound was exact).
+    assert_eq!(sweep(&s, T0 + 5_000), 3 + 1);
 }
 
 #[test]
@@ -389,7 +488,8 @@ fn alarm_moves_only_for_an_earlier_cache_or_list_deadline() {
     // Earlier: move.
     s.append_to_list("l", "1", opts(None, Some(1_000.0)), None, T0 + 2)
         .unwrap();
-    assert_eq!(s.take_alarm_request(), Some(T0 + 1_002));
+    // (at the list's bound: its deadline plus a quarter of its TTL, see `lists`)
+    assert_eq!(s.take_alarm_request(), Some(T0 + 1_002 + 250));
     // Locks and queue entries never pull an armed alarm in.
     s.acquire_lock("t", 10.0, None, None, T0 + 3)
         .unwrap()
@@ -397,7 +497,7 @@ fn alarm_moves_only_for_an_earlier_cache_or_list_deadline() {
     s.enqueue("q", "1", (T0 + 20) as f64, Some(1.0), None, None, T0 + 3)
         .unwrap();
     assert_eq!(s.take_alarm_request(), None);
-    assert_eq!(s.armed_alarm(), Some(T0 + 1_002));
+    assert_eq!(s.armed_alarm(), Some(T0 + 1_252));
 }
 
 #[test]
@@ -441,7 +541,11 @@ fn sweep_deletes_only_expired_rows_and_rearms() {
         )
         .unwrap();
     }
-    let now = T0 + 1_000;
+    // The dead list reads as expired from its exact expiry on...
+    assert_eq!(s.get_list("dead-list", T0 + 999).unwrap(), "[0,1,2,3,4]");
+    assert_eq!(s.get_list("dead-list", T0 + 1_000).unwrap(), "[]");
+    // ...and is swept once its bound (a quarter of its TTL later) has passed.
+    let now = T0 + 1_250;
     assert_eq!(sweep(&s, now), 1 + 1 + 1 + 5 + 1);
     assert_eq!(count(&s, "cache"), 2);
     assert_eq!(count(&s, "locks"), 1);
@@ -488,13 +592,14 @@ fn sweep_runs_in_bounded_batches() {
             .unwrap();
     }
     s.begin_sweep();
-    let first = s.sweep_batch(T0 + 1_000).unwrap();
+    // (at the list's bound, a quarter of its TTL past its expiry, the list is swept too)
+    let first = s.sweep_batch(T0 + 1_250).unwrap();
     assert_eq!(first.rows_deleted, SWEEP_BATCH_ROWS);
     assert!(first.budget_exhausted);
     // Stopping with work left re-arms immediately.
-    s.finish_sweep(T0 + 1_000, true).unwrap();
-    assert_eq!(s.take_alarm_request(), Some(T0 + 1_000));
-    let rest = sweep(&s, T0 + 1_000);
+    s.finish_sweep(T0 + 1_250, true).unwrap();
+    assert_eq!(s.take_alarm_request(), Some(T0 + 1_250));
+    let rest = sweep(&s, T0 + 1_250);
     assert_eq!(first.rows_deleted + rest, n + SWEEP_BATCH_ROWS + 5 + 1);
     assert_eq!(
         count(&s, "cache") + count(&s, "list_items") + count(&s, "lists"),

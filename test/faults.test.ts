@@ -244,7 +244,7 @@ describe("faults", () => {
 
     const state = await adapter(name);
     const [inspection] = await state.inspect();
-    expect(inspection).toMatchObject({ schemaVersion: 3, subscriptions: 50, locks: 1, cacheEntries: 100 });
+    expect(inspection).toMatchObject({ schemaVersion: 4, subscriptions: 50, locks: 1, cacheEntries: 100 });
     for (let i = 0; i < 50; i++) expect(await state.isSubscribed(`slack:C1:${i}`)).toBe(true);
     for (let i = 0; i < 100; i++) {
       expect(await state.get(`thread-state:${i}`)).toEqual({ i, s: "é\u{1F600}" });
@@ -269,7 +269,7 @@ describe("faults", () => {
 });
 
 describe("mixed versions during a deploy or a rollback", () => {
-  it("a layout-2 object is upgraded in place to layout 3 with every row", async () => {
+  it("a layout-2 object is upgraded in place to the current layout with every row", async () => {
     const name = `upgrade-v2-${runId++}`;
     const stub = stubFor(name);
     const now = Date.now();
@@ -289,17 +289,17 @@ describe("mixed versions during a deploy or a rollback", () => {
 
     const state = await adapter(name);
     const [inspection] = await state.inspect();
-    expect(inspection).toMatchObject({ schemaVersion: 3, subscriptions: 1, locks: 1, cacheEntries: 1, listItems: 3, queuedEntries: 1 });
+    expect(inspection).toMatchObject({ schemaVersion: 4, subscriptions: 1, locks: 1, cacheEntries: 1, listItems: 3, queuedEntries: 1 });
     expect(await state.get("thread-state:t1")).toEqual({ turns: 3 });
     expect(await state.getList("msg-history:t1")).toEqual([0, 1, 2]);
     expect(await state.extendLock({ threadId: "t1", token: "cfdo_held0000000000000000000000", expiresAt: 0 }, 1_000)).toBe(true);
     expect((await state.dequeue("t1"))?.message).toBe(1);
-    // Layout 3 leaves _schema_version at 2: a layout-2 build still opens the object.
+    // Layouts 3 and 4 leave _schema_version at 2: a layout-2 build still opens the object.
     expect(await sql(name, "SELECT MAX(version) AS v FROM _schema_version")).toEqual([{ v: 2 }]);
-    expect(await sql(name, "SELECT MAX(version) AS v FROM _schema_layout")).toEqual([{ v: 3 }]);
+    expect(await sql(name, "SELECT MAX(version) AS v FROM _schema_layout")).toEqual([{ v: 4 }]);
   });
 
-  it("a layout-2 build's statements keep working on a layout-3 object and never see a receipt", async () => {
+  it("a layout-2 build's statements keep working on a current-layout object and never see a receipt", async () => {
     const name = `older-build-${runId++}`;
     const state = await adapter(name);
     const far = Date.now() + 600_000;
@@ -343,6 +343,36 @@ describe("mixed versions during a deploy or a rollback", () => {
     expect(await state.getList("l")).toEqual(["a", "b"]);
     expect((await state.dequeue("t1"))?.message).toBe("third");
     expect(await state.dequeue("t1")).toBeNull();
+  });
+
+  it("an older build reads a layout-4 list's bound as its expiry: never before the exact one, at most a quarter TTL after", async () => {
+    const name = `older-build-lists-${runId++}`;
+    const state = await adapter(name);
+    const ttlMs = 3_600_000;
+    for (let i = 0; i < 5; i++) await state.appendToList("h", { i }, { maxLength: 3, ttlMs });
+    const seen = await runInDurableObject(stubFor(name), (_instance, ctx) => {
+      const q = ctx.storage.sql;
+      // The exact expiry rides on the newest item; the `lists` row holds the bound.
+      const exact = q.exec("SELECT expires_at AS e FROM list_items WHERE list_key = 'h' ORDER BY seq DESC LIMIT 1").one().e as number;
+      const bound = q.exec("SELECT expires_at AS e FROM lists WHERE list_key = 'h'").one().e as number;
+      // A layout-2/3 build's getList, verbatim, at a given time.
+      const olderGetList = (now: number) =>
+        q
+          .exec(
+            `SELECT value FROM list_items WHERE list_key = ?1
+               AND NOT EXISTS (SELECT 1 FROM lists WHERE list_key = ?1 AND expires_at <= ?2) ORDER BY seq`,
+            "h",
+            now,
+          )
+          .toArray()
+          .map((r) => JSON.parse(r.value as string).i);
+      return { slack: bound - exact, beforeExact: olderGetList(exact - 1), atBound: olderGetList(bound) };
+    });
+    expect(seen.slack).toBeGreaterThanOrEqual(0);
+    expect(seen.slack).toBeLessThanOrEqual(ttlMs / 4);
+    expect(seen.beforeExact).toEqual([2, 3, 4]);
+    expect(seen.atBound).toEqual([]);
+    expect((await state.getList("h")).map((m) => (m as { i: number }).i)).toEqual([2, 3, 4]);
   });
 });
 
