@@ -15,7 +15,7 @@ import { createCloudflareState, type CloudflareDOStateAdapter } from "../ts/inde
 import { newRequestId } from "../ts/ids.js";
 import { Layout } from "../ts/layout.js";
 import { countingNamespace, type ObjectRef, type RowCounts, type RpcCounter } from "./counting.js";
-import { message } from "./scenarios.js";
+import { DEDUPE_TTL, LOCK_TTL, message } from "./scenarios.js";
 import type { Env } from "./worker.js";
 
 export const SHARDS = 4;
@@ -49,6 +49,22 @@ export async function preloadThreads(object: object, from: number, count: number
     }
   }
   return count;
+}
+
+/** The channel of a bench thread (`slack:C1xxBENCH`): chat appends each message to its history too. */
+const channelOf = (thread: string): string => thread.split(":").slice(0, 2).join(":");
+/** The 50 channels of reshardThread. */
+export const RESHARD_CHANNELS = Array.from({ length: 50 }, (_, k) => `slack:C${100 + k}BENCH`);
+
+/** Fills each channel's history to `items` items, through the object's own RPC methods. */
+export async function preloadChannels(object: object, channels: string[], items: number): Promise<number> {
+  const o = object as Target;
+  for (const channel of channels) {
+    for (let m = 0; m < items; m++) {
+      await o.appendToList!(`msg-history:${channel}`, JSON.stringify(historyItem(channel, m)), { maxLength: 100, ttlMs: TTL }, newRequestId(), false);
+    }
+  }
+  return channels.length;
 }
 
 /** The same thread through the adapter. */
@@ -453,5 +469,143 @@ export async function reshardCalls(env: Env, tag: string, threads: number, sampl
   } finally {
     if (paused) await env.OURS.getByName(base).benchPauseAlarm(false);
     for (const name of objects) await env.OURS.getByName(name).benchPauseAlarm(false);
+  }
+}
+
+// ---- one chat message across a layout change -------------------------------------------------------
+
+let messageNo = 0;
+
+/**
+ * One chat message on `thread` (the bench's "one chat message": dedupe, isSubscribed, lock, thread
+ * state read-merge-write, the thread's and its channel's histories appended, release), through `c`.
+ * Thread state and histories keep the preload's TTL, so a thread's first message after the preload
+ * writes what any later message writes.
+ */
+async function chatMessage(c: Counted, thread: string, dedupeKey: string): Promise<void> {
+  const s = c.state;
+  const n = messageNo++;
+  if (!(await s.setIfNotExists(dedupeKey, true, DEDUPE_TTL))) throw new Error(`duplicate message ${dedupeKey}`);
+  if (!(await s.isSubscribed(thread))) throw new Error(`${thread} is not subscribed`);
+  const lock = await s.acquireLock(thread, LOCK_TTL);
+  if (!lock) throw new Error(`acquireLock(${thread}) refused`);
+  const current = await s.get<Record<string, unknown>>(`thread-state:${thread}`);
+  if (current === null) throw new Error(`thread-state:${thread} missing`);
+  await s.set(`thread-state:${thread}`, { ...current, turn: n }, TTL);
+  await s.appendToList(`msg-history:${thread}`, historyItem(thread, 1_000 + n), { maxLength: 100, ttlMs: TTL });
+  await s.appendToList(`msg-history:${channelOf(thread)}`, historyItem(thread, 1_000 + n), { maxLength: 100, ttlMs: TTL });
+  await s.releaseLock(lock);
+}
+
+/** A case of chat messages: the per-call figures, and how many dedupe keys changed object. */
+export interface MessageCase extends CallFigures {
+  /** Share of the messages whose dedupe key's home in `layout` is not `base` (its previous home). */
+  dedupeMoved: number;
+}
+
+/** One message on each of `threads`, one caller; counters over all, times per message. */
+async function sampleMessages(env: Env, objects: string[], c: Counted, threads: string[], tag: string, layout: Layout, base: string): Promise<MessageCase> {
+  const before = await totals(env, objects);
+  const rpc = c.counter.rpc;
+  const samples: number[] = [];
+  const windows: number[] = [];
+  let dedupeMoved = 0;
+  await tick();
+  let windowStart = performance.now();
+  for (const [k, t] of threads.entries()) {
+    const dedupeKey = `dedupe:slack:${tag}-${k}`;
+    if (layout.locate(dedupeKey, "key", "key").object !== base) dedupeMoved++;
+    const t0 = performance.now();
+    await chatMessage(c, t, dedupeKey);
+    const t1 = performance.now();
+    samples.push(t1 - t0);
+    if (samples.length % WINDOW === 0) {
+      windows.push((t1 - windowStart) / WINDOW);
+      windowStart = t1;
+    }
+  }
+  const d = minus(await totals(env, objects), before);
+  const n = threads.length;
+  return {
+    calls: n,
+    rpc: (c.counter.rpc - rpc) / n,
+    peerCalls: d.peerCalls / n,
+    rowsRead: d.rowsRead / n,
+    rowsWritten: d.rowsWritten / n,
+    samples,
+    windows,
+    dedupeMoved: dedupeMoved / n,
+  };
+}
+
+export interface MessageFigures {
+  threads: number;
+  preloadMs: number;
+  drainMs: number;
+  /** Before the new layout is deployed: the old layout (one object), no migration. */
+  baseline: MessageCase;
+  /** During the migration, the first message on a thread whose unit is still at its previous home. */
+  firstTouch: MessageCase;
+  /** During the migration, a second message on the same threads (their units have moved). */
+  again: MessageCase;
+  /** After the drain, a first message on threads the drain moved. */
+  after: MessageCase;
+}
+
+/**
+ * One chat message per thread before, during and after a 1 → 4 layout change (the previous
+ * home's alarm held while sampling during the migration, as in `reshardCalls`). `threads` threads
+ * as in the other runs, plus each of the 50 channels' history filled to 100 items and appended to
+ * once through the adapter. Before sampling the migration, every channel's history is read once
+ * through the new layout (a channel's history moves with the first message on any of its threads)
+ * and each new object pulls one unit, so the figures are a thread's own first touch.
+ */
+export async function reshardMessage(env: Env, tag: string, threads: number, samples: number): Promise<MessageFigures> {
+  const base = `reshard-msg-${tag}`;
+  const layout = new Layout({ name: base, shards: SHARDS }, "");
+  const objects = layout.objectNames();
+  const t0 = Date.now();
+  await preload(env, base, 0, threads);
+  await env.OURS.getByName(base).benchPreloadChannels(RESHARD_CHANNELS, 100);
+  const preloadMs = Date.now() - t0;
+  const movers = moving(layout, base, range(0, threads));
+  if (movers.length < 3 * samples + 8) throw new Error(`only ${movers.length} of ${threads} threads move; need ${3 * samples + 8}`);
+  const [a, b, c] = [0, 1, 2].map((k) => movers.slice(k * samples, (k + 1) * samples).map(reshardThread)) as [string[], string[], string[]];
+
+  // The old layout, nothing changing.
+  const counter: RpcCounter = { rpc: 0 };
+  const old: Counted = {
+    state: createCloudflareState({ namespace: countingNamespace(env.OURS, counter, new Map()) as never, name: base }),
+    counter,
+    warnings: () => 0,
+  };
+  await old.state.connect();
+  for (const channel of RESHARD_CHANNELS) {
+    await old.state.appendToList(`msg-history:${channel}`, historyItem(channel, 100), { maxLength: 100, ttlMs: TTL });
+  }
+  const baseline = await sampleMessages(env, objects, old, a, `${base}-baseline`, layout, base);
+
+  for (const name of objects) await env.OURS.getByName(name).benchPauseAlarm(true);
+  const grown = newLayoutAdapter(env, base);
+  await grown.state.connect();
+  let paused = true;
+  try {
+    const warm = new Set<string>();
+    for (const i of movers.slice(-8)) {
+      const home = layout.locate(reshardThread(i), "thread", "threadId").object;
+      if (warm.has(home)) continue;
+      warm.add(home);
+      await grown.state.isSubscribed(reshardThread(i));
+    }
+    for (const channel of RESHARD_CHANNELS) await grown.state.getList(`msg-history:${channel}`);
+    const firstTouch = await sampleMessages(env, objects, grown, b, `${base}-first`, layout, base);
+    const again = await sampleMessages(env, objects, grown, b, `${base}-again`, layout, base);
+    for (const name of objects) await env.OURS.getByName(name).benchPauseAlarm(false);
+    paused = false;
+    const { ms: drainMs } = await drain(grown);
+    const after = await sampleMessages(env, objects, grown, c, `${base}-after`, layout, base);
+    return { threads, preloadMs, drainMs, baseline, firstTouch, again, after };
+  } finally {
+    if (paused) for (const name of objects) await env.OURS.getByName(name).benchPauseAlarm(false);
   }
 }

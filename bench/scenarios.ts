@@ -68,10 +68,10 @@ export interface CellResult {
 
 export const WINDOW = 10;
 const DAY = 86_400_000;
-const THREAD_STATE_TTL = 30 * DAY;
-const HISTORY_TTL = 7 * DAY;
-const DEDUPE_TTL = 600_000;
-const LOCK_TTL = 30_000;
+export const THREAD_STATE_TTL = 30 * DAY;
+export const HISTORY_TTL = 7 * DAY;
+export const DEDUPE_TTL = 600_000;
+export const LOCK_TTL = 30_000;
 
 /** A Slack-like message of realistic size (~400 bytes of JSON), as chat stores in history. */
 export function message(i: number): Record<string, unknown> {
@@ -85,7 +85,7 @@ export function message(i: number): Record<string, unknown> {
   };
 }
 
-const threadState = (i: number) => ({ subscribed: true, turn: i, mode: "assistant", lastMessageId: `m${i}` });
+export const threadState = (i: number) => ({ subscribed: true, turn: i, mode: "assistant", lastMessageId: `m${i}` });
 
 /** Thread ids share the first two segments, so sharding adapters keep one cell on one shard. */
 const thread = (tag: string, caller: number) => `slack:C0123ABCD:${tag}-${caller}`;
@@ -94,7 +94,7 @@ const thread = (tag: string, caller: number) => `slack:C0123ABCD:${tag}-${caller
 const channelHistory = (home: string) => `msg-history:slack:C0123ABCD:${home}-channel`;
 
 /** Fills a list to its steady state of 100 items, once per run (lists are reused across cells). */
-async function fillHistory(state: StateAdapter, key: string): Promise<void> {
+export async function fillHistory(state: StateAdapter, key: string): Promise<void> {
   if ((await state.getList(key)).length >= 100) return;
   for (let i = 0; i < 100; i++) {
     await state.appendToList(key, message(i), { maxLength: 100, ttlMs: HISTORY_TTL });

@@ -26,7 +26,9 @@ import { measureInObject, type CpuOp } from "./in-object.js";
 import { FaultyNamespace, randomFaults, type FaultCounts } from "../test/support/faulty-namespace.js";
 import { seededRandom } from "../test/support/random.js";
 import { runCell, runInterleaved, type CellResult, type CellSpec, type Op } from "./scenarios.js";
-import { census, preloadThreads, reshardCalls, reshardDrain, unitRows, type Census } from "./resharding.js";
+import { census, preloadChannels, preloadThreads, reshardCalls, reshardDrain, reshardMessage, unitRows, type Census } from "./resharding.js";
+import { queueCosts } from "./queue.js";
+import { adapterTimes } from "./split.js";
 
 export interface Env {
   OURS: DurableObjectNamespace<BenchChatStateDO>;
@@ -90,6 +92,9 @@ export class BenchChatStateDO extends ChatStateDO {
   #peerCalls = 0;
   #alarms = 0;
   #inspectRowsRead = 0;
+  /** Dequeues answered later than their call (a promise), by key, while pending (queue.ts). */
+  #pendingDequeues = new Map<string, number>();
+  #enqueuesWhileDequeuePending = 0;
 
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env);
@@ -114,6 +119,11 @@ export class BenchChatStateDO extends ChatStateDO {
     return await preloadThreads(this, from, count);
   }
 
+  /** Fills each channel's history to `items` items through this object's own methods. */
+  async benchPreloadChannels(channels: string[], items: number): Promise<number> {
+    return await preloadChannels(this, channels, items);
+  }
+
   /** Every row of one thread's unit, all columns (the preload check compares them). */
   benchUnitRows(thread: string): Record<string, unknown[]> {
     return unitRows(this.ctx.storage.sql, thread);
@@ -134,9 +144,17 @@ export class BenchChatStateDO extends ChatStateDO {
    * Rows read and written, re-sharding RPCs received from other objects and alarm invocations,
    * summed over every instance this object has had in this isolate.
    */
-  benchTotals(): { rowsRead: number; rowsWritten: number; peerCalls: number; alarms: number; inspectRowsRead: number; instances: number } {
+  benchTotals(): {
+    rowsRead: number;
+    rowsWritten: number;
+    peerCalls: number;
+    alarms: number;
+    inspectRowsRead: number;
+    instances: number;
+    enqueuesWhileDequeuePending: number;
+  } {
     const all = instances.get(this.ctx.id.toString()) ?? [this];
-    const t = { rowsRead: 0, rowsWritten: 0, peerCalls: 0, alarms: 0, inspectRowsRead: 0, instances: all.length };
+    const t = { rowsRead: 0, rowsWritten: 0, peerCalls: 0, alarms: 0, inspectRowsRead: 0, instances: all.length, enqueuesWhileDequeuePending: 0 };
     for (const instance of all) {
       const rows = instance.#rowCountsOrZero();
       t.rowsRead += rows.rowsRead;
@@ -144,6 +162,7 @@ export class BenchChatStateDO extends ChatStateDO {
       t.peerCalls += instance.#peerCalls;
       t.alarms += instance.#alarms;
       t.inspectRowsRead += instance.#inspectRowsRead;
+      t.enqueuesWhileDequeuePending += instance.#enqueuesWhileDequeuePending;
     }
     return t;
   }
@@ -177,6 +196,28 @@ export class BenchChatStateDO extends ChatStateDO {
     const inspection = super.inspect();
     this.#inspectRowsRead += this.#rowCountsOrZero().rowsRead - before;
     return inspection;
+  }
+
+  /**
+   * Notes a dequeue whose answer comes later (the object holds a lock holder's final dequeue
+   * while a refused newcomer's entry is on its way: src/tenure.rs), so an enqueue that arrives
+   * meanwhile is counted (queue.ts). The answer itself is passed on unchanged.
+   */
+  override dequeue(...args: Parameters<ChatStateDO["dequeue"]>): ReturnType<ChatStateDO["dequeue"]> {
+    const answer = super.dequeue(...args);
+    if (!(answer instanceof Promise)) return answer;
+    const key = args[0];
+    this.#pendingDequeues.set(key, (this.#pendingDequeues.get(key) ?? 0) + 1);
+    return answer.finally(() => {
+      const left = (this.#pendingDequeues.get(key) ?? 1) - 1;
+      if (left > 0) this.#pendingDequeues.set(key, left);
+      else this.#pendingDequeues.delete(key);
+    });
+  }
+
+  override enqueue(...args: Parameters<ChatStateDO["enqueue"]>): ReturnType<ChatStateDO["enqueue"]> {
+    if ((this.#pendingDequeues.get(args[0]) ?? 0) > 0) this.#enqueuesWhileDequeuePending++;
+    return super.enqueue(...args);
   }
 
   override handOver(...args: Parameters<ChatStateDO["handOver"]>) {
@@ -480,13 +521,16 @@ async function runImpl(env: Env, impl: Impl, spec: CellSpec, object: string): Pr
   }
 }
 
+/** What runs interleaved in the Worker: `ours-noretry` is ours with `retry: false`. */
+type InterleavedImpl = "noop" | "ours" | "ours-noretry" | "seed";
+
 /**
  * One caller, several implementations alternating unit by unit (see runInterleaved): the
- * ceilings, ours and the seed, all called from this Worker.
+ * ceilings, ours (also with retries off) and the seed, all called from this Worker.
  */
 async function runInterleavedImpls(
   env: Env,
-  impls: { impl: "noop" | "ours" | "seed"; op: Op; object?: string }[],
+  impls: { impl: InterleavedImpl; op: Op; object?: string }[],
   spec: CellSpec,
   defaultObject: string,
 ): Promise<CellFigures[]> {
@@ -494,10 +538,11 @@ async function runInterleavedImpls(
     const counter: RpcCounter = { rpc: 0 };
     const touched = new Map<string, ObjectRef>();
     let state: StateAdapter;
-    if (impl === "ours") {
+    if (impl === "ours" || impl === "ours-noretry") {
       state = createCloudflareState({
         namespace: countingNamespace(env.OURS, counter, touched) as never,
         name: object,
+        ...(impl === "ours-noretry" ? { retry: false as const } : {}),
       }) as unknown as StateAdapter;
     } else if (impl === "seed") {
       state = createSeedState({
@@ -604,14 +649,28 @@ async function firstCallMs(env: Env, impl: "ours" | "seed" | "noop", name: strin
 // ---- HTTP entry ----------------------------------------------------------------------------------
 
 interface Request_ {
-  action: "cell" | "interleaved" | "preload" | "sweep" | "footprint" | "cpu" | "faults" | "reshard-drain" | "reshard-calls";
+  action:
+    | "cell"
+    | "interleaved"
+    | "preload"
+    | "sweep"
+    | "footprint"
+    | "cpu"
+    | "split"
+    | "faults"
+    | "queue"
+    | "reshard-drain"
+    | "reshard-calls"
+    | "reshard-message";
   /** Re-sharding runs: threads stored under the old layout, and calls sampled per case. */
   threads?: number;
   samples?: number;
   before?: number;
   after?: number;
   seed?: number;
-  impls?: { impl: "noop" | "ours" | "seed"; op: Op; object?: string }[];
+  impls?: { impl: InterleavedImpl; op: Op; object?: string }[];
+  budgetMs?: number;
+  warmup?: number;
   impl?: Impl;
   object?: string;
   spec?: CellSpec;
@@ -668,6 +727,12 @@ export default {
           return Response.json(await reshardDrain(env, body.object!, body.threads!, body.samples!));
         case "reshard-calls":
           return Response.json(await reshardCalls(env, body.object!, body.threads!, body.samples!));
+        case "reshard-message":
+          return Response.json(await reshardMessage(env, body.object!, body.threads!, body.samples!));
+        case "queue":
+          return Response.json(await queueCosts(env, body.object!, body.object!, body.budgetMs!, body.warmup ?? 2));
+        case "split":
+          return Response.json(await adapterTimes(env.OURS as never, env.SEED as never));
         case "footprint": {
           const tag = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
           const first: Record<string, number[]> = { ours: [], seed: [], noop: [] };
