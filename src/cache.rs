@@ -3,7 +3,7 @@
 //! Values are JSON text produced by the adapter; the store never parses them. Reads are strict:
 //! a row whose `expires_at` has passed is invisible whether or not the alarm has deleted it yet.
 
-use crate::db::{Database, Param, QueryExt};
+use crate::db::{Database, Param, QueryExt, Value};
 use crate::error::Result;
 use crate::expiry::Cleanup;
 use crate::idempotency::{self, Attempt};
@@ -11,13 +11,28 @@ use crate::store::Store;
 use crate::validate;
 
 impl<D: Database> Store<D> {
-    /// The value's JSON text, or `None` when missing or expired.
+    /// The value's JSON text, or `None` when missing or expired. Answered from the read cache
+    /// when this instance knows (see `read_cache`).
     pub fn get(&self, key: &str, now: i64) -> Result<Option<String>> {
         let key = validate::key("key", key)?;
-        self.db.query_text(
-            "SELECT value FROM cache WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
-            &[Param::Text(key), Param::Int(now)],
-        )
+        if let Some(known) = self.reads.value(key, now) {
+            return Ok(known);
+        }
+        let row = self
+            .db
+            .exec(
+                "SELECT value, expires_at FROM cache
+                 WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+                &[Param::Text(key), Param::Int(now)],
+            )?
+            .into_iter()
+            .next();
+        let mut cols = row.unwrap_or_default().into_iter();
+        let json = cols.next().and_then(Value::into_text);
+        let expires_at = cols.next().and_then(|v| v.as_int());
+        self.reads
+            .note_value(key, json.as_deref().map(|j| (j, expires_at)));
+        Ok(json)
     }
 
     /// Overwrites the value and resets its TTL (`None` = no expiry).
@@ -31,6 +46,7 @@ impl<D: Database> Store<D> {
                                              request_id = NULL",
             &[Param::Text(key), Param::Text(json), expires_at.into()],
         )?;
+        self.reads.note_value(key, Some((json, expires_at)));
         if let Some(deadline) = expires_at {
             self.alarm.note_deadline(deadline, Cleanup::AtDeadline);
         }
@@ -72,6 +88,7 @@ impl<D: Database> Store<D> {
             ],
         )?;
         if written {
+            self.reads.note_value(key, Some((json, expires_at)));
             if let Some(deadline) = expires_at {
                 self.alarm.note_deadline(deadline, Cleanup::AtDeadline);
             }
@@ -92,6 +109,7 @@ impl<D: Database> Store<D> {
         let key = validate::key("key", key)?;
         self.db
             .exec("DELETE FROM cache WHERE key = ?", &[Param::Text(key)])?;
+        self.reads.note_value(key, None);
         Ok(())
     }
 }

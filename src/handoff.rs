@@ -776,6 +776,8 @@ impl<D: Database> Store<D> {
 
     /// Deletes every row of a unit (live or expired), in the caller's transaction.
     fn delete_unit(&self, routing_key: &str) -> Result<()> {
+        // Behind the read cache's back (see `read_cache`): clearing it is always safe.
+        self.reads.clear();
         let keys = unit_keys(routing_key);
         let key_params: Vec<Param<'_>> = keys.iter().map(|k| Param::Text(k)).collect();
         let placeholders = placeholders(1, keys.len());
@@ -1099,6 +1101,8 @@ impl<D: Database> Store<D> {
     }
 
     fn write_unit(&self, unit: &Unit) -> Result<()> {
+        // Behind the read cache's back (see `read_cache`): clearing it is always safe.
+        self.reads.clear();
         let r = unit.routing_key.as_str();
         if unit.subscribed {
             self.db.exec(

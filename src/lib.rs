@@ -7,6 +7,7 @@
 //! - [`tenure`] — lock tenures and the queue handover that closes chat's lock/queue race;
 //! - [`claims`] — atomic claim-or-enqueue and release-or-dequeue;
 //! - [`expiry`] — alarm scheduling and the sweep of expired rows;
+//! - [`read_cache`] — subscriptions and values kept in memory, so reads skip SQLite;
 //! - [`idempotency`] — request ids and receipts: a retried call takes effect once;
 //! - [`schema`] — versioned tables and in-place upgrades;
 //! - [`routing`] — which Durable Object a call goes to;
@@ -28,6 +29,7 @@ pub mod inspect;
 pub mod lists;
 pub mod locks;
 pub mod queues;
+pub mod read_cache;
 pub mod routing;
 pub mod schema;
 pub mod store;

@@ -13,12 +13,15 @@
 use crate::db::{Database, RowCounts};
 use crate::error::Result;
 use crate::expiry::AlarmSchedule;
+use crate::read_cache::ReadCache;
 use crate::schema;
 use crate::tenure::Tenures;
 
 pub struct Store<D: Database> {
     pub(crate) db: D,
     pub(crate) alarm: AlarmSchedule,
+    /// What `isSubscribed` and `get` would read, kept current by every write (see `read_cache`).
+    pub(crate) reads: ReadCache,
     /// In-memory lock tenures of this instance (see `tenure`): lost on restart, by design.
     pub(crate) tenures: Tenures,
     /// Where the migration drain stopped in each table (see `handoff`); memory only.
@@ -48,6 +51,7 @@ impl<D: Database> Store<D> {
         let store = Store {
             db,
             alarm: AlarmSchedule::new(armed_alarm),
+            reads: ReadCache::default(),
             tenures: Tenures::default(),
             drain_cursor: Default::default(),
             outgoing_cache: Default::default(),

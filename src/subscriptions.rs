@@ -13,6 +13,7 @@ impl<D: Database> Store<D> {
             "INSERT INTO subscriptions (thread_id) VALUES (?) ON CONFLICT DO NOTHING",
             &[Param::Text(thread_id)],
         )?;
+        self.reads.note_subscribed(thread_id, true);
         Ok(())
     }
 
@@ -22,14 +23,21 @@ impl<D: Database> Store<D> {
             "DELETE FROM subscriptions WHERE thread_id = ?",
             &[Param::Text(thread_id)],
         )?;
+        self.reads.note_subscribed(thread_id, false);
         Ok(())
     }
 
+    /// Answered from the read cache when this instance knows (see `read_cache`).
     pub fn is_subscribed(&self, thread_id: &str) -> Result<bool> {
         let thread_id = validate::key("threadId", thread_id)?;
-        self.db.returned_row(
+        if let Some(known) = self.reads.subscribed(thread_id) {
+            return Ok(known);
+        }
+        let subscribed = self.db.returned_row(
             "SELECT 1 FROM subscriptions WHERE thread_id = ?",
             &[Param::Text(thread_id)],
-        )
+        )?;
+        self.reads.note_subscribed(thread_id, subscribed);
+        Ok(subscribed)
     }
 }
