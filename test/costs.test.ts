@@ -85,6 +85,25 @@ describe("rows written per call", () => {
   });
 });
 
+describe("rows read by a read the object already knows", () => {
+  it("is 0: isSubscribed and get are answered from the read cache, exactly", async () => {
+    const name = `costs-reads-${Date.now()}`;
+    const state = await freshAdapter({ name });
+    await state.subscribe("t1");
+    await state.set("thread-state:t1", { turn: 1 }, 60_000);
+    // Known from the writes: no row read, and the answers are the written ones.
+    expect(await rows(name, async () => expect(await state.isSubscribed("t1")).toBe(true))).toEqual({ read: 0, written: 0 });
+    expect(await rows(name, async () => expect(await state.get("thread-state:t1")).toEqual({ turn: 1 }))).toEqual({ read: 0, written: 0 });
+    // Negative answers are kept too.
+    expect(await state.isSubscribed("t2")).toBe(false);
+    expect(await rows(name, async () => expect(await state.isSubscribed("t2")).toBe(false))).toEqual({ read: 0, written: 0 });
+    await state.unsubscribe("t1");
+    await state.delete("thread-state:t1");
+    expect(await state.isSubscribed("t1")).toBe(false);
+    expect(await state.get("thread-state:t1")).toBeNull();
+  });
+});
+
 describe("one chat message", () => {
   it("costs 8 RPCs and 10 rows written once its thread and channel histories exist", async () => {
     const name = `costs-message-${Date.now()}`;
