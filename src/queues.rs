@@ -14,17 +14,34 @@
 //! first attempt took. A queue's rows are its live entries (at most `maxSize` in chat's use) plus
 //! the receipts of the last two minutes, so these lookups read a bounded number of rows.
 //!
+//! **The live floor.** Receipts always sit below every live entry: an entry is appended above
+//! everything the queue holds, a dequeue takes the oldest live entry, and `maxSize` drops the
+//! oldest. So the live entries are the range above the newest receipt, and every query that looks
+//! for them starts there (`seq > floor`) instead of walking the receipts of the last two minutes,
+//! which a busy thread's queue counts by the hundred. The floor is kept in memory per queue
+//! ([`Store::live_floor`]): computed by one scan the first time this instance meets the queue,
+//! raised as entries become receipts, forgotten when a re-sharding import or hand-over rewrites
+//! the queue. An enqueue numbers its entry above the floor too, so no receipt deleted meanwhile
+//! (the sweep deletes them in any order) can make a new entry fall under it. Old receipts are
+//! deleted from the bottom, a few per enqueue, and by the sweep.
+//!
 //! Tenures (see `tenure`): `queueDepth` and `enqueue` tell the key's tenure a newcomer is on its
 //! way (`caller` is the token the adapter knows the call by), and a holder's `dequeue` that would
 //! be final may be held while an announced entry is still coming ([`Dequeued::WaitUntil`]).
 
-use crate::db::{Database, Param, QueryExt};
+use crate::db::{Database, Param, QueryExt, Value};
 use crate::error::Result;
 use crate::expiry::Cleanup;
 use crate::idempotency::{self, Attempt, RECEIPT_WINDOW_MS};
 use crate::store::Store;
 use crate::tenure::EmptyDequeue;
 use crate::validate;
+
+/// Old receipts an enqueue looks at (from the bottom of its queue) to delete those past their
+/// window: more than the one receipt a dequeue adds, so they never pile up between sweeps.
+const RECEIPTS_DELETED_PER_ENQUEUE: i64 = 16;
+/// Queues whose live floor is kept in memory before the memo is cleared.
+const QUEUE_FLOORS_MAX: usize = 10_000;
 
 /// What a dequeue answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,17 +129,30 @@ impl<D: Database> Store<D> {
         if let Some(depth) = self.retried_enqueue_depth(key, attempt.filter(|a| a.retry))? {
             return Ok((depth, false, true));
         }
-        // What can never be delivered or asked for again: expired entries, and receipts past
-        // their window (this is where most receipts are deleted: their one extra row).
+        let floor = self.live_floor(key)?;
+        // What can never be delivered or asked for again: receipts past their window among the
+        // oldest rows (this is where most receipts are deleted: their one extra row), and
+        // expired entries above the floor. Both read a bounded number of rows.
         self.db.exec(
             "DELETE FROM queue_entries
-             WHERE queue_key = ?1 AND COALESCE(retain_until, expires_at) <= ?2",
-            &[Param::Text(key), Param::Int(now)],
+             WHERE queue_key = ?1 AND COALESCE(retain_until, expires_at) <= ?2
+               AND seq IN (SELECT seq FROM queue_entries WHERE queue_key = ?1
+                           ORDER BY seq LIMIT ?3)",
+            &[
+                Param::Text(key),
+                Param::Int(now),
+                Param::Int(RECEIPTS_DELETED_PER_ENQUEUE),
+            ],
+        )?;
+        self.db.exec(
+            "DELETE FROM queue_entries WHERE queue_key = ?1 AND seq > ?3 AND expires_at <= ?2",
+            &[Param::Text(key), Param::Int(now), Param::Int(floor)],
         )?;
         let rows = self.db.exec(
-            "SELECT MAX(seq), COALESCE(SUM(expires_at > ?2), 0) FROM queue_entries
-             WHERE queue_key = ?1",
-            &[Param::Text(key), Param::Int(now)],
+            "SELECT (SELECT MAX(seq) FROM queue_entries WHERE queue_key = ?1),
+                    (SELECT COUNT(*) FROM queue_entries
+                     WHERE queue_key = ?1 AND seq > ?3 AND expires_at > ?2)",
+            &[Param::Text(key), Param::Int(now), Param::Int(floor)],
         )?;
         let row = rows.into_iter().next().unwrap_or_default();
         let last_seq = row.first().and_then(|v| v.as_int());
@@ -131,7 +161,8 @@ impl<D: Database> Store<D> {
         let live_after = live_before + i64::from(live);
         let depth = max_size.map_or(live_after, |max| live_after.min(max));
         if live {
-            let seq = last_seq.map_or(0, |s| s.saturating_add(1));
+            // Above the floor even if the receipts up to it were deleted meanwhile.
+            let seq = last_seq.unwrap_or(-1).max(floor).saturating_add(1);
             self.db.exec(
                 "INSERT INTO queue_entries (queue_key, seq, value, expires_at, request_id, depth)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -154,28 +185,71 @@ impl<D: Database> Store<D> {
     /// Drops the live entries older than the newest `max` (the newest entry itself is always
     /// kept, like LTRIM). Those with a request id stay as receipts; the others go.
     fn drop_oldest_beyond(&self, key: &str, max: i64, now: i64) -> Result<()> {
-        const OLDER_THAN_NEWEST_MAX: &str = "queue_key = ?1 AND expires_at > ?2 AND seq <= (
-            SELECT seq FROM queue_entries WHERE queue_key = ?1 AND expires_at > ?2
-            ORDER BY seq DESC LIMIT 1 OFFSET ?3)";
-        self.db.exec(
+        let floor = self.live_floor(key)?;
+        const OLDER_THAN_NEWEST_MAX: &str = "queue_key = ?1 AND seq > ?5 AND expires_at > ?2
+            AND seq <= (SELECT seq FROM queue_entries WHERE queue_key = ?1 AND seq > ?5
+                        AND expires_at > ?2 ORDER BY seq DESC LIMIT 1 OFFSET ?3)";
+        let dropped = self.db.exec(
             &format!(
                 "UPDATE queue_entries SET taken_by = '', expires_at = 0, retain_until = ?4
-                 WHERE request_id IS NOT NULL AND {OLDER_THAN_NEWEST_MAX}"
+                 WHERE request_id IS NOT NULL AND {OLDER_THAN_NEWEST_MAX} RETURNING seq"
             ),
             &[
                 Param::Text(key),
                 Param::Int(now),
                 Param::Int(max),
                 Param::Int(now + RECEIPT_WINDOW_MS),
+                Param::Int(floor),
             ],
         )?;
         self.db.exec(
             &format!(
                 "DELETE FROM queue_entries WHERE request_id IS NULL AND {OLDER_THAN_NEWEST_MAX}"
             ),
-            &[Param::Text(key), Param::Int(now), Param::Int(max)],
+            &[
+                Param::Text(key),
+                Param::Int(now),
+                Param::Int(max),
+                Param::Null,
+                Param::Int(floor),
+            ],
         )?;
+        for seq in dropped
+            .iter()
+            .filter_map(|r| r.first().and_then(|v| v.as_int()))
+        {
+            self.raise_floor(key, seq);
+        }
         Ok(())
+    }
+
+    /// The newest receipt's seq in `key`'s queue (-1 if none): every live entry is above it
+    /// (see the module comment). Read once per queue and instance, then kept current.
+    pub(crate) fn live_floor(&self, key: &str) -> Result<i64> {
+        if let Some(floor) = self.queue_floors.borrow().get(key) {
+            return Ok(*floor);
+        }
+        let floor = self
+            .db
+            .query_int(
+                "SELECT MAX(seq) FROM queue_entries WHERE queue_key = ?1 AND taken_by IS NOT NULL",
+                &[Param::Text(key)],
+            )?
+            .unwrap_or(-1);
+        let mut floors = self.queue_floors.borrow_mut();
+        if floors.len() >= QUEUE_FLOORS_MAX {
+            floors.clear();
+        }
+        floors.insert(key.to_owned(), floor);
+        Ok(floor)
+    }
+
+    /// Entry `seq` of `key`'s queue became a receipt. (A queue whose floor is not known yet
+    /// reads it when it needs it.)
+    fn raise_floor(&self, key: &str, seq: i64) {
+        if let Some(floor) = self.queue_floors.borrow_mut().get_mut(key) {
+            *floor = (*floor).max(seq);
+        }
     }
 
     /// Takes the oldest unexpired entry and returns its JSON text. With a `request_id` the entry
@@ -259,32 +333,45 @@ impl<D: Database> Store<D> {
         request_id: Option<&str>,
         now: i64,
     ) -> Result<Option<String>> {
+        let floor = self.live_floor(key)?;
         const OLDEST_LIVE: &str = "queue_key = ?1 AND seq = (
-            SELECT seq FROM queue_entries WHERE queue_key = ?1 AND expires_at > ?2
+            SELECT seq FROM queue_entries WHERE queue_key = ?1 AND seq > ?5 AND expires_at > ?2
             ORDER BY seq LIMIT 1)";
         match request_id {
             Some(id) => {
                 let retain_until = now + RECEIPT_WINDOW_MS;
-                let taken = self.db.query_text(
+                let taken = self.db.exec(
                     &format!(
                         "UPDATE queue_entries SET taken_by = ?3, expires_at = 0, retain_until = ?4
-                         WHERE {OLDEST_LIVE} RETURNING value"
+                         WHERE {OLDEST_LIVE} RETURNING value, seq"
                     ),
                     &[
                         Param::Text(key),
                         Param::Int(now),
                         Param::Text(id),
                         Param::Int(retain_until),
+                        Param::Int(floor),
                     ],
                 )?;
-                if taken.is_some() {
-                    self.alarm.note_deadline(retain_until, Cleanup::Eventually);
+                let Some(mut row) = taken.into_iter().next().map(Vec::into_iter) else {
+                    return Ok(None);
+                };
+                let value = row.next().and_then(Value::into_text);
+                if let Some(seq) = row.next().and_then(|v| v.as_int()) {
+                    self.raise_floor(key, seq);
                 }
-                Ok(taken)
+                self.alarm.note_deadline(retain_until, Cleanup::Eventually);
+                Ok(value)
             }
             None => self.db.query_text(
                 &format!("DELETE FROM queue_entries WHERE {OLDEST_LIVE} RETURNING value"),
-                &[Param::Text(key), Param::Int(now)],
+                &[
+                    Param::Text(key),
+                    Param::Int(now),
+                    Param::Null,
+                    Param::Null,
+                    Param::Int(floor),
+                ],
             ),
         }
     }
@@ -299,11 +386,13 @@ impl<D: Database> Store<D> {
     }
 
     pub(crate) fn queue_depth_unchecked(&self, key: &str, now: i64) -> Result<u32> {
+        let floor = self.live_floor(key)?;
         let count = self
             .db
             .query_int(
-                "SELECT COUNT(*) FROM queue_entries WHERE queue_key = ?1 AND expires_at > ?2",
-                &[Param::Text(key), Param::Int(now)],
+                "SELECT COUNT(*) FROM queue_entries
+                 WHERE queue_key = ?1 AND seq > ?3 AND expires_at > ?2",
+                &[Param::Text(key), Param::Int(now), Param::Int(floor)],
             )?
             .unwrap_or(0);
         Ok(u32::try_from(count).unwrap_or(u32::MAX))

@@ -461,3 +461,92 @@ fn a_layout_2_object_is_upgraded_in_place() {
         Some("\"e\"")
     );
 }
+
+#[test]
+fn queue_entries_land_above_many_receipts_whatever_the_sweep_deleted() {
+    let s = store();
+    let far = (T0 + 3_600_000) as f64;
+    let id = |kind: &str, i: i64| format!("{kind}{i:0>19}");
+    // A busy thread: 300 messages queued and taken within the receipt window, each leaving its
+    // dequeue's receipt behind.
+    for i in 0..300 {
+        let (e, d) = (id("e", i), id("d", i));
+        s.enqueue(
+            "q",
+            &i.to_string(),
+            far,
+            Some(10.0),
+            first(&e),
+            None,
+            T0 + i,
+        )
+        .unwrap();
+        let taken = s.dequeue("q", first(&d), None, T0 + i).unwrap().entry();
+        assert_eq!(taken, Some(i.to_string()));
+    }
+    let receipts =
+        s.db.query_int(
+            "SELECT COUNT(*) FROM queue_entries WHERE taken_by IS NOT NULL",
+            &[],
+        )
+        .unwrap();
+    assert!(
+        receipts.unwrap() > 250,
+        "the receipts are kept: {receipts:?}"
+    );
+    // (How few rows they read is measured in workerd, test/costs.test.ts: the native database
+    // counts no reads.)
+    s.enqueue(
+        "q",
+        "\"x\"",
+        far,
+        Some(10.0),
+        first(&id("e", 300)),
+        None,
+        T0 + 300,
+    )
+    .unwrap();
+    assert_eq!(s.queue_depth("q", None, T0 + 300).unwrap(), 1);
+    let x = s
+        .dequeue("q", first(&id("d", 300)), None, T0 + 300)
+        .unwrap();
+    assert_eq!(x.entry().as_deref(), Some("\"x\""));
+    // A retried dequeue still finds its receipt, down among the others.
+    let again_taken = s.dequeue("q", again(&id("d", 7)), None, T0 + 301).unwrap();
+    assert_eq!(again_taken.entry().as_deref(), Some("7"));
+    // The sweep may delete the newest receipts first; a later entry still lands above the rest
+    // and is delivered (also after a restart, which recomputes the floor).
+    s.db.exec(
+        "DELETE FROM queue_entries WHERE seq >= (SELECT MAX(seq) - 5 FROM queue_entries)",
+        &[],
+    )
+    .unwrap();
+    s.enqueue(
+        "q",
+        "\"y\"",
+        far,
+        None,
+        first(&id("e", 301)),
+        None,
+        T0 + 302,
+    )
+    .unwrap();
+    let s = reopen(s, T0 + 303);
+    s.enqueue(
+        "q",
+        "\"z\"",
+        far,
+        None,
+        first(&id("e", 302)),
+        None,
+        T0 + 303,
+    )
+    .unwrap();
+    assert_eq!(s.queue_depth("q", None, T0 + 303).unwrap(), 2);
+    let y = s
+        .dequeue("q", first(&id("d", 301)), None, T0 + 303)
+        .unwrap();
+    assert_eq!(y.entry().as_deref(), Some("\"y\""));
+    let z = s.dequeue("q", None, None, T0 + 303).unwrap();
+    assert_eq!(z.entry().as_deref(), Some("\"z\""));
+}

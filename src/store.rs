@@ -33,6 +33,8 @@ pub struct Store<D: Database> {
     pub(crate) owned_memo: std::cell::RefCell<std::collections::HashSet<String>>,
     /// Units a caller said stay on this object under a layout it cannot compute; memory only.
     pub(crate) stays: std::cell::RefCell<std::collections::HashSet<String>>,
+    /// The live floor of each queue this instance has met (see `queues`); memory only.
+    pub(crate) queue_floors: std::cell::RefCell<std::collections::HashMap<String, i64>>,
     /// Previous homes known to have drained (a drained one never undrains): once known, a call
     /// routed from one reads nothing for admission.
     pub(crate) drained_sources: std::cell::RefCell<std::collections::HashSet<String>>,
@@ -57,6 +59,7 @@ impl<D: Database> Store<D> {
             outgoing_cache: Default::default(),
             owned_memo: Default::default(),
             stays: Default::default(),
+            queue_floors: Default::default(),
             drained_sources: Default::default(),
         };
         if armed_alarm.is_none() {

@@ -6,7 +6,7 @@ import type { QueueEntry } from "chat";
 import { describe, expect, it } from "vitest";
 import { createCloudflareState } from "../ts/index.js";
 import { FaultyNamespace } from "./support/faulty-namespace.js";
-import { freshAdapter, quiet, stubFor } from "./helpers.js";
+import { freshAdapter, quiet, sql, stubFor } from "./helpers.js";
 
 async function rows(name: string, op: () => Promise<unknown>): Promise<{ read: number; written: number }> {
   const stub = stubFor(name);
@@ -101,6 +101,28 @@ describe("rows read by a read the object already knows", () => {
     await state.delete("thread-state:t1");
     expect(await state.isSubscribed("t1")).toBe(false);
     expect(await state.get("thread-state:t1")).toBeNull();
+  });
+});
+
+describe("rows read by queue calls on a busy thread", () => {
+  it("stay bounded however many dequeue receipts the last two minutes left", async () => {
+    const name = `costs-receipts-${Date.now()}`;
+    const state = await freshAdapter({ name });
+    const entry = (i: number): QueueEntry => ({ message: { i } as never, enqueuedAt: Date.now(), expiresAt: Date.now() + 90_000 });
+    const cycle = async (i: number) => {
+      await state.enqueue("t1", entry(i), 10);
+      expect(await state.queueDepth("t1")).toBe(1);
+      expect((await state.dequeue("t1"))?.message).toEqual({ i });
+    };
+    for (let i = 0; i < 20; i++) await cycle(i);
+    const few = await rows(name, () => cycle(20));
+    for (let i = 21; i < 400; i++) await cycle(i); // 400 receipts now, within their window
+    const many = await rows(name, () => cycle(400));
+    // The receipts are there (a retry of any of those dequeues gets its entry back)...
+    const kept = await sql<{ n: number }>(name, "SELECT COUNT(*) AS n FROM queue_entries WHERE taken_by IS NOT NULL");
+    expect(kept[0]!.n).toBeGreaterThan(350);
+    // ...but an enqueue, a depth and a dequeue read about as many rows as with 20 of them.
+    expect(many.read).toBeLessThanOrEqual(few.read + 20);
   });
 });
 
