@@ -31,15 +31,16 @@
 //!   those of builds older than schema 3, which know nothing of receipts.
 //! - **Entries dropped by `maxSize` are marked the same way** (`taken_by = ''`), so a retried
 //!   `enqueue` whose entry has since been dropped still finds its id and does not add it again.
-//! - **List appends keep their ids on the newest item.** A list has no per-list row on every
-//!   append path (appends without a TTL never touch `lists`), and an item may be trimmed away by
-//!   the next append, so an id stored on its own item could vanish. Instead each appended item
-//!   carries the ids of the appends made to its list within the window, its own last
-//!   ([`ListReceipts`]); the newest item always survives trimming, so a retry reads exactly one
-//!   row to know whether its first attempt landed — whatever the list's length, `maxLength` or
-//!   not. The cost is bytes, not rows: a few dozen per item for lists appended to less than once a
-//!   second. The history is capped at [`MAX_LIST_RECEIPTS`] ids; an append retried after more than
-//!   that many other appends to the same list within the window may be added twice (documented).
+//! - **List appends keep their id on their own item** ([`ListReceipts`]), with the time of the
+//!   append (also when it has no id). An item trimmed away while its receipts are inside the
+//!   window hands them to the item that trimmed it, so an id lives on exactly one item until its
+//!   window ends. A retry reads the list's items newest first, in small pages, until it finds
+//!   its id or reaches an item appended before the window (no older item can hold one): a retry
+//!   soon after its first attempt reads a few rows, whatever the list's length. The cost of an
+//!   append is one entry of bytes (an earlier layout carried every id of the window on the newest
+//!   item: kilobytes per item on a busy list, and most of an append's time). A retry reads at most
+//!   [`MAX_LIST_RECEIPTS`] items; an append retried after more than that many other appends to
+//!   the same list within the window may be added twice (documented).
 //! - **Ids are validated** ([`request_id`]): 16–64 characters of `[A-Za-z0-9_-]`, so they can be
 //!   joined with `,` and `@` without escaping and never collide by accident.
 
@@ -116,56 +117,69 @@ pub fn request_id<'a>(argument: &'static str, id: Option<&'a str>) -> Result<Opt
     Ok(Some(id))
 }
 
-/// The append ids a list's newest item carries: `id@unix_ms` entries joined by `,`, oldest first.
+/// The receipts in a list item's `requests` column: `id@unix_ms` entries joined by `,`, oldest
+/// first. The last entry is the item's own append (`@unix_ms` with no id when that append had
+/// none); entries before it were *carried*: they belonged to items the append trimmed away while
+/// still inside the window. Items written before this layout carried every id of the window, own
+/// last, which reads the same way.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListReceipts {
-    entries: Vec<(String, i64)>,
+    carried: Vec<(String, i64)>,
+}
+
+/// One `id@unix_ms` entry; `None` when malformed.
+fn receipt_entry(entry: &str) -> Option<(&str, i64)> {
+    let (id, at) = entry.split_once('@')?;
+    Some((id, at.parse().ok()?))
 }
 
 impl ListReceipts {
-    /// Parses the column; anything malformed is skipped (the column is ours, but a receipt is an
-    /// optimisation for retries, never a reason to fail an append).
-    pub fn parse(column: Option<&str>) -> Self {
-        let entries = column
-            .unwrap_or("")
+    /// Whether `column` holds a receipt of the append `id` made within the window before `now`.
+    /// Anything malformed is skipped (a receipt is an optimisation for retries, never a reason to
+    /// fail an append).
+    pub fn contains(column: &str, id: &str, now: i64) -> bool {
+        column
             .split(',')
-            .filter_map(|entry| {
-                let (id, at) = entry.split_once('@')?;
-                Some((id.to_owned(), at.parse().ok()?))
-            })
-            .collect();
-        ListReceipts { entries }
+            .filter_map(receipt_entry)
+            .any(|(seen, at)| !seen.is_empty() && seen == id && now - at < RECEIPT_WINDOW_MS)
     }
 
-    /// Whether an append with this id landed within the window before `now`.
-    pub fn contains(&self, id: &str, now: i64) -> bool {
-        self.entries
-            .iter()
-            .any(|(seen, at)| seen == id && now - at < RECEIPT_WINDOW_MS)
+    /// When the item's own append was made (its last entry), if the column says.
+    pub fn own_at(column: &str) -> Option<i64> {
+        column
+            .rsplit(',')
+            .next()
+            .and_then(receipt_entry)
+            .map(|(_, at)| at)
     }
 
-    /// The history the next item carries: entries still inside the window, plus `id` (if any),
-    /// capped at [`MAX_LIST_RECEIPTS`] by dropping the oldest. `None` when empty.
-    pub fn next(mut self, id: Option<&str>, now: i64) -> Option<String> {
-        self.entries.retain(|(_, at)| now - at < RECEIPT_WINDOW_MS);
-        if let Some(id) = id {
-            self.entries.push((id.to_owned(), now));
-        }
-        let excess = self.entries.len().saturating_sub(MAX_LIST_RECEIPTS);
-        self.entries.drain(..excess);
-        if self.entries.is_empty() {
-            return None;
-        }
+    /// Keeps the receipts of a trimmed item that are still inside the window.
+    pub fn carry(&mut self, column: &str, now: i64) {
+        self.carried.extend(
+            column
+                .split(',')
+                .filter_map(receipt_entry)
+                .filter(|(id, at)| !id.is_empty() && now - at < RECEIPT_WINDOW_MS)
+                .map(|(id, at)| (id.to_owned(), at)),
+        );
+    }
+
+    /// The column of a new item: what it carries (at most [`MAX_LIST_RECEIPTS`] − 1 entries, the
+    /// newest), then its own entry.
+    pub fn column(mut self, id: Option<&str>, now: i64) -> String {
+        self.carried.sort_by_key(|(_, at)| *at);
+        let excess = self.carried.len().saturating_sub(MAX_LIST_RECEIPTS - 1);
         let mut column = String::new();
-        for (i, (id, at)) in self.entries.iter().enumerate() {
-            if i > 0 {
-                column.push(',');
-            }
-            column.push_str(id);
+        for (id, at) in self.carried.drain(..).skip(excess) {
+            column.push_str(&id);
             column.push('@');
             column.push_str(&at.to_string());
+            column.push(',');
         }
-        Some(column)
+        column.push_str(id.unwrap_or(""));
+        column.push('@');
+        column.push_str(&now.to_string());
+        column
     }
 }
 
@@ -195,31 +209,46 @@ mod tests {
     }
 
     #[test]
-    fn list_receipts_window_and_cap() {
-        let r = ListReceipts::parse(None);
-        let col = r.next(Some("aaaaaaaaaaaaaaaa"), 1_000).unwrap();
-        let r = ListReceipts::parse(Some(&col));
-        assert!(r.contains("aaaaaaaaaaaaaaaa", 1_000 + RECEIPT_WINDOW_MS - 1));
-        assert!(!r.contains("aaaaaaaaaaaaaaaa", 1_000 + RECEIPT_WINDOW_MS));
-        assert!(!r.contains("bbbbbbbbbbbbbbbb", 1_000));
-        // Outside the window the old id is dropped from the next item's history.
-        let col = r
-            .next(Some("bbbbbbbbbbbbbbbb"), 1_000 + RECEIPT_WINDOW_MS)
-            .unwrap();
-        assert_eq!(
-            col,
-            format!("bbbbbbbbbbbbbbbb@{}", 1_000 + RECEIPT_WINDOW_MS)
+    fn list_receipts_window_carry_and_cap() {
+        let own = ListReceipts::default().column(Some("aaaaaaaaaaaaaaaa"), 1_000);
+        assert_eq!(own, "aaaaaaaaaaaaaaaa@1000");
+        assert!(ListReceipts::contains(
+            &own,
+            "aaaaaaaaaaaaaaaa",
+            1_000 + RECEIPT_WINDOW_MS - 1
+        ));
+        assert!(!ListReceipts::contains(
+            &own,
+            "aaaaaaaaaaaaaaaa",
+            1_000 + RECEIPT_WINDOW_MS
+        ));
+        assert!(!ListReceipts::contains(&own, "bbbbbbbbbbbbbbbb", 1_000));
+        assert_eq!(ListReceipts::own_at(&own), Some(1_000));
+        // An append without an id still records when it was made, under no id.
+        let anonymous = ListReceipts::default().column(None, 2_000);
+        assert_eq!(anonymous, "@2000");
+        assert!(!ListReceipts::contains(&anonymous, "", 2_000));
+        // A trimmed item's receipts inside the window move to the new item, before its own.
+        let mut carried = ListReceipts::default();
+        carried.carry(&own, 3_000);
+        carried.carry(
+            &format!("cccccccccccccccc@{}", 3_000 - RECEIPT_WINDOW_MS),
+            3_000,
         );
-        // Capped: the oldest go first.
-        let mut col = None;
+        let next = carried.column(Some("bbbbbbbbbbbbbbbb"), 3_000);
+        assert_eq!(next, "aaaaaaaaaaaaaaaa@1000,bbbbbbbbbbbbbbbb@3000");
+        assert_eq!(ListReceipts::own_at(&next), Some(3_000));
+        // Capped: the oldest carried go first.
+        let mut many = ListReceipts::default();
         for i in 0..MAX_LIST_RECEIPTS + 5 {
-            col = ListReceipts::parse(col.as_deref()).next(Some(&format!("{i:016}")), 5_000);
+            many.carry(&format!("{i:016}@{}", 4_000 + i as i64), 5_000);
         }
-        let r = ListReceipts::parse(col.as_deref());
-        assert!(!r.contains(&format!("{:016}", 4), 5_000));
-        assert!(r.contains(&format!("{:016}", 5), 5_000));
-        assert!(col.unwrap().len() <= MAX_LIST_RECEIPTS_BYTES);
+        let col = many.column(Some("dddddddddddddddd"), 5_000);
+        assert!(!ListReceipts::contains(&col, &format!("{:016}", 5), 5_000));
+        assert!(ListReceipts::contains(&col, &format!("{:016}", 6), 5_000));
+        assert!(col.len() <= MAX_LIST_RECEIPTS_BYTES);
         // Garbage is skipped, not fatal.
-        assert_eq!(ListReceipts::parse(Some("x,y@z,@")).entries.len(), 0);
+        assert!(!ListReceipts::contains("x,y@z,@", "y", 5_000));
+        assert_eq!(ListReceipts::own_at("x,y@z"), None);
     }
 }

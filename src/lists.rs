@@ -26,15 +26,15 @@
 //! Items written by such a build have no `expires_at`: for them (and so for every list written
 //! before layout 4) the `lists` row is the expiry, exactly as that build meant it.
 //!
-//! Retry safety: each item carries, in `requests`, the ids of the appends its list received
-//! within the receipt window, its own last (`idempotency::ListReceipts`). The newest item always
-//! survives trimming, so a retried append reads that one row to learn whether its first attempt
-//! landed; if it did, nothing is written.
+//! Retry safety: each item carries, in `requests`, its own append's id and time, and the receipts
+//! of items it trimmed away while those were inside the receipt window
+//! (`idempotency::ListReceipts`). A retried append reads the newest items until it finds its id
+//! or an item older than the window; if its first attempt landed, nothing is written.
 
 use crate::db::{Database, Param, Value};
 use crate::error::Result;
 use crate::expiry::Cleanup;
-use crate::idempotency::{self, Attempt, ListReceipts};
+use crate::idempotency::{self, Attempt, ListReceipts, MAX_LIST_RECEIPTS, RECEIPT_WINDOW_MS};
 use crate::store::Store;
 use crate::validate;
 
@@ -82,20 +82,18 @@ impl<D: Database> Store<D> {
         let new_deadline = ttl_ms.map(|ttl| now + ttl);
 
         let bound = self.db.transaction(&mut || {
-            // One read for every fact: the list's bound, and its newest item's seq, receipts and
-            // expiry (the list's, see the module comment).
+            // One read for every fact: the list's bound, and its newest item's seq and expiry
+            // (the list's, see the module comment).
             let rows = self.db.exec(
-                "SELECT l.expires_at, i.seq, i.requests, i.expires_at FROM (SELECT 1)
+                "SELECT l.expires_at, i.seq, i.expires_at FROM (SELECT 1)
                  LEFT JOIN lists l ON l.list_key = ?1
-                 LEFT JOIN (SELECT seq, requests, expires_at FROM list_items WHERE list_key = ?1
+                 LEFT JOIN (SELECT seq, expires_at FROM list_items WHERE list_key = ?1
                             ORDER BY seq DESC LIMIT 1) i ON 1",
                 &[Param::Text(key)],
             )?;
             let mut row = rows.into_iter().next().unwrap_or_default().into_iter();
             let bound = row.next().and_then(|v| v.as_int());
             let mut last_seq = row.next().and_then(|v| v.as_int());
-            let mut receipts =
-                ListReceipts::parse(row.next().and_then(Value::into_text).as_deref());
             let mut expiry = row.next().and_then(|v| v.as_int()).or(bound);
 
             // An expired list starts fresh: its old items must not reappear.
@@ -109,16 +107,29 @@ impl<D: Database> Store<D> {
                         .exec("DELETE FROM lists WHERE list_key = ?", &[Param::Text(key)])?;
                 }
                 last_seq = None;
-                receipts = ListReceipts::default();
                 expiry = None;
-            } else if attempt.is_some_and(|a| a.retry && receipts.contains(a.id, now)) {
-                // A retry whose first attempt landed: nothing more to do. (The receipts came
-                // with the row this append reads anyway, so the check costs no read.)
-                return Ok(None);
+            } else if let Some(id) = attempt.filter(|a| a.retry).map(|a| a.id) {
+                if self.list_has_receipt(key, id, now)? {
+                    // A retry whose first attempt landed: nothing more to do.
+                    return Ok(None);
+                }
             }
 
             let seq = last_seq.map_or(0, |s| s.saturating_add(1));
-            let receipts = receipts.next(request_id, now);
+            // Trim first: receipts of trimmed items still inside the window move to the new one.
+            let mut receipts = ListReceipts::default();
+            if let Some(max) = max_length {
+                let trimmed = self.db.exec(
+                    "DELETE FROM list_items WHERE list_key = ?1 AND seq <= ?2 RETURNING requests",
+                    &[Param::Text(key), Param::Int(seq - max)],
+                )?;
+                for column in trimmed.into_iter().filter_map(|r| r.into_iter().next()) {
+                    if let Some(column) = column.into_text() {
+                        receipts.carry(&column, now);
+                    }
+                }
+            }
+            let receipts = receipts.column(request_id, now);
             // No TTL keeps whatever expiry the list already has.
             let expiry = new_deadline.or(expiry);
             self.db.exec(
@@ -128,16 +139,10 @@ impl<D: Database> Store<D> {
                     Param::Text(key),
                     Param::Int(seq),
                     Param::Text(json),
-                    receipts.as_deref().into(),
+                    Param::Text(&receipts),
                     expiry.into(),
                 ],
             )?;
-            if let Some(max) = max_length {
-                self.db.exec(
-                    "DELETE FROM list_items WHERE list_key = ?1 AND seq <= ?2",
-                    &[Param::Text(key), Param::Int(seq - max)],
-                )?;
-            }
             // The bound moves only when the deadline passes it (see the module comment).
             let (Some(deadline), Some(ttl)) = (new_deadline, ttl_ms) else {
                 return Ok(None);
@@ -157,6 +162,40 @@ impl<D: Database> Store<D> {
             self.alarm.note_deadline(bound, Cleanup::AtDeadline);
         }
         Ok(())
+    }
+
+    /// Whether an append with request id `id` landed on this list within the receipt window:
+    /// its receipt is on its own item, or on the newer one that trimmed it (see `idempotency`).
+    /// Items are read newest first in growing pages, and the search stops at an item appended
+    /// before the window — so a retry soon after its first attempt reads a few rows.
+    fn list_has_receipt(&self, key: &str, id: &str, now: i64) -> Result<bool> {
+        let mut below = (1_i64 << 53) - 1; // above every seq, and exactly bindable in workerd
+        let mut read = 0;
+        let mut page = 1; // the newest item is the likeliest: a retry comes soon after its attempt
+        while read < MAX_LIST_RECEIPTS {
+            let rows = self.db.exec(
+                "SELECT seq, requests FROM list_items WHERE list_key = ?1 AND seq < ?2
+                 ORDER BY seq DESC LIMIT ?3",
+                &[Param::Text(key), Param::Int(below), Param::Int(page)],
+            )?;
+            if rows.is_empty() {
+                return Ok(false);
+            }
+            for row in rows {
+                let mut cols = row.into_iter();
+                below = cols.next().and_then(|v| v.as_int()).unwrap_or(i64::MIN);
+                let column = cols.next().and_then(Value::into_text).unwrap_or_default();
+                if ListReceipts::contains(&column, id, now) {
+                    return Ok(true);
+                }
+                if ListReceipts::own_at(&column).is_some_and(|at| now - at >= RECEIPT_WINDOW_MS) {
+                    return Ok(false); // older items hold only older receipts
+                }
+                read += 1;
+            }
+            page = (page * 8).min(64);
+        }
+        Ok(false)
     }
 
     /// The list as one JSON array text (`"[]"` when missing or expired), values in insertion

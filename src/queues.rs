@@ -130,9 +130,9 @@ impl<D: Database> Store<D> {
             return Ok((depth, false, true));
         }
         let floor = self.live_floor(key)?;
-        // What can never be delivered or asked for again: receipts past their window among the
-        // oldest rows (this is where most receipts are deleted: their one extra row), and
-        // expired entries above the floor. Both read a bounded number of rows.
+        // What can never be delivered or asked for again, among the oldest rows: receipts past
+        // their window (this is where most receipts are deleted: their one extra row) and
+        // expired entries. A bounded read; the sweep deletes whatever expires above them.
         self.db.exec(
             "DELETE FROM queue_entries
              WHERE queue_key = ?1 AND COALESCE(retain_until, expires_at) <= ?2
@@ -143,10 +143,6 @@ impl<D: Database> Store<D> {
                 Param::Int(now),
                 Param::Int(RECEIPTS_DELETED_PER_ENQUEUE),
             ],
-        )?;
-        self.db.exec(
-            "DELETE FROM queue_entries WHERE queue_key = ?1 AND seq > ?3 AND expires_at <= ?2",
-            &[Param::Text(key), Param::Int(now), Param::Int(floor)],
         )?;
         let rows = self.db.exec(
             "SELECT (SELECT MAX(seq) FROM queue_entries WHERE queue_key = ?1),
