@@ -66,12 +66,13 @@ export class Layout {
    * errors.
    */
   locate(key: string, call: "thread" | "key", argument: string): Located {
-    const route = call === "thread" ? this.router.routeThread(key, argument) : this.router.routeKey(key);
+    const [routingKey, threadScoped, objectName] =
+      call === "thread" ? this.router.routeThread(key, argument) : this.router.routeKey(key);
     let object: string;
-    if (this.legacy) object = call === "thread" && this.shardKey ? this.#label(route.routingKey) : this.name;
-    else if (this.shardKey) object = route.threadScoped ? this.#label(route.routingKey) : this.name;
-    else object = route.objectName;
-    return { routingKey: route.routingKey, threadScoped: call === "thread", object };
+    if (this.legacy) object = call === "thread" && this.shardKey ? this.#label(routingKey) : this.name;
+    else if (this.shardKey) object = threadScoped ? this.#label(routingKey) : this.name;
+    else object = objectName;
+    return { routingKey, threadScoped: call === "thread", object };
   }
 
   /** The object a unit lives on, by its routing key and whether it is a thread's. */
