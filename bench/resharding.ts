@@ -248,19 +248,21 @@ export interface CallFigures {
   windows: number[];
 }
 
-/** `isSubscribed` once on each thread, one caller; counters over all, times per call. */
-async function sampleIsSubscribed(env: Env, objects: string[], c: Counted, threads: string[], expected: boolean): Promise<CallFigures> {
+/**
+ * `call` once per item, one caller, timed one by one (and in windows of `WINDOW`); the RPCs
+ * counted on the adapter's namespace and the rows and object-to-object RPCs on `objects`, per call.
+ */
+async function sampleCalls<T>(env: Env, objects: string[], c: Counted, items: T[], call: (item: T, k: number) => Promise<void>): Promise<CallFigures> {
   const before = await totals(env, objects);
   const rpc = c.counter.rpc;
   const samples: number[] = [];
   const windows: number[] = [];
   await tick();
   let windowStart = performance.now();
-  for (const t of threads) {
+  for (const [k, item] of items.entries()) {
     const t0 = performance.now();
-    const answer = await c.state.isSubscribed(t);
+    await call(item, k);
     const t1 = performance.now();
-    if (answer !== expected) throw new Error(`isSubscribed(${t}) answered ${answer}, expected ${expected}`);
     samples.push(t1 - t0);
     if (samples.length % WINDOW === 0) {
       windows.push((t1 - windowStart) / WINDOW);
@@ -268,7 +270,7 @@ async function sampleIsSubscribed(env: Env, objects: string[], c: Counted, threa
     }
   }
   const d = minus(await totals(env, objects), before);
-  const n = threads.length;
+  const n = items.length;
   return {
     calls: n,
     rpc: (c.counter.rpc - rpc) / n,
@@ -278,6 +280,14 @@ async function sampleIsSubscribed(env: Env, objects: string[], c: Counted, threa
     samples,
     windows,
   };
+}
+
+/** `isSubscribed` once on each thread, one caller; counters over all, times per call. */
+async function sampleIsSubscribed(env: Env, objects: string[], c: Counted, threads: string[], expected: boolean): Promise<CallFigures> {
+  return await sampleCalls(env, objects, c, threads, async (t) => {
+    const answer = await c.state.isSubscribed(t);
+    if (answer !== expected) throw new Error(`isSubscribed(${t}) answered ${answer}, expected ${expected}`);
+  });
 }
 
 /** Threads from `indices` whose new home is not the base object (they move). */
@@ -505,37 +515,10 @@ export interface MessageCase extends CallFigures {
 
 /** One message on each of `threads`, one caller; counters over all, times per message. */
 async function sampleMessages(env: Env, objects: string[], c: Counted, threads: string[], tag: string, layout: Layout, base: string): Promise<MessageCase> {
-  const before = await totals(env, objects);
-  const rpc = c.counter.rpc;
-  const samples: number[] = [];
-  const windows: number[] = [];
-  let dedupeMoved = 0;
-  await tick();
-  let windowStart = performance.now();
-  for (const [k, t] of threads.entries()) {
-    const dedupeKey = `dedupe:slack:${tag}-${k}`;
-    if (layout.locate(dedupeKey, "key", "key").object !== base) dedupeMoved++;
-    const t0 = performance.now();
-    await chatMessage(c, t, dedupeKey);
-    const t1 = performance.now();
-    samples.push(t1 - t0);
-    if (samples.length % WINDOW === 0) {
-      windows.push((t1 - windowStart) / WINDOW);
-      windowStart = t1;
-    }
-  }
-  const d = minus(await totals(env, objects), before);
-  const n = threads.length;
-  return {
-    calls: n,
-    rpc: (c.counter.rpc - rpc) / n,
-    peerCalls: d.peerCalls / n,
-    rowsRead: d.rowsRead / n,
-    rowsWritten: d.rowsWritten / n,
-    samples,
-    windows,
-    dedupeMoved: dedupeMoved / n,
-  };
+  const dedupeKeys = threads.map((_, k) => `dedupe:slack:${tag}-${k}`);
+  const dedupeMoved = dedupeKeys.filter((key) => layout.locate(key, "key", "key").object !== base).length;
+  const figures = await sampleCalls(env, objects, c, threads, (t, k) => chatMessage(c, t, dedupeKeys[k]!));
+  return { ...figures, dedupeMoved: dedupeMoved / threads.length };
 }
 
 export interface MessageFigures {

@@ -776,10 +776,7 @@ impl<D: Database> Store<D> {
 
     /// Deletes every row of a unit (live or expired), in the caller's transaction.
     fn delete_unit(&self, routing_key: &str) -> Result<()> {
-        // Behind the read cache's back (see `read_cache`) and the queues' live floors (see
-        // `queues`): forgetting them is always safe.
-        self.reads.clear();
-        self.queue_floors.borrow_mut().clear();
+        self.forget_row_memos();
         let keys = unit_keys(routing_key);
         let key_params: Vec<Param<'_>> = keys.iter().map(|k| Param::Text(k)).collect();
         let placeholders = placeholders(1, keys.len());
@@ -1103,10 +1100,7 @@ impl<D: Database> Store<D> {
     }
 
     fn write_unit(&self, unit: &Unit) -> Result<()> {
-        // Behind the read cache's back (see `read_cache`) and the queues' live floors (see
-        // `queues`): forgetting them is always safe.
-        self.reads.clear();
-        self.queue_floors.borrow_mut().clear();
+        self.forget_row_memos();
         let r = unit.routing_key.as_str();
         if unit.subscribed {
             self.db.exec(

@@ -44,9 +44,8 @@ pub enum Scope {
     Key,
 }
 
-/// Where a call goes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Tsify)]
-#[serde(rename_all = "camelCase")]
+/// Where a call goes (to JavaScript as a `RouteTuple`, see `workerd`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     /// The routing key: a thread/channel id, or the whole key.
     pub routing_key: String,

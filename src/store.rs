@@ -98,6 +98,14 @@ impl<D: Database> Store<D> {
         self.alarm.armed()
     }
 
+    /// Rows are about to be written behind the memos that mirror them — the read cache (see
+    /// `read_cache`) and the queues' live floors (see `queues`) — by the re-sharding import or
+    /// hand-over: forgetting them is always safe, and the next call reads SQLite again.
+    pub(crate) fn forget_row_memos(&self) {
+        self.reads.clear();
+        self.queue_floors.borrow_mut().clear();
+    }
+
     /// Cumulative SQLite rows read and written by this instance (what Cloudflare bills).
     pub fn row_counts(&self) -> RowCounts {
         self.db.row_counts()

@@ -677,7 +677,7 @@ impl StateCore {
     /// a new layout). With no migration going on this reads nothing and answers "serve" — as
     /// `undefined`: it is every call's answer, and building an object for it through serde cost
     /// an RPC about 10 µs (measured in workerd), more than the whole read it guards.
-    #[wasm_bindgen(unchecked_return_type = "Admission | undefined")]
+    #[wasm_bindgen(unchecked_return_type = "Exclude<Admission, { admit: \"serve\" }> | undefined")]
     pub fn admit(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,

@@ -192,7 +192,7 @@ export class ChatStateDO extends DurableObject<unknown> {
       const ask = (): string | null | number => {
         // A held dequeue asks again under admission too: its key may have moved meanwhile.
         const admission = this.#core.admit(threadId, true, via?.from, via?.migration?.id);
-        if (admission !== undefined && admission.admit !== "serve") throw new MovedWhileHeld();
+        if (admission !== undefined) throw new MovedWhileHeld();
         return this.#core.dequeue(threadId, requestId, retry, holder) as string | null | number;
       };
       const answer = this.#core.dequeue(threadId, requestId, retry, holder) as string | null | number;

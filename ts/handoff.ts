@@ -123,7 +123,7 @@ export class HandoffShell {
     const retiring = via?.from ? this.retireEarlier(via.migration?.id) : null;
     if (retiring) return retiring.then(() => this.serve(key, threadScoped, via, run, proxy));
     const admission = this.#core().admit(key, threadScoped, via?.from, via?.migration?.id);
-    if (admission === undefined || admission.admit === "serve") return run(); // undefined: serve
+    if (admission === undefined) return run(); // serve here
     if (admission.admit === "moved") {
       const moved: Moved = { movedTo: admission.object, layout: admission.layout ?? null };
       if (via) return moved;

@@ -7,4 +7,4 @@ import { initSync } from "../pkg/chat_state.js";
 initSync({ module: wasmModule });
 
 export { ShardRouter, StateCore } from "../pkg/chat_state.js";
-export type { Claim, DrainItem, Inspection, LayoutDesc, Lock, Migration, Outgoing, Route } from "../pkg/chat_state.js";
+export type { Claim, DrainItem, Inspection, LayoutDesc, Lock, Migration, Outgoing, RouteTuple } from "../pkg/chat_state.js";
