@@ -29,6 +29,8 @@ async function demo(...args) {
 
 test("npm run demo serves the example bot from examples/bot/wrangler.jsonc, and its state persists", { timeout: 600_000 }, async () => {
   const first = await demo("--fresh");
+  // On the scratch directory, not a developer's .demo-state/.
+  assert.match(first, /state in \.tools\/demo-test-state\/ \.\.\./, first);
   assert.match(first, /Run 1 \(fresh state\)/);
   assert.match(first, /\n5 bot replies, /, first);
   assert.match(first, /slack:C0GENERAL1:[0-9.]+ → default:shard-\d \(subscribed: true\)/);
