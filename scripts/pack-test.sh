@@ -2,15 +2,17 @@
 # Packs the npm package, installs the tarball into a scratch Worker project (.tools/pack-test/)
 # and runs there, inside workerd, importing only "chat-state-cloudflare-do": the contract suite,
 # chat's own calls through two Slack bots (test/chat-calls.test.ts), and the example bot end to
-# end (test/e2e.test.ts). Then the same tarball in a Vite project (test-pack/vite.test.mjs). Proves
-# the published artifact (dist/ + pkg/ wasm) loads and works, not just the repo sources.
+# end (test/e2e.test.ts), on the `exports` form of the configuration (test-pack/wrangler.jsonc);
+# and one write-and-read smoke test on the `migrations` form (test-pack/smoke.test.ts on
+# wrangler.migrations.jsonc). Then the same tarball in a Vite project (test-pack/vite.test.mjs).
+# Proves the published artifact (dist/ + pkg/ wasm) loads and works, not just the repo sources.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 root=$PWD
 work=.tools/pack-test
 status=0
-rm -rf "$work" && mkdir -p "$work/test" "$work/examples/bot/src" "$work/examples/bot/demo"
+rm -rf "$work" && mkdir -p "$work/test" "$work/smoke" "$work/examples/bot/src" "$work/examples/bot/demo"
 
 bash scripts/build-dist.sh >/dev/null
 tarball=$(npm pack --ignore-scripts --silent --pack-destination "$work")
@@ -36,6 +38,8 @@ cat > "$work/package.json" <<JSON
 JSON
 cp test-pack/worker.ts "$work/worker.ts"
 cp test-pack/wrangler.jsonc "$work/wrangler.jsonc"
+cp test-pack/wrangler.migrations.jsonc "$work/wrangler.migrations.jsonc"
+cp test-pack/smoke.test.ts "$work/smoke/migrations.test.ts"
 cp test-pack/vitest.config.ts "$work/vitest.config.ts"
 # The same tests, importing the package by name instead of the repo's ts/.
 for f in test/contract.test.ts test/chat-calls.test.ts test/e2e.test.ts test/helpers.ts; do

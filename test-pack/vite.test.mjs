@@ -7,6 +7,9 @@
 //   2. `vite build`, then `vite preview` on the build;
 //   3. `wrangler dev` on the generated dist/<name>/wrangler.json (and `wrangler deploy --dry-run`
 //      through the redirected config, what a deploy of the build does).
+// All on the `exports` form of the configuration (wrangler.jsonc), as README gives new bots; the
+// `migrations` form of deployed bots (wrangler.migrations.jsonc) gets one smoke run of the same
+// two requests under `vite dev` and under `wrangler dev` (on the sources), and a dry-run deploy.
 // Run by scripts/pack-test.sh (PACK_TARBALL = the tarball's path):
 //   PACK_TARBALL=$PWD/.tools/pack-test/chat-state-cloudflare-do-0.2.0.tgz node --test test-pack/vite.test.mjs
 import assert from "node:assert/strict";
@@ -222,7 +225,11 @@ test("vite build writes the Worker, its wasm and a deployable wrangler.json", { 
   assert.equal(config.name, workerName);
   assert.equal(config.main, "index.js");
   assert.deepEqual(config.durable_objects.bindings, [{ name: "CHAT_STATE", class_name: "ChatStateDO" }]);
-  assert.deepEqual(config.migrations, [{ tag: "v1", new_sqlite_classes: ["ChatStateDO"] }]);
+  // The `exports` entry of test-pack/vite/wrangler.jsonc, carried into the deployable config.
+  assert.deepEqual(config.exports, { ChatStateDO: { type: "durable-object", storage: "sqlite" } });
+  // The plugin writes the normalised config: `migrations` as an empty array (wrangler's mutual
+  // exclusion counts a non-empty one only).
+  assert.deepEqual(config.migrations ?? [], []);
   assert.ok(statSync(join(built, "index.js")).size > 0);
   // The package's wasm, emitted unchanged as an asset module beside the bundle.
   const wasm = readdirSync(join(built, "assets")).filter((f) => f.endsWith(".wasm"));
@@ -277,4 +284,48 @@ test("wrangler dev runs the built dist/<name>/wrangler.json", { timeout: 300_000
     await stop(proc);
   }
   console.log(`vite: wrangler dev served the build and passed in ${seconds(t0)}`);
+});
+
+test("the `migrations` form: vite dev runs the Worker (smoke)", { timeout: 300_000 }, async () => {
+  assert.ok(installed, "not installed (see the install test)");
+  const t0 = Date.now();
+  const port = await freePort();
+  const proc = await serve(
+    "vite dev (migrations)",
+    process.execPath,
+    [vite, "dev", "--config", "vite.migrations.config.ts", "--host", "127.0.0.1", "--port", String(port), "--strictPort"],
+    port,
+  );
+  try {
+    await checkWorker(port, "vite-dev-migrations", proc);
+  } finally {
+    await stop(proc);
+  }
+  console.log(`vite: vite dev on wrangler.migrations.jsonc served and passed in ${seconds(t0)}`);
+});
+
+test("the `migrations` form: wrangler dev runs the sources and wrangler deploy --dry-run accepts them (smoke)", { timeout: 300_000 }, async () => {
+  assert.ok(installed, "not installed (see the install test)");
+  const t0 = Date.now();
+  const config = join(work, "wrangler.migrations.jsonc");
+  const port = await freePort();
+  const inspector = await freePort();
+  const proc = await serve(
+    "wrangler dev (migrations)",
+    process.execPath,
+    [
+      wrangler, "dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port),
+      "--inspector-port", String(inspector), "--show-interactive-dev-session=false",
+    ],
+    port,
+  );
+  try {
+    await checkWorker(port, "wrangler-dev-migrations", proc);
+  } finally {
+    await stop(proc);
+  }
+  const out = await run(process.execPath, [wrangler, "deploy", "--dry-run", "-c", config, "--outdir", join(work, ".deploy-dry-run-migrations")], 120_000);
+  assert.match(out, /env\.CHAT_STATE \(ChatStateDO\)\s+Durable Object/);
+  assert.doesNotMatch(out, /WARNING/, out);
+  console.log(`vite: wrangler dev and wrangler deploy --dry-run on wrangler.migrations.jsonc passed in ${seconds(t0)}`);
 });

@@ -3,10 +3,13 @@
 // prints the transcript and what each state object holds. No account, no internet.
 //
 //   node examples/bot/demo/run.mjs [--fresh]     (--fresh wipes the persisted state first)
+//
+// test-node/demo.test.mjs runs it as it is, with DEMO_STATE_DIR and DEMO_PORTS (three loopback
+// ports: bot, fake Slack, inspector) pointing it at a scratch directory and free ports.
 import { spawn } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runScenario } from "./scenario.mjs";
 import { BOT_TOKEN, CHANNEL_ID, FakeSlack, SIGNING_SECRET, signedWebhook, threadIdOf } from "./slack.mjs";
@@ -14,14 +17,14 @@ import { BOT_TOKEN, CHANNEL_ID, FakeSlack, SIGNING_SECRET, signedWebhook, thread
 const here = dirname(fileURLToPath(import.meta.url));
 const botDir = resolve(here, "..");
 const root = resolve(botDir, "../..");
-const stateDir = join(root, ".demo-state");
+const stateDir = process.env.DEMO_STATE_DIR ? resolve(process.env.DEMO_STATE_DIR) : join(root, ".demo-state");
 const sessionFile = join(stateDir, "demo-session.json");
 const logFile = join(stateDir, "wrangler.log");
 
 const HOST = "127.0.0.1";
-const BOT_PORT = 8910;
-const SLACK_PORT = 8911;
-const INSPECTOR_PORT = 8912;
+const [BOT_PORT, SLACK_PORT, INSPECTOR_PORT] = process.env.DEMO_PORTS
+  ? process.env.DEMO_PORTS.split(",").map(Number)
+  : [8910, 8911, 8912];
 const INSPECT_TOKEN = "demo-inspect-token";
 let botUrl = `http://${HOST}:${BOT_PORT}`;
 
@@ -63,6 +66,7 @@ function startBot() {
     bin,
     [
       "dev",
+      "-c", join(botDir, "wrangler.jsonc"),
       "--ip", HOST,
       "--port", String(BOT_PORT),
       "--inspector-port", String(INSPECTOR_PORT),
@@ -104,9 +108,12 @@ async function stopBot() {
   clearTimeout(timer);
 }
 
-process.once("SIGINT", () => {
-  void stopBot().finally(() => process.exit(130));
-});
+// wrangler runs in its own process group: on Ctrl-C, or a test stopping this script, stop it too.
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]]) {
+  process.once(signal, () => {
+    void stopBot().finally(() => process.exit(code));
+  });
+}
 
 async function getState(threads = []) {
   const query = threads.map((t) => `thread=${encodeURIComponent(t)}`).join("&");
@@ -219,7 +226,7 @@ async function main() {
     slackServer.listen(SLACK_PORT, HOST, resolve);
   });
   startBot();
-  console.log(c("2", `Starting the example bot (examples/bot) in local workerd: wrangler dev on ${botUrl}, fake Slack on http://${HOST}:${SLACK_PORT}, state in .demo-state/ ...`));
+  console.log(c("2", `Starting the example bot (examples/bot) in local workerd: wrangler dev on ${botUrl}, fake Slack on http://${HOST}:${SLACK_PORT}, state in ${relative(root, stateDir) || "."}/ ...`));
   await waitForBot();
 
   const run = (previous?.runs ?? 0) + 1;
