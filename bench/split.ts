@@ -3,8 +3,8 @@
 // RPC. The real adapter runs against a namespace that creates the real stub (as a call would) but
 // hands the adapter a stand-in whose methods answer at once what the object would answer (the
 // same values, e.g. a 100-item history as JSON text for getList). The object's own time is
-// measured inside the object (in-object.ts) and the RPC round trip by the no-op ceiling; run.mjs
-// puts the parts side by side with the measured time per call.
+// measured inside the object (in-object.ts) and the RPC round trip by the no-op ceiling; the
+// report (sections.mjs) puts the parts side by side with the measured time per call.
 //
 // The runtime clock only moves at I/O and no call here does any: each op runs `CALLS` times in a
 // row between two timer turns, best of `REPS` (the box is shared; the minimum is the least

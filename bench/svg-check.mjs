@@ -1,7 +1,7 @@
 // Renders the bench's charts with a real SVG renderer (resvg, from npm: bench/package.json) and
-// checks that nothing is drawn outside the canvas — a label cut off at an edge. run.mjs calls it
-// after writing the charts; `node bench/svg-check.mjs [out-dir]` also writes each chart as a PNG
-// (default: the system's temp directory) to look at.
+// checks that nothing is drawn outside the canvas — a label cut off at an edge. charts.mjs calls
+// it after the charts are written; `node bench/svg-check.mjs [out-dir]` also writes each chart as
+// a PNG (default: the system's temp directory) to look at.
 //
 // The SVGs ask for `system-ui, sans-serif`; here sans-serif is DejaVu Sans where the system has it,
 // wider than most UI fonts, so a label that fits here fits in a browser.
