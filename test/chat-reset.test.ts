@@ -60,15 +60,23 @@ describe("a runtime reset while a call is inside the object", () => {
 
   // The calls of one chat message (queue strategy, a fresh thread): the dedupe, the lock, the
   // handler's subscribe, the holder's final dequeue and the release.
+  // Held before the call runs (it never ran), or after it ran and committed (the reply is lost:
+  // the retry must answer what the first attempt did — a dedupe key that landed must not make the
+  // message a duplicate, a lock that was granted must come back to its caller).
   const methods: ResettableMethod[] = ["setIfNotExists", "acquireLock", "subscribe", "dequeue", "releaseLock"];
-  for (const method of methods) {
-    it(`${method} held in the object while every object is reset: retried, and the message is handled once`, async () => {
-      const name = `reset-${method}-${runs++}`;
+  const cases = [
+    ...methods.map((method) => ({ method, after: false })),
+    ...(["setIfNotExists", "acquireLock", "dequeue"] as const).map((method) => ({ method, after: true })),
+  ];
+  for (const { method, after } of cases) {
+    const when = after ? "after it ran" : "before it ran";
+    it(`${method} held in the object ${when} while every object is reset: retried, and the message is handled once`, async () => {
+      const name = `reset-${method}-${after ? "after" : "before"}-${runs++}`;
       const logger = recordingLogger();
       const state = createCloudflareState({ namespace: env.FAULTY_STATE as never, name, logger });
       const bot = new RecordingBot(state, { concurrency: "queue", logger });
       const object = () => env.FAULTY_STATE.getByName(name);
-      await object().armHold(method, 2_000);
+      await object().armHold(method, 2_000, after);
       const mention = RecordingBot.mention();
       const done = bot.deliver(mention.payload);
       while (!(await object().holdEntered())) await sleep(5);

@@ -43,9 +43,10 @@ const received = new Map<string, Partial<Record<PeerMethod, number>>>();
 
 /**
  * Calls held inside the object by id (`armHold`): the next call of `method` waits `ms` in the
- * object before it runs, so a test can reset the runtime while a call is inside an object.
+ * object before it runs (or after it ran and its writes committed, before it answers), so a test
+ * can reset the runtime while a call is inside an object.
  */
-const holds = new Map<string, { method: ResettableMethod; ms: number }>();
+const holds = new Map<string, { method: ResettableMethod; ms: number; after: boolean }>();
 /** Object ids whose held call has entered the object (module state, as `armed`). */
 const entered = new Set<string>();
 
@@ -61,11 +62,12 @@ export class FaultyChatStateDO extends ChatStateDO {
     armed.set(this.ctx.id.toString(), { method, at, times });
   }
 
-  /** Holds the next call of `method` inside this object for `ms` before it runs. */
-  armHold(method: ResettableMethod, ms: number): void {
+  /** Holds the next call of `method` inside this object for `ms` before it runs (`after`: once
+   * it ran, before it answers). */
+  armHold(method: ResettableMethod, ms: number, after = false): void {
     const id = this.ctx.id.toString();
     entered.delete(id);
-    holds.set(id, { method, ms });
+    holds.set(id, { method, ms, after });
   }
 
   /** Whether the call armed by `armHold` has entered this object (and is held, or was). */
@@ -106,8 +108,19 @@ for (const method of RESETTABLE_METHODS) {
       const hold = holds.get(id);
       if (hold?.method === method) {
         holds.delete(id);
-        entered.add(id);
-        return new Promise((resolve) => setTimeout(resolve, hold.ms)).then(() => base[method].apply(this, args));
+        const wait = () => new Promise((resolve) => setTimeout(resolve, hold.ms));
+        if (!hold.after) {
+          entered.add(id);
+          return wait().then(() => base[method].apply(this, args));
+        }
+        return (async () => {
+          const value = await base[method].apply(this, args);
+          // Let the writes commit (the output gate flushes them) before the test may reset.
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          entered.add(id);
+          await wait();
+          return value;
+        })();
       }
       const at = this.takeArmedReset(method);
       if (at === null) return base[method].apply(this, args);
