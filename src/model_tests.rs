@@ -299,8 +299,8 @@ struct ModelTenure {
     held_since: Option<i64>,
     /// The holder has dequeued: no enqueue after this is its own.
     dequeued: bool,
-    /// The holder's own enqueue (at most one) has been seen.
-    own_enqueued: bool,
+    /// The holder's own enqueue (at most one), once seen, with its request id.
+    own_enqueue: Option<Option<String>>,
 }
 
 impl ModelTenure {
@@ -312,7 +312,7 @@ impl ModelTenure {
             awaited: Vec::new(),
             held_since: None,
             dequeued: false,
-            own_enqueued: false,
+            own_enqueue: None,
         }
     }
 
@@ -827,9 +827,13 @@ fn run_call(
                 // A newcomer's enqueue fulfils its awaited refusal (the holder's own, nothing —
                 // only its first, before it dequeued: any other is a newcomer's).
                 if let Some(t) = m.live_tenure(*k) {
-                    if caller.as_deref() == Some(t.token.as_str()) && !t.own_enqueued && !t.dequeued
-                    {
-                        t.own_enqueued = true;
+                    let own = caller.as_deref() == Some(t.token.as_str())
+                        && match &t.own_enqueue {
+                            None => !t.dequeued,
+                            Some(seen) => seen.is_some() && seen == rid,
+                        };
+                    if own {
+                        t.own_enqueue = Some(rid.clone());
                     } else {
                         t.awaited.retain(|(_, deadline, _)| *deadline > now);
                         if let Some(i) = t.pick(caller.as_deref()) {

@@ -102,8 +102,9 @@ struct Tenure {
     waiting_since: Option<i64>,
     /// The holder has dequeued (it makes no own enqueue after that).
     dequeued: bool,
-    /// An enqueue named as the holder's own has been seen (chat's holder makes at most one).
-    own_enqueued: bool,
+    /// The holder's own enqueue, once seen (chat's holder makes at most one), with its request id:
+    /// a retry of it (not recognised as one when its entry was not kept) is still its own.
+    own_enqueue: Option<Option<String>>,
 }
 
 impl Tenure {
@@ -164,7 +165,7 @@ impl Tenures {
                 announcements: Vec::new(),
                 waiting_since: None,
                 dequeued: false,
-                own_enqueued: false,
+                own_enqueue: None,
             },
         );
     }
@@ -231,14 +232,20 @@ impl Tenures {
     /// An entry was enqueued on `key` by `caller`: it fulfils that newcomer's announcement (or
     /// the oldest), unless the holder enqueued it (debounce and burst enqueue their own message)
     /// — which can only be the holder's first enqueue, before its first dequeue.
-    pub fn enqueued(&self, key: &str, caller: Option<&str>, now: i64) {
+    pub fn enqueued(&self, key: &str, caller: Option<&str>, request_id: Option<&str>, now: i64) {
         let mut map = self.map.borrow_mut();
         let Some(t) = map.get_mut(key).filter(|t| t.live(now)) else {
             return;
         };
-        if caller == Some(t.token.as_str()) && !t.own_enqueued && !t.dequeued {
-            t.own_enqueued = true;
-            return;
+        if caller == Some(t.token.as_str()) {
+            let own = match &t.own_enqueue {
+                None => !t.dequeued,
+                Some(seen) => seen.is_some() && seen.as_deref() == request_id,
+            };
+            if own {
+                t.own_enqueue = Some(request_id.map(str::to_owned));
+                return;
+            }
         }
         t.prune_announcements(now);
         if let Some(i) = t.pick(caller) {
@@ -349,7 +356,7 @@ mod tests {
             EmptyDequeue::WaitUntil(T0 + 1_100)
         );
         // Its enqueue fulfils it: the next look answers (the shell then finds the entry).
-        t.enqueued("k", Some("n1"), T0 + 300);
+        t.enqueued("k", Some("n1"), None, T0 + 300);
         t.took_entry("k", T0 + 300);
         assert_eq!(t.found_empty("k", None, T0 + 400), EmptyDequeue::Answer);
         assert_eq!(
@@ -379,7 +386,7 @@ mod tests {
         let t = Tenures::default();
         t.granted("k", "h", T0 + 60_000, T0);
         t.announce("k", Some("n"), 1_000, T0);
-        t.enqueued("k", Some("h"), T0);
+        t.enqueued("k", Some("h"), None, T0);
         t.depth_asked("k", Some("h"), T0);
         assert_eq!(
             t.found_empty("k", None, T0),
@@ -387,7 +394,7 @@ mod tests {
         );
         // A retried refused acquire does not announce twice.
         t.announce("k", Some("n"), 1_000, T0 + 1);
-        t.enqueued("k", Some("n"), T0 + 2);
+        t.enqueued("k", Some("n"), None, T0 + 2);
         t.took_entry("k", T0 + 2);
         assert_eq!(t.found_empty("k", None, T0 + 3), EmptyDequeue::Answer);
         assert_eq!(t.found_empty("k", None, T0 + 4), EmptyDequeue::Answer);
@@ -401,8 +408,9 @@ mod tests {
         t.granted("k", "h", T0 + 60_000, T0);
         t.announce("k", Some("n1"), 1_000, T0);
         t.announce("k", Some("n2"), 1_000, T0);
-        t.enqueued("k", Some("h"), T0 + 1); // the holder's own (debounce/burst): fulfils nothing
-        t.enqueued("k", Some("h"), T0 + 2); // a second "own" one: a newcomer's (the oldest)
+        t.enqueued("k", Some("h"), Some("r1"), T0 + 1); // the holder's own (debounce/burst): fulfils nothing
+        t.enqueued("k", Some("h"), Some("r1"), T0 + 1); // its retry: still its own
+        t.enqueued("k", Some("h"), Some("r2"), T0 + 2); // a second "own" one: a newcomer's (the oldest)
         t.took_entry("k", T0 + 3);
         assert_eq!(t.found_empty("k", None, T0 + 4), EmptyDequeue::Answer);
         assert_eq!(
@@ -410,7 +418,7 @@ mod tests {
             EmptyDequeue::WaitUntil(T0 + 2_000),
             "n2 is still coming"
         );
-        t.enqueued("k", Some("h"), T0 + 6); // after the holder dequeued: a newcomer's
+        t.enqueued("k", Some("h"), None, T0 + 6); // after the holder dequeued: a newcomer's
         t.took_entry("k", T0 + 6);
         assert_eq!(t.found_empty("k", None, T0 + 7), EmptyDequeue::Answer);
         assert_eq!(t.found_empty("k", None, T0 + 8), EmptyDequeue::Answer);
@@ -424,7 +432,7 @@ mod tests {
             t.found_empty("q", None, T0 + 1),
             EmptyDequeue::WaitUntil(T0 + 2_000)
         );
-        t.enqueued("q", Some("h"), T0 + 2);
+        t.enqueued("q", Some("h"), None, T0 + 2);
         t.took_entry("q", T0 + 2);
         assert_eq!(t.found_empty("q", None, T0 + 3), EmptyDequeue::Answer);
         assert_eq!(t.found_empty("q", None, T0 + 4), EmptyDequeue::Answer);
