@@ -297,6 +297,10 @@ struct ModelTenure {
     awaited: Vec<(String, i64, i64)>,
     /// When the dequeue being held was first asked.
     held_since: Option<i64>,
+    /// The holder has dequeued: no enqueue after this is its own.
+    dequeued: bool,
+    /// The holder's own enqueue (at most one), once seen, with its request id.
+    own_enqueue: Option<Option<String>>,
 }
 
 impl ModelTenure {
@@ -307,6 +311,8 @@ impl ModelTenure {
             last_empty: None,
             awaited: Vec::new(),
             held_since: None,
+            dequeued: false,
+            own_enqueue: None,
         }
     }
 
@@ -818,9 +824,17 @@ fn run_call(
                 at(&format!("enqueue depth {got}, model {depth}"))
             })?;
             if !deduped {
-                // A newcomer's enqueue fulfils its awaited refusal (the holder's own, nothing).
+                // A newcomer's enqueue fulfils its awaited refusal (the holder's own, nothing —
+                // only its first, before it dequeued: any other is a newcomer's).
                 if let Some(t) = m.live_tenure(*k) {
-                    if caller.as_deref() != Some(t.token.as_str()) {
+                    let own = caller.as_deref() == Some(t.token.as_str())
+                        && match &t.own_enqueue {
+                            None => !t.dequeued,
+                            Some(seen) => seen.is_some() && seen == rid,
+                        };
+                    if own {
+                        t.own_enqueue = Some(rid.clone());
+                    } else {
                         t.awaited.retain(|(_, deadline, _)| *deadline > now);
                         if let Some(i) = t.pick(caller.as_deref()) {
                             t.awaited.remove(i);
@@ -914,10 +928,12 @@ fn model_dequeue(
         (Some(json), Some(t)) => {
             t.dequeues.push(true);
             t.held_since = None;
+            t.dequeued = true;
             Dequeued::Entry(json)
         }
         (Some(json), None) => Dequeued::Entry(json),
         (None, Some(t)) => {
+            t.dequeued = true;
             let is_final = t.dequeues.last() != Some(&true);
             if is_final {
                 t.awaited.retain(|(_, deadline, _)| *deadline > now);

@@ -93,7 +93,8 @@ impl<D: Database> Store<D> {
             self.alarm.note_deadline(expires_at, Cleanup::Eventually);
         }
         if !repeated {
-            self.tenures.enqueued(key, caller, now);
+            self.tenures
+                .enqueued(key, caller, attempt.map(|a| a.id), now);
         }
         Ok(u32::try_from(depth).unwrap_or(u32::MAX))
     }

@@ -27,6 +27,13 @@
 //!    newcomer's *patience* (its retry budget per call plus a second, sent by the adapter) for its
 //!    `queueDepth` + `enqueue`; its `queueDepth` resets the deadline to one patience. Its
 //!    `enqueue` (recognised by the token the adapter sends along, or else the oldest) fulfils it.
+//!    An enqueue the adapter names as the holder's own (debounce and burst enqueue the holder's
+//!    message) fulfils nothing — but only the first such one, and only before the holder's first
+//!    dequeue: chat's holder makes at most one enqueue on its key, and never after it dequeued,
+//!    so any other enqueue is a newcomer's whatever its hint says. (The hint is the adapter's
+//!    guess when flows of one thread share it, ts/lock-tracker.ts; a guess that named the holder
+//!    for a newcomer's entry made the holder's final dequeue wait out the deadline although the
+//!    entry had arrived — issue 18.)
 //! 2. **Wait.** A holder's dequeue that finds the queue empty and would be final, while an
 //!    announcement is live, is not answered yet: the shell re-asks on every write to the key and at
 //!    the earliest deadline. It answers the announced entry as soon as it lands (so the dequeue is
@@ -93,6 +100,11 @@ struct Tenure {
     announcements: Vec<Announcement>,
     /// When the dequeue that is being held first asked.
     waiting_since: Option<i64>,
+    /// The holder has dequeued (it makes no own enqueue after that).
+    dequeued: bool,
+    /// The holder's own enqueue, once seen (chat's holder makes at most one), with its request id:
+    /// a retry of it (not recognised as one when its entry was not kept) is still its own.
+    own_enqueue: Option<Option<String>>,
 }
 
 impl Tenure {
@@ -152,6 +164,8 @@ impl Tenures {
                 drained: false,
                 announcements: Vec::new(),
                 waiting_since: None,
+                dequeued: false,
+                own_enqueue: None,
             },
         );
     }
@@ -216,14 +230,22 @@ impl Tenures {
     }
 
     /// An entry was enqueued on `key` by `caller`: it fulfils that newcomer's announcement (or
-    /// the oldest), unless the holder enqueued it (debounce and burst enqueue their own message).
-    pub fn enqueued(&self, key: &str, caller: Option<&str>, now: i64) {
+    /// the oldest), unless the holder enqueued it (debounce and burst enqueue their own message)
+    /// — which can only be the holder's first enqueue, before its first dequeue.
+    pub fn enqueued(&self, key: &str, caller: Option<&str>, request_id: Option<&str>, now: i64) {
         let mut map = self.map.borrow_mut();
         let Some(t) = map.get_mut(key).filter(|t| t.live(now)) else {
             return;
         };
         if caller == Some(t.token.as_str()) {
-            return;
+            let own = match &t.own_enqueue {
+                None => !t.dequeued,
+                Some(seen) => seen.is_some() && seen.as_deref() == request_id,
+            };
+            if own {
+                t.own_enqueue = Some(request_id.map(str::to_owned));
+                return;
+            }
         }
         t.prune_announcements(now);
         if let Some(i) = t.pick(caller) {
@@ -253,6 +275,7 @@ impl Tenures {
         if let Some(t) = self.map.borrow_mut().get_mut(key).filter(|t| t.live(now)) {
             t.last_dequeue = Some(LastDequeue::Entry);
             t.waiting_since = None;
+            t.dequeued = true;
         }
     }
 
@@ -263,6 +286,7 @@ impl Tenures {
         let Some(t) = map.get_mut(key).filter(|t| t.live(now)) else {
             return EmptyDequeue::Answer;
         };
+        t.dequeued = true;
         let is_final = t.last_dequeue != Some(LastDequeue::Entry);
         if is_final {
             t.prune_announcements(now);
@@ -332,7 +356,7 @@ mod tests {
             EmptyDequeue::WaitUntil(T0 + 1_100)
         );
         // Its enqueue fulfils it: the next look answers (the shell then finds the entry).
-        t.enqueued("k", Some("n1"), T0 + 300);
+        t.enqueued("k", Some("n1"), None, T0 + 300);
         t.took_entry("k", T0 + 300);
         assert_eq!(t.found_empty("k", None, T0 + 400), EmptyDequeue::Answer);
         assert_eq!(
@@ -362,7 +386,7 @@ mod tests {
         let t = Tenures::default();
         t.granted("k", "h", T0 + 60_000, T0);
         t.announce("k", Some("n"), 1_000, T0);
-        t.enqueued("k", Some("h"), T0);
+        t.enqueued("k", Some("h"), None, T0);
         t.depth_asked("k", Some("h"), T0);
         assert_eq!(
             t.found_empty("k", None, T0),
@@ -370,10 +394,48 @@ mod tests {
         );
         // A retried refused acquire does not announce twice.
         t.announce("k", Some("n"), 1_000, T0 + 1);
-        t.enqueued("k", Some("n"), T0 + 2);
+        t.enqueued("k", Some("n"), None, T0 + 2);
         t.took_entry("k", T0 + 2);
         assert_eq!(t.found_empty("k", None, T0 + 3), EmptyDequeue::Answer);
         assert_eq!(t.found_empty("k", None, T0 + 4), EmptyDequeue::Answer);
+    }
+
+    #[test]
+    fn only_the_holders_first_enqueue_before_its_first_dequeue_counts_as_its_own() {
+        // A newcomer's enqueue the adapter wrongly names as the holder's (flows of one thread in
+        // one adapter) still fulfils its announcement once it cannot be the holder's own.
+        let t = Tenures::default();
+        t.granted("k", "h", T0 + 60_000, T0);
+        t.announce("k", Some("n1"), 1_000, T0);
+        t.announce("k", Some("n2"), 1_000, T0);
+        t.enqueued("k", Some("h"), Some("r1"), T0 + 1); // the holder's own (debounce/burst): fulfils nothing
+        t.enqueued("k", Some("h"), Some("r1"), T0 + 1); // its retry: still its own
+        t.enqueued("k", Some("h"), Some("r2"), T0 + 2); // a second "own" one: a newcomer's (the oldest)
+        t.took_entry("k", T0 + 3);
+        assert_eq!(t.found_empty("k", None, T0 + 4), EmptyDequeue::Answer);
+        assert_eq!(
+            t.found_empty("k", None, T0 + 5),
+            EmptyDequeue::WaitUntil(T0 + 2_000),
+            "n2 is still coming"
+        );
+        t.enqueued("k", Some("h"), None, T0 + 6); // after the holder dequeued: a newcomer's
+        t.took_entry("k", T0 + 6);
+        assert_eq!(t.found_empty("k", None, T0 + 7), EmptyDequeue::Answer);
+        assert_eq!(t.found_empty("k", None, T0 + 8), EmptyDequeue::Answer);
+        assert!(t.handover_from("k", T0 + 8).is_some());
+
+        // Under `queue` the holder never enqueues: a newcomer's entry named as the holder's while
+        // the holder's first dequeue is held is the newcomer's too.
+        t.granted("q", "h", T0 + 60_000, T0);
+        t.announce("q", Some("n"), 1_000, T0);
+        assert_eq!(
+            t.found_empty("q", None, T0 + 1),
+            EmptyDequeue::WaitUntil(T0 + 2_000)
+        );
+        t.enqueued("q", Some("h"), None, T0 + 2);
+        t.took_entry("q", T0 + 2);
+        assert_eq!(t.found_empty("q", None, T0 + 3), EmptyDequeue::Answer);
+        assert_eq!(t.found_empty("q", None, T0 + 4), EmptyDequeue::Answer);
     }
 
     #[test]

@@ -44,4 +44,35 @@ describe("lock tracker", () => {
     await nextTurn();
     expect(tracker.holder("t")).toBe("h");
   });
+
+  // Issue 18, problem 2: chat spends time between its calls, so the flow answered last is not
+  // the one whose call comes next. Attribution goes by each flow's call order only.
+  it("a holder's answer just before a newcomer's call does not take that call for the holder's", () => {
+    const tracker = new LockTracker();
+    tracker.granted("t", "h", Date.now() + 60_000);
+    expect(tracker.enqueuer("t")).toBe("h"); // debounce/burst: the holder's own, right after its grant
+    tracker.refused("t", "n", 60_000);
+    tracker.answered("t", "n");
+    tracker.dequeued("t", "h");
+    tracker.answered("t", "h"); // the holder's dequeue answered in the very tick of n's next call
+    expect(tracker.depthAsker("t")).toBe("n");
+    tracker.answered("t", "h");
+    expect(tracker.enqueuer("t")).toBe("n");
+    // Nothing is left to the newcomer: later calls are the holder's (debounce's queueDepth).
+    expect(tracker.depthAsker("t")).toBe("h");
+  });
+
+  it("a fresh holder's own enqueue is its own, even beside a refusal that has not asked yet", () => {
+    const tracker = new LockTracker();
+    tracker.granted("t", "h", Date.now() + 60_000);
+    tracker.refused("t", "n", 60_000);
+    expect(tracker.enqueuer("t")).toBe("h");
+    expect(tracker.depthAsker("t")).toBe("n");
+    expect(tracker.enqueuer("t")).toBe("n");
+    // A holder that dequeued is not fresh: an enqueue by a refusal whose queueDepth was taken
+    // for the holder's (debounce asks between rounds) is still the refusal's.
+    tracker.refused("t", "m", 60_000);
+    tracker.dequeued("t", "h");
+    expect(tracker.enqueuer("t")).toBe("m");
+  });
 });

@@ -30,8 +30,9 @@
 // can fulfil it, so it answers null at the deadline); after the final dequeue the next acquire
 // is handed the lock at once. Evictions and resets wipe that memory (for the keys of the object
 // concerned), as they wipe the object's. Which calls count as whose is decided by each adapter's
-// LockTracker (ts/lock-tracker.ts), so the model mirrors both trackers too, and each call is
-// made in a turn of its own unless it continues the one before (as chat's flows do). Announcement
+// LockTracker (ts/lock-tracker.ts), so the model mirrors both trackers too (they go by each flow's
+// call order, not by turns; calls are still made in a turn of their own unless they continue the
+// one before, as chat's flows do, which no longer matters to a tracker). Announcement
 // deadlines and the trackers' expiries are windows like the TTLs: slept past, never guessed. A
 // held dequeue's call spans its deadlines, so the object's decision is taken as made within
 // GUARD_MS of the call's start (the model checks that the answer came at a deadline). The retry
@@ -267,20 +268,25 @@ interface Tenure {
   /** The holder made its final dequeue: the next acquire is handed the lock. It stays so. */
   drained: boolean;
   announced: Announcement[];
+  /** The holder has dequeued: no enqueue after that is its own. */
+  dequeued: boolean;
+  /** An enqueue named as the holder's own was seen (chat's holder makes at most one). */
+  ownEnqueued: boolean;
 }
 
 /**
  * What one adapter instance's LockTracker (ts/lock-tracker.ts) holds, with its expiries as windows:
- * the locks it was granted (the newest one live is a dequeue's `holder`), the acquires it was
- * refused (each asks queueDepth, then enqueues), and the token whose call on a key was answered in
- * the current turn (until a timer runs). Pruning is mirrored where the tracker prunes, since an
- * entry that expired but was not pruned yet comes back to life when its lock is extended.
+ * the locks it was granted (the newest one live is a dequeue's `holder`; *fresh* until it
+ * enqueues or dequeues), the acquires it was refused (each asks queueDepth, then enqueues), and
+ * the refusal answered last (preferred among those yet to ask). Pruning is mirrored where the
+ * tracker prunes, since an entry that expired but was not pruned yet comes back to life when its
+ * lock is extended.
  */
 class TrackerModel {
-  readonly held = new Map<number, { token: string; expires: Window }[]>();
+  readonly held = new Map<number, { token: string; expires: Window; fresh: boolean }[]>();
   readonly refused = new Map<number, { token: string; until: Window; asked: boolean }[]>();
-  /** key -> the token whose call on it was answered in this turn. */
-  readonly turn = new Map<number, string>();
+  /** key -> the refusal whose call on it was answered last. */
+  readonly lastAnswered = new Map<number, string>();
 
   windows(k: number): Window[] {
     return [...(this.held.get(k) ?? []).map((h) => h.expires), ...(this.refused.get(k) ?? []).map((r) => r.until)];
@@ -289,15 +295,18 @@ class TrackerModel {
   prune(k: number, live: Live): void {
     this.held.set(k, (this.held.get(k) ?? []).filter((h) => live(h.expires)));
     this.refused.set(k, (this.refused.get(k) ?? []).filter((r) => live(r.until)));
+    if (this.refused.get(k)!.length === 0) this.lastAnswered.delete(k);
   }
 
   answered(k: number, token: string | undefined): void {
-    if (token !== undefined) this.turn.set(k, token);
+    if (token === undefined) return;
+    if (this.refused.get(k)?.some((r) => r.token === token && !r.asked)) this.lastAnswered.set(k, token);
+    else if (this.lastAnswered.get(k) === token) this.lastAnswered.delete(k);
   }
 
   granted(k: number, token: string, expiresAt: number, live: Live): void {
     this.prune(k, live);
-    this.held.get(k)!.push({ token, expires: { lo: expiresAt, hi: expiresAt } });
+    this.held.get(k)!.push({ token, expires: { lo: expiresAt, hi: expiresAt }, fresh: true });
   }
 
   extended(k: number, token: string, expires: Window): void {
@@ -319,40 +328,40 @@ class TrackerModel {
     return this.held.get(k)!.at(-1)?.token;
   }
 
-  #heldNow(k: number): string | undefined {
-    const now = this.turn.get(k);
-    return this.held.get(k)!.some((h) => h.token === now) ? now : undefined;
+  dequeued(k: number, token: string | undefined): void {
+    for (const h of this.held.get(k) ?? []) if (h.token === token) h.fresh = false;
   }
 
-  /** A queueDepth's: the flow answered this turn, else the oldest refusal yet to ask, else the holder's. */
+  /** A queueDepth's: a refusal yet to ask (the one answered last, else the oldest), else the holder's. */
   depthAsker(k: number, live: Live): string | undefined {
     this.prune(k, live);
-    const refused = this.refused.get(k)!;
-    const held = this.#heldNow(k);
-    const asker = refused.find((r) => r.token === this.turn.get(k)) ?? (held ? undefined : refused.find((r) => !r.asked));
-    if (asker === undefined) return held ?? this.holder(k, live);
-    asker.asked = true;
-    return asker.token;
+    const waiting = this.refused.get(k)!.filter((r) => !r.asked);
+    const last = this.lastAnswered.get(k);
+    const next = waiting.find((r) => r.token === last) ?? waiting[0];
+    if (next === undefined) return this.holder(k, live);
+    next.asked = true;
+    if (next.token === last) this.lastAnswered.delete(k);
+    return next.token;
   }
 
-  /**
-   * An enqueue's: the holder's answered this turn; else a refusal (consumed): the one answered
-   * this turn, or the oldest that asked its queueDepth, or — holding nothing — the oldest;
-   * else the holder's.
-   */
+  /** An enqueue's: the oldest refusal that asked (consumed), else a fresh holder's own, else the
+   * oldest refusal (consumed), else the holder's. */
   enqueuer(k: number, live: Live): string | undefined {
-    this.prune(k, live);
-    const held = this.#heldNow(k);
-    if (held !== undefined) return held;
+    const holder = this.holder(k, live);
     const refused = this.refused.get(k)!;
-    let index = refused.findIndex((r) => r.token === this.turn.get(k));
-    if (index < 0) index = refused.findIndex((r) => r.asked);
+    let index = refused.findIndex((r) => r.asked);
     if (index < 0) {
-      const holder = this.holder(k, live);
-      if (holder !== undefined) return holder;
-      index = refused.length > 0 ? 0 : -1;
+      const fresh = this.held.get(k)!.findLast((h) => h.fresh);
+      if (fresh !== undefined) {
+        fresh.fresh = false;
+        return fresh.token;
+      }
+      if (refused.length === 0) return holder;
+      index = 0;
     }
-    return index < 0 ? undefined : this.refused.get(k)!.splice(index, 1)[0]!.token;
+    const taken = refused.splice(index, 1)[0]!.token;
+    if (this.lastAnswered.get(k) === taken) this.lastAnswered.delete(k);
+    return taken;
   }
 }
 
@@ -546,7 +555,6 @@ async function runSequence(ops: Op[]): Promise<void> {
     continuing = null;
     if (!continued) {
       await sleep(0);
-      for (const tracker of m.trackers) tracker.turn.clear();
     }
     if (op.op === "sleep") {
       await sleep(op.ms);
@@ -580,8 +588,6 @@ async function runSequence(ops: Op[]): Promise<void> {
     const deadlines = relevant(m, op);
     const slept = await clearOfAll(deadlines, GUARD_MS);
     stats.sleptMs += slept;
-    // (A sleep ran the trackers' timers too: a new turn.)
-    if (slept > 0) for (const tracker of m.trackers) tracker.turn.clear();
     const key = keys[op.k]!;
     const keyIndex = op.k;
     const lockToken = (pick: TokenPick): string =>
@@ -676,7 +682,10 @@ async function runSequence(ops: Op[]): Promise<void> {
     };
     const atStart = within(before, before);
     let hint: string | undefined;
-    if (op.op === "dequeue") hint = tracker.holder(op.k, atStart);
+    if (op.op === "dequeue") {
+      hint = tracker.holder(op.k, atStart);
+      tracker.dequeued(op.k, hint);
+    }
     if (op.op === "queueDepth") hint = tracker.depthAsker(op.k, atStart);
     if (op.op === "enqueue") hint = tracker.enqueuer(op.k, atStart);
     // (releaseLock forgets its lock in a `finally`: even when the call failed.)
@@ -701,8 +710,8 @@ async function runSequence(ops: Op[]): Promise<void> {
 
     // The object's own now lies within the call.
     const live = within(before, after);
-    // A queue call answered: the next call on the key in this turn would be taken for its flow's.
-    if (op.op === "dequeue" || op.op === "queueDepth") answered(hint);
+    // A queueDepth answered: the tracker notes its flow (ts/adapter.ts).
+    if (op.op === "queueDepth") answered(hint);
     // A reset before the commit: the call ran again on a fresh instance, which remembers no tenure.
     if (fault === "before-commit") forget(reset);
 
@@ -747,7 +756,7 @@ async function runSequence(ops: Op[]): Promise<void> {
         expect(lock.expiresAt - op.ttl, where).toBeLessThanOrEqual(after);
         m.issued.push(lock.token);
         m.locks.set(op.k, { token: lock.token, expires: { lo: lock.expiresAt, hi: lock.expiresAt } });
-        m.tenures.set(op.k, { token: lock.token, last: null, drained: false, announced: [] });
+        m.tenures.set(op.k, { token: lock.token, last: null, drained: false, announced: [], dequeued: false, ownEnqueued: false });
         tracker.granted(op.k, lock.token, lock.expiresAt, live);
         answered(lock.token);
         m.owned[op.who].set(op.k, lock.token);
@@ -820,9 +829,11 @@ async function runSequence(ops: Op[]): Promise<void> {
         m.queues.set(op.k, kept);
         expect(result, where).toBe(kept.length);
         // A newcomer's enqueue (even of an entry already expired) fulfils its announcement, or
-        // the oldest; the holder's own fulfils nothing.
+        // the oldest; the holder's own fulfils nothing — only its first, before it dequeued.
         const tenure = liveTenure(m, op.k, live);
-        if (tenure !== undefined && hint !== tenure.token) {
+        if (tenure !== undefined && hint === tenure.token && !tenure.ownEnqueued && !tenure.dequeued) {
+          tenure.ownEnqueued = true;
+        } else if (tenure !== undefined) {
           const fulfilled = pick(tenure, hint, live);
           tenure.announced = tenure.announced.filter((a) => a !== fulfilled);
         }
@@ -854,6 +865,7 @@ async function runSequence(ops: Op[]): Promise<void> {
           expect(result, where).toBeNull();
           break;
         }
+        if (d.tenure !== undefined) d.tenure.dequeued = true;
         if (d.kind === "held") {
           // Nothing can fulfil the announcement while the test awaits: null, at its deadline.
           stats.held++;

@@ -183,6 +183,33 @@ describe("retries", () => {
     expect(isRetryable(Object.assign(new Error("x"), { remote: true }))).toBe(false);
     expect(isRetryable(new Error("Invalid argument `key`: must be a non-empty string"))).toBe(false);
     expect(isRetryable("retryable")).toBe(false);
+    // Resets whose flags did not survive (issue 18, problem 3): retried by their documented message.
+    for (const message of [
+      "Application called abortAllDurableObjects().",
+      "Durable Object reset because its code was updated.",
+      "Network connection lost.",
+      "Durable Object storage operation exceeded timeout which caused object to be reset.",
+      "Internal error in Durable Object storage write caused object to be reset.",
+      "ChatStateDO storage error: The Durable Object's code has been updated, this version can no longer access storage.",
+      "Application called abort() to reset Durable Object.",
+      "internal error; reference = 0123456789abcdef",
+    ]) {
+      expect(isRetryable(new Error(message)), message).toBe(true);
+      expect(isRetryable(Object.assign(new Error(message), { remote: true })), message).toBe(true);
+    }
+    // Never overload, never our own rejection, whatever it quotes.
+    for (const message of [
+      "Durable Object is overloaded. Too many requests queued.",
+      "Too many requests for the same object within a 10 second window.",
+      "Your account is generating too much load on Durable Objects. Please back off and try again later.",
+      "Invalid argument `key`: must be at most 512 bytes (Network connection lost.)",
+      "Invalid argument `via`: a moving key needs `from` and `migration`",
+      "chat-state-cloudflare-do: re-sharding: internal error",
+      "ChatStateDO storage error: UNIQUE constraint failed",
+      "Something else",
+    ]) {
+      expect(isRetryable(Object.assign(new Error(message), { remote: true })), message).toBe(false);
+    }
     // Capped full jitter: within [0, min(cap, base * 2^n)).
     const policy = { ...DEFAULT_RETRY };
     expect(backoffMs(1, policy, () => 0.999)).toBe(199);

@@ -287,8 +287,9 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   async dequeue(threadId: string): Promise<QueueEntry | null> {
     const requestId = newRequestId();
     const holder = typeof threadId === "string" ? this.#locks.holder(threadId) : undefined;
+    // A holder that dequeues makes no own enqueue after this (ts/lock-tracker.ts).
+    if (typeof threadId === "string") this.#locks.dequeued(threadId, holder);
     const json = await this.#thread<string | null>("dequeue", threadId, (retry) => [threadId, requestId, retry, holder]);
-    this.#locks.answered(threadId, holder);
     return json === null ? null : (JSON.parse(json) as QueueEntry);
   }
 

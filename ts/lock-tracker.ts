@@ -5,19 +5,39 @@
 // newcomer's `queueDepth` and `enqueue` carry the token of its refused acquire, so the object
 // knows which announced entry has arrived (and that the holder's own enqueue is not one).
 //
-// Which flow a call belongs to, when a holder and a newcomer share this adapter (one isolate):
-// chat makes a flow's next state call synchronously in the continuation of the previous one's
-// answer — a newcomer's queueDepth right after its refused acquire, its enqueue right after that
-// queueDepth, a debounce/burst holder's own enqueue right after its granted acquire. So the
-// token whose call on a key was answered *in the current turn* (before any timer runs) names the
-// flow of the next call on that key. Outside that, the calls tell the flows apart: a newcomer is
-// refused, asks queueDepth, then enqueues; a holder never asks queueDepth before its own enqueue.
-// A wrong guess only makes the object wait for an announced entry until its deadline, or stop
-// waiting early: no data is ever changed by a hint.
+// Which flow a call belongs to, when a holder and newcomers of one thread share this adapter (one
+// isolate serving several webhooks): chat passes nothing but the key, so the tracker goes by each
+// flow's *call order*, never by timing. In chat 4.41.1 (`handleQueueOrDebounce`):
+//   - a refused newcomer calls queueDepth, then enqueue, then nothing more on the key;
+//   - a holder calls, on the key, at most one enqueue (its own message, debounce and burst) and
+//     only before its first dequeue; a debounce holder's queueDepth comes between dequeue rounds.
+// So a queueDepth is the oldest refusal's that has not asked yet (a holder's otherwise); an
+// enqueue is the oldest refusal's that asked (it cannot be a newcomer's before its queueDepth),
+// else the holder's own while the holder is *fresh* (granted, no enqueue or dequeue yet), else a
+// refusal's that did not seem to ask, else the holder's.
+//
+// The earlier rule — "the flow whose call was answered in the current turn makes the next call"
+// (a marker cleared by setTimeout 0) — broke as soon as chat spent time between its calls: the
+// marker is set when the adapter gets an answer, so a holder's dequeue answered in the same timer
+// tick as a newcomer's delayed queueDepth or enqueue named the holder, the newcomer's entry was
+// taken for the holder's own, and the object held the holder's final dequeue for one or two
+// patiences although that entry had long arrived (issue 18, problem 2).
+//
+// One case is truly ambiguous by order: an enqueue while the holder is fresh *and* a refusal has
+// asked. It goes to the refusal (under `queue` the holder never enqueues, and there this is the
+// common case). Under debounce/burst it can be the holder's own, made in the few ms between its
+// grant and its enqueue; then the refusal counts as arrived a little early, and the object stops
+// waiting for it — harmless unless the newcomer's real enqueue is then delayed past the holder's
+// whole debounce and drain (a retry's backoff), which is the plain #928 race, no worse than
+// without the mitigation. Whatever the guess, no data is ever changed by a hint: a wrong one only
+// makes the object wait for an announced entry until its deadline, or stop waiting early, and the
+// object itself ignores a "holder's own" enqueue that cannot be one (src/tenure.rs).
 
 interface Held {
   token: string;
   expiresAt: number;
+  /** Granted and has made neither its own enqueue nor a dequeue yet. */
+  fresh: boolean;
 }
 
 interface Refused {
@@ -31,21 +51,25 @@ interface Refused {
 export class LockTracker {
   readonly #held = new Map<string, Held[]>();
   readonly #refused = new Map<string, Refused[]>();
-  /** key -> the token whose call on it was answered in the current turn. */
-  readonly #answeredNow = new Map<string, string>();
+  /** key -> the refusal whose call on it was answered last (preferred among refusals). */
+  readonly #lastAnswered = new Map<string, string>();
 
-  /** A call of `token`'s flow on `key` was just answered: chat's next call there is its flow's. */
+  /**
+   * A call of `token`'s flow on `key` was answered. Only breaks ties among refusals that have not
+   * asked their queueDepth (the one answered last asks first); never decides between a holder
+   * and a newcomer, and does not depend on when the next call comes.
+   */
   answered(key: string, token: string | undefined): void {
     if (token === undefined) return;
-    if (this.#answeredNow.size === 0) setTimeout(() => this.#answeredNow.clear(), 0);
-    this.#answeredNow.set(key, token);
+    if (this.#refused.get(key)?.some((r) => r.token === token && !r.asked)) this.#lastAnswered.set(key, token);
+    else if (this.#lastAnswered.get(key) === token) this.#lastAnswered.delete(key);
   }
 
   /** An acquire on `key` was granted. */
   granted(key: string, token: string, expiresAt: number): void {
     this.#prune(key);
     const held = this.#held.get(key) ?? [];
-    held.push({ token, expiresAt });
+    held.push({ token, expiresAt, fresh: true });
     this.#held.set(key, held);
   }
 
@@ -75,45 +99,47 @@ export class LockTracker {
     return this.#held.get(key)?.at(-1)?.token;
   }
 
-  /** Whose queueDepth this is: the flow answered this turn, else the oldest refusal that has not
-   * asked yet, else the holder's. */
+  /** The holder `token` dequeues on `key`: it makes no own enqueue from now on. */
+  dequeued(key: string, token: string | undefined): void {
+    for (const h of this.#held.get(key) ?? []) if (h.token === token) h.fresh = false;
+  }
+
+  /** Whose queueDepth this is: a refusal that has not asked yet (the one answered last, else the
+   * oldest), else the holder's (debounce asks between rounds). */
   depthAsker(key: string): string | undefined {
     this.#prune(key);
-    const now = this.#answeredNow.get(key);
-    const refusals = this.#refused.get(key) ?? [];
-    const byTurn = now === undefined ? undefined : refusals.find((r) => r.token === now);
-    if (byTurn) {
-      byTurn.asked = true;
-      return byTurn.token;
-    }
-    if (now !== undefined && this.#held.get(key)?.some((h) => h.token === now)) return now;
-    const next = refusals.find((r) => !r.asked);
+    const waiting = (this.#refused.get(key) ?? []).filter((r) => !r.asked);
+    const last = this.#lastAnswered.get(key);
+    const next = waiting.find((r) => r.token === last) ?? waiting[0];
     if (next) {
       next.asked = true;
+      if (next.token === last) this.#lastAnswered.delete(key);
       return next.token;
     }
     return this.holder(key);
   }
 
   /**
-   * Whose enqueue this is: the oldest refusal that asked its queueDepth (consumed), else the
-   * holder's own, else (holding nothing) the oldest refusal.
+   * Whose enqueue this is: the oldest refusal that asked its queueDepth (consumed), else a fresh
+   * holder's own, else the oldest refusal (consumed), else the holder's.
    */
   enqueuer(key: string): string | undefined {
     // holder() prunes too, replacing the arrays: ask it first, so `refused` below is the live one.
     const holder = this.holder(key);
     const refused = this.#refused.get(key) ?? [];
-    const now = this.#answeredNow.get(key);
-    if (now !== undefined && this.#held.get(key)?.some((h) => h.token === now)) return now;
-    const byTurn = now === undefined ? -1 : refused.findIndex((r) => r.token === now);
-    let index = byTurn >= 0 ? byTurn : refused.findIndex((r) => r.asked);
+    let index = refused.findIndex((r) => r.asked);
     if (index < 0) {
-      if (holder !== undefined) return holder;
-      index = refused.length > 0 ? 0 : -1;
+      const fresh = this.#held.get(key)?.findLast((h) => h.fresh);
+      if (fresh) {
+        fresh.fresh = false;
+        return fresh.token;
+      }
+      if (refused.length === 0) return holder;
+      index = 0;
     }
-    if (index < 0) return undefined;
     const [taken] = refused.splice(index, 1);
     if (refused.length === 0) this.#refused.delete(key);
+    if (this.#lastAnswered.get(key) === taken!.token) this.#lastAnswered.delete(key);
     return taken!.token;
   }
 
@@ -125,5 +151,6 @@ export class LockTracker {
     const refused = this.#refused.get(key)?.filter((r) => r.until > now);
     if (refused?.length) this.#refused.set(key, refused);
     else this.#refused.delete(key);
+    if (!refused?.length) this.#lastAnswered.delete(key);
   }
 }

@@ -7,8 +7,30 @@
 // since retrying is what keeps an overloaded object overloaded. Every one of our calls is made
 // retry-safe by the object (request ids and receipts, see src/idempotency.rs), so every
 // retryable or reset error is retried here, each attempt on a fresh stub (a stub that saw an
-// error may be broken). Anything else — a bad argument, a storage error the object reported on
-// purpose — is not a transient fault and is rethrown at once.
+// error may be broken).
+//
+// **Resets without flags.** The flags are not the only form a reset takes. workerd sets
+// `durableObjectReset` only for a "broken." exception and `retryable` only for a DISCONNECTED one
+// (jsg `tunneledErrorType`); a reset that ends a call in any other way reaches the caller as a
+// plain `Error` — verified locally: `abortAllDurableObjects()` while a call is inside an object
+// rejects it with "Application called abortAllDurableObjects()." and no flag, `remote` unset, and
+// the object answers the next call from a fresh instance (test/chat-reset.test.ts). Production
+// names the same events in its documented messages (Durable Objects "Troubleshooting" and
+// "Error handling"): "Durable Object reset because its code was updated.", "Network connection
+// lost.", "Durable Object storage operation exceeded timeout which caused object to be reset.",
+// "Internal error in Durable Object storage write caused object to be reset.", "The Durable
+// Object's code has been updated, this version can no longer access storage." (raised *inside*
+// the object by the storage API of an instance a deploy replaced, so it may carry `remote`),
+// `ctx.abort()`'s "Application called abort() to reset Durable Object.", and the runtime's opaque
+// "internal error" (with a reference id), which is infrastructure by definition, not our code. A
+// message can also lose its flags when a peer object (re-sharding, ts/handoff.ts) relays it. So
+// an error is retried when it carries a flag **or** names one of those resets or a lost
+// connection ([`RESET_MESSAGES`]) — the call may be repeated, that is what retry safety is for.
+//
+// Never retried: `overloaded` (by flag, or by the overload messages, which name "overloaded" or
+// "too much load"), and anything else — in particular every error our object raises on purpose:
+// a bad argument ("Invalid argument `x`: …", `remote: true`), a protocol check, a storage error it
+// reported; those are not transient and are rethrown at once.
 //
 // Backoff is capped full jitter: before retry n (1-based) wait random() × min(maxDelayMs,
 // baseDelayMs × 2^n), and start no attempt after maxElapsedMs. The defaults ride out an object
@@ -74,12 +96,44 @@ interface RuntimeErrorFlags {
   durableObjectReset?: unknown;
 }
 
-/** Whether a failed call may be retried: a transient fault, never overload, never a rejection. */
+/**
+ * Messages of resets and lost connections the runtime raises (see the head comment). Matched
+ * case-insensitively anywhere in the message: workerd may prefix it ("remote exception: ",
+ * "Error: ") or append a reference id.
+ */
+export const RESET_MESSAGES: readonly RegExp[] = [
+  /durable object reset because its code was updated/i,
+  /the durable object's code has been updated/i,
+  /caused (the )?object to be reset/i,
+  /to reset durable object/i, // ctx.abort(): "Application called abort() to reset Durable Object."
+  /called abortAllDurableObjects\(\)/i, // the local runtime's whole reset (vitest-pool-workers)
+  /durable object was reset/i,
+  /this durable object instance is no longer active/i,
+  /network connection lost/i,
+  /^(error: )?internal error\b/i, // the runtime's opaque "internal error; reference = …"
+];
+
+/** The overload messages: never retried even without the flag. */
+const OVERLOAD_MESSAGES = /overloaded|too much load|too many requests/i;
+/**
+ * Our own rejections (src/error.rs, ts/): never retried, whatever they quote — an argument's text
+ * may contain anything. (A storage error, "ChatStateDO storage error: …", is not one of them: it
+ * relays what the storage API raised, which may be a reset.)
+ */
+const OWN_REJECTIONS = /^(error: )?(invalid argument|invalid option|chat-state-cloudflare-do:|cloudflaredostateadapter )/i;
+
+/**
+ * Whether a failed call may be retried: a transient fault — a flag the runtime set, or one of its
+ * reset / lost-connection messages without a flag — never overload, never our own rejection.
+ */
 export function isRetryable(error: unknown): boolean {
   if (typeof error !== "object" || error === null) return false;
   const flags = error as RuntimeErrorFlags;
   if (flags.overloaded === true) return false;
-  return flags.retryable === true || flags.durableObjectReset === true;
+  if (flags.retryable === true || flags.durableObjectReset === true) return true;
+  const message = (error as { message?: unknown }).message;
+  if (typeof message !== "string" || OVERLOAD_MESSAGES.test(message) || OWN_REJECTIONS.test(message)) return false;
+  return RESET_MESSAGES.some((pattern) => pattern.test(message));
 }
 
 /** The wait before retry `retry` (1-based): capped full jitter. */

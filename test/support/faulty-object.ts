@@ -42,6 +42,15 @@ type PeerMethod = (typeof PEER_METHODS)[number];
 const received = new Map<string, Partial<Record<PeerMethod, number>>>();
 
 /**
+ * Calls held inside the object by id (`armHold`): the next call of `method` waits `ms` in the
+ * object before it runs (or after it ran and its writes committed, before it answers), so a test
+ * can reset the runtime while a call is inside an object.
+ */
+const holds = new Map<string, { method: ResettableMethod; ms: number; after: boolean }>();
+/** Object ids whose held call has entered the object (module state, as `armed`). */
+const entered = new Set<string>();
+
+/**
  * Armed resets by object id. Module state, not instance state: a reset replaces the instance but
  * not the isolate, so a reset armed `times` > 1 also fires in the replacement instances.
  */
@@ -51,6 +60,19 @@ export class FaultyChatStateDO extends ChatStateDO {
   /** Arms a reset for the next `times` calls of `method` on this object. */
   armReset(method: ResettableMethod, at: ResetPoint, times = 1): void {
     armed.set(this.ctx.id.toString(), { method, at, times });
+  }
+
+  /** Holds the next call of `method` inside this object for `ms` before it runs (`after`: once
+   * it ran, before it answers). */
+  armHold(method: ResettableMethod, ms: number, after = false): void {
+    const id = this.ctx.id.toString();
+    entered.delete(id);
+    holds.set(id, { method, ms, after });
+  }
+
+  /** Whether the call armed by `armHold` has entered this object (and is held, or was). */
+  holdEntered(): boolean {
+    return entered.has(this.ctx.id.toString());
   }
 
   /** Whether a reset armed on this object has yet to fire (tests check theirs did). */
@@ -82,6 +104,24 @@ for (const method of RESETTABLE_METHODS) {
     writable: true,
     value: function (this: FaultyChatStateDO, ...args: unknown[]): unknown {
       if ((PEER_METHODS as readonly string[]).includes(method)) countPeerCall(this.ctx.id.toString(), method as PeerMethod);
+      const id = this.ctx.id.toString();
+      const hold = holds.get(id);
+      if (hold?.method === method) {
+        holds.delete(id);
+        const wait = () => new Promise((resolve) => setTimeout(resolve, hold.ms));
+        if (!hold.after) {
+          entered.add(id);
+          return wait().then(() => base[method].apply(this, args));
+        }
+        return (async () => {
+          const value = await base[method].apply(this, args);
+          // Let the writes commit (the output gate flushes them) before the test may reset.
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          entered.add(id);
+          await wait();
+          return value;
+        })();
+      }
       const at = this.takeArmedReset(method);
       if (at === null) return base[method].apply(this, args);
       const result = base[method].apply(this, args);

@@ -1,5 +1,7 @@
 // A StateAdapter that forwards every call to another one, after an optional delay (network
-// jitter) and an optional hook that may hold the call (to force an interleaving). Each call is
+// jitter) and an optional hook that may hold the call (to force an interleaving); optionally also
+// a delay and a hook *after* the inner call answered, before its caller sees the answer (the time
+// chat spends between its calls: platform API calls, a busy event loop). Each call is
 // logged with the moment it was issued and the moment it returned, so a test can wait until
 // every call of a trial has returned before it looks at the state.
 import type { Lock, QueueEntry, StateAdapter } from "chat";
@@ -11,23 +13,40 @@ export interface CallRecord {
   issuedAt: number;
   /** When it was forwarded (after the hook and the jitter). */
   sentAt?: number;
+  /** When the inner call answered. */
   returnedAt?: number;
+  /** When the caller got the answer (after the after-hook and delay). */
+  answeredAt?: number;
   returned?: unknown;
   settled: Promise<unknown>;
 }
 
 export type Hook = (method: string, args: unknown[], call: number) => Promise<void> | void;
+/** Runs after the inner call answered `returned`, before the caller sees it. */
+export type AfterHook = (method: string, args: unknown[], call: number, returned: unknown) => Promise<void> | void;
 
 export class InstrumentedState implements StateAdapter {
   readonly calls: CallRecord[] = [];
   readonly #inner: StateAdapter;
   readonly #jitterMs: () => number;
   readonly #hook: Hook | undefined;
+  readonly #afterMs: () => number;
+  readonly #after: AfterHook | undefined;
 
-  constructor(inner: StateAdapter, { jitterMs = () => 0, hook }: { jitterMs?: () => number; hook?: Hook } = {}) {
+  constructor(
+    inner: StateAdapter,
+    {
+      jitterMs = () => 0,
+      hook,
+      afterMs = () => 0,
+      after,
+    }: { jitterMs?: () => number; hook?: Hook; afterMs?: () => number; after?: AfterHook } = {},
+  ) {
     this.#inner = inner;
     this.#jitterMs = jitterMs;
     this.#hook = hook;
+    this.#afterMs = afterMs;
+    this.#after = after;
   }
 
   /** Resolves once every call made so far (and any they lead to) has returned. */
@@ -51,6 +70,10 @@ export class InstrumentedState implements StateAdapter {
       const value = await fn.apply(this.#inner, args);
       record.returned = value;
       record.returnedAt = Date.now();
+      await this.#after?.(method, args, index, value);
+      const afterMs = this.#afterMs();
+      if (afterMs > 0) await new Promise((resolve) => setTimeout(resolve, afterMs));
+      record.answeredAt = Date.now();
       return value;
     };
     const promise = run();
