@@ -57,7 +57,7 @@ use tsify::Tsify;
 use crate::db::{Database, Param, QueryExt, Row, Value};
 use crate::error::{Error, Result};
 use crate::expiry::Cleanup;
-use crate::lists;
+use crate::handoff_live as live;
 use crate::routing::{LayoutDesc, Router, THREAD_KEY_PREFIXES};
 use crate::store::Store;
 use crate::validate;
@@ -550,20 +550,29 @@ impl<D: Database> Store<D> {
         let mut params: Vec<Param<'_>> = vec![Param::Text(routing_key), Param::Int(now)];
         params.extend(keys.iter().map(|k| Param::Text(k)));
         let placeholders = placeholders(3, keys.len());
-        let thread = "EXISTS (SELECT 1 FROM subscriptions WHERE thread_id = ?1)
-                   OR EXISTS (SELECT 1 FROM locks WHERE thread_id = ?1 AND expires_at > ?2)
-                   OR EXISTS (SELECT 1 FROM queue_entries WHERE queue_key = ?1
-                              AND COALESCE(retain_until, expires_at) > ?2)";
+        // "Live" is `handoff_live`'s, as in `collect_unit`: what this answers held is what a
+        // hand-over would move, so a unit is never both held here and empty to its new home.
+        let thread = format!(
+            "EXISTS (SELECT 1 FROM subscriptions WHERE thread_id = ?1)
+                   OR EXISTS (SELECT 1 FROM locks WHERE thread_id = ?1 AND {})
+                   OR EXISTS (SELECT 1 FROM queue_entries WHERE queue_key = ?1 AND {})",
+            live::lock("?2"),
+            live::queue_row("?2"),
+        );
+        let lists = (3..3 + keys.len())
+            .map(|i| live::list(&format!("?{i}"), "?2"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
         let keyed = format!(
-            "EXISTS (SELECT 1 FROM cache WHERE key IN ({placeholders})
-                              AND (expires_at IS NULL OR expires_at > ?2))
-                   OR EXISTS (SELECT 1 FROM list_items WHERE list_key IN ({placeholders}))"
+            "EXISTS (SELECT 1 FROM cache WHERE key IN ({placeholders}) AND {})
+                   OR {lists}",
+            live::cache("?2"),
         );
         let condition = match part {
             Some(true) => {
                 // workerd wants exactly the parameters the statement names.
                 params.truncate(2);
-                thread.to_owned()
+                thread
             }
             Some(false) => format!("({keyed}) AND ?1 = ?1"),
             None => format!("{thread} OR {keyed}"),
@@ -704,8 +713,8 @@ impl<D: Database> Store<D> {
             .exec(
                 &format!(
                     "SELECT l.list_key, l.expires_at FROM lists l WHERE l.list_key IN ({placeholders})
-                     AND COALESCE({} > ?{now_at}, 1) ORDER BY l.list_key",
-                    lists::list_expiry_sql("l.list_key")
+                     AND {} ORDER BY l.list_key",
+                    live::list("l.list_key", &format!("?{now_at}"))
                 ),
                 &with_now,
             )?
@@ -723,9 +732,9 @@ impl<D: Database> Store<D> {
             .exec(
                 &format!(
                     "SELECT i.list_key, i.seq, i.value, i.requests, i.expires_at FROM list_items i
-                     WHERE i.list_key IN ({placeholders}) AND COALESCE({} > ?{now_at}, 1)
+                     WHERE i.list_key IN ({placeholders}) AND {}
                      ORDER BY i.list_key, i.seq",
-                    lists::list_expiry_sql("i.list_key")
+                    live::list_with_items("i.list_key", &format!("?{now_at}"))
                 ),
                 &with_now,
             )?
@@ -1069,8 +1078,11 @@ impl<D: Database> Store<D> {
         }
         if !unit.queue.is_empty()
             && self.db.returned_row(
-                "SELECT 1 FROM queue_entries WHERE queue_key = ?1",
-                &[Param::Text(r)],
+                &format!(
+                    "SELECT 1 FROM queue_entries WHERE queue_key = ?1 AND {}",
+                    live::queue_row("?2")
+                ),
+                &[Param::Text(r), Param::Int(now)],
             )?
         {
             return Ok(true);
@@ -1090,8 +1102,8 @@ impl<D: Database> Store<D> {
             .chain(unit.list_items.iter().map(|i| i.list_key.as_str()))
         {
             if self.db.returned_row(
-                "SELECT 1 FROM list_items WHERE list_key = ?1",
-                &[Param::Text(l)],
+                &format!("SELECT 1 WHERE {}", live::list("?1", "?2")),
+                &[Param::Text(l), Param::Int(now)],
             )? {
                 return Ok(true);
             }
@@ -1102,6 +1114,29 @@ impl<D: Database> Store<D> {
     fn write_unit(&self, unit: &Unit) -> Result<()> {
         self.forget_row_memos();
         let r = unit.routing_key.as_str();
+        // Rows of these keys that are still here are dead (`overlaps` found no live one): reads
+        // never see them and the sweep would delete them; they go first, or the imported queue
+        // and list rows would collide with their primary keys and the import would fail forever.
+        if !unit.queue.is_empty() {
+            self.db.exec(
+                "DELETE FROM queue_entries WHERE queue_key = ?1",
+                &[Param::Text(r)],
+            )?;
+        }
+        let mut list_keys: Vec<&str> = unit
+            .lists
+            .iter()
+            .map(|l| l.list_key.as_str())
+            .chain(unit.list_items.iter().map(|i| i.list_key.as_str()))
+            .collect();
+        list_keys.sort_unstable();
+        list_keys.dedup();
+        for key in list_keys {
+            self.db.exec(
+                "DELETE FROM list_items WHERE list_key = ?1",
+                &[Param::Text(key)],
+            )?;
+        }
         if unit.subscribed {
             self.db.exec(
                 "INSERT INTO subscriptions (thread_id) VALUES (?) ON CONFLICT DO NOTHING",
@@ -1296,8 +1331,13 @@ const DRAIN_SCANS: [(&str, bool); 5] = [
         false,
     ),
     (
-        "SELECT DISTINCT list_key FROM list_items WHERE list_key > ?1 AND ?2 = ?2
-         ORDER BY list_key LIMIT ?3",
+        // Live lists only (`handoff_live`): an expired list is not a unit to move.
+        "SELECT k FROM (SELECT DISTINCT list_key AS k FROM list_items WHERE list_key > ?1
+                        ORDER BY list_key)
+         WHERE COALESCE(COALESCE((SELECT expires_at FROM list_items WHERE list_key = k
+                                  ORDER BY seq DESC LIMIT 1),
+                                 (SELECT expires_at FROM lists WHERE list_key = k)) > ?2, 1)
+         ORDER BY k LIMIT ?3",
         false,
     ),
 ];
