@@ -460,6 +460,7 @@ impl<D: Database> Store<D> {
         })?;
         *self.drain_cursor.borrow_mut() = Default::default();
         self.stays.borrow_mut().clear();
+        self.stuck.clear();
         Ok(())
     }
 
@@ -821,6 +822,7 @@ impl<D: Database> Store<D> {
             if !sealed {
                 return Ok(false);
             }
+            self.stuck.resolved(routing_key);
             self.delete_unit(routing_key)?;
             if computable {
                 self.db.exec(
@@ -843,10 +845,16 @@ impl<D: Database> Store<D> {
     /// destination and seal), then units not sealed yet (destination `None` under a layout this
     /// object cannot compute: the caller supplies it). Units are found in key order from the
     /// in-memory drain cursor (which a full pass that finds nothing resets), so each pass over
-    /// the tables reads every key once, not once per batch.
-    pub fn drain_candidates(&self, limit: usize, now: i64) -> Result<Vec<DrainItem>> {
+    /// the tables reads every key once, not once per batch. A stuck unit (its new home refused
+    /// it, see `handoff_stuck`) is left out unless `with_stuck`: it must not head every batch.
+    pub fn drain_candidates(
+        &self,
+        limit: usize,
+        with_stuck: bool,
+        now: i64,
+    ) -> Result<Vec<DrainItem>> {
         let mut cursor = self.drain_cursor.borrow().clone();
-        let items = self.candidates(limit, now, &mut cursor, true)?;
+        let items = self.candidates(limit, now, &mut cursor, true, with_stuck)?;
         *self.drain_cursor.borrow_mut() = cursor;
         Ok(items)
     }
@@ -856,34 +864,45 @@ impl<D: Database> Store<D> {
     /// drain step skip the keys it counted until the cursor wraps round).
     fn units_to_move(&self, limit: usize, now: i64) -> Result<usize> {
         let mut cursor = Default::default();
-        Ok(self.candidates(limit, now, &mut cursor, false)?.len())
+        Ok(self.candidates(limit, now, &mut cursor, false, true)?.len())
     }
 
     /// Up to `limit` drain candidates from `cursor` on (advanced past what was read); with
     /// `wrap`, a pass that finds nothing starts over once from the first key.
+    ///
+    /// Keys are read [`SCAN_PAGE`] at a time whatever `limit` is, and a key whose new home is
+    /// this object costs no query of its own (its home is computed first, its seal looked up only
+    /// if it moves): `check_drained` asks for one candidate, and before it read a page of one key
+    /// and looked up a seal per staying key — a million queries for a million staying keys.
     fn candidates(
         &self,
         limit: usize,
         now: i64,
         cursor: &mut [Option<String>; 5],
         wrap: bool,
+        with_stuck: bool,
     ) -> Result<Vec<DrainItem>> {
         let mut items = Vec::new();
+        let skipped = if with_stuck { 0 } else { self.stuck.len() };
         for row in self.db.exec(
             "SELECT routing_key, destination, seal_id FROM handoff_sealed WHERE confirmed = 0
              ORDER BY routing_key LIMIT ?1",
-            &[Param::Int(limit as i64)],
+            &[Param::Int((limit + skipped) as i64)],
         )? {
             let mut c = cols(row).into_iter();
+            let routing_key = text(c.next().flatten()).unwrap_or_default();
+            if !with_stuck && self.stuck.contains(&routing_key) {
+                continue;
+            }
             items.push(DrainItem {
-                routing_key: text(c.next().flatten()).unwrap_or_default(),
+                routing_key,
                 destination: text(c.next().flatten()),
                 seal_id: text(c.next().flatten()),
                 thread_unit: true,
             });
-        }
-        if items.len() >= limit {
-            return Ok(items);
+            if items.len() >= limit {
+                return Ok(items);
+            }
         }
         let out = self.outgoing()?;
         let self_name = out.as_ref().map(|o| o.name.clone()).unwrap_or_default();
@@ -902,7 +921,7 @@ impl<D: Database> Store<D> {
                         &[
                             Param::Text(&from),
                             Param::Int(now),
-                            Param::Int(limit as i64),
+                            Param::Int(SCAN_PAGE.max(limit) as i64),
                         ],
                     )?;
                     if rows.is_empty() {
@@ -920,14 +939,6 @@ impl<D: Database> Store<D> {
                                 crate::routing::routing_key(crate::routing::Scope::Key, &key);
                             (r.to_owned(), t)
                         };
-                        if items
-                            .iter()
-                            .any(|i: &DrainItem| i.routing_key == routing_key)
-                            || self.stays.borrow().contains(&routing_key)
-                            || self.sealed_for(&routing_key)?.is_some()
-                        {
-                            continue;
-                        }
                         // Computable: the layout says. Otherwise a key that is not a thread's goes
                         // to the new base object; a thread's needs the caller's shardKey.
                         let destination = match &router {
@@ -937,6 +948,14 @@ impl<D: Database> Store<D> {
                         };
                         if destination.as_deref() == Some(self_name.as_str()) {
                             continue; // its new home is this very object: it stays
+                        }
+                        if items
+                            .iter()
+                            .any(|i: &DrainItem| i.routing_key == routing_key)
+                            || self.stays.borrow().contains(&routing_key)
+                            || self.sealed_for(&routing_key)?.is_some()
+                        {
+                            continue;
                         }
                         items.push(DrainItem {
                             routing_key,
@@ -959,8 +978,8 @@ impl<D: Database> Store<D> {
         Ok(items)
     }
 
-    /// Marks the migration drained if nothing of it is left to move: no unconfirmed seal and no
-    /// unit whose new home is elsewhere. Returns whether it is drained.
+    /// Marks the migration drained if nothing of it is left to move: no unconfirmed seal (a
+    /// stuck one included) and no unit whose new home is elsewhere. Returns whether it is drained.
     pub fn check_drained(&self, now: i64) -> Result<bool> {
         let Some(out) = self.outgoing()? else {
             return Ok(true);
@@ -968,7 +987,7 @@ impl<D: Database> Store<D> {
         if out.drained_at.is_some() {
             return Ok(true);
         }
-        if !self.drain_candidates(1, now)?.is_empty() {
+        if !self.drain_candidates(1, true, now)?.is_empty() {
             return Ok(false);
         }
         *self.outgoing_cache.borrow_mut() = None;
@@ -1216,6 +1235,16 @@ impl<D: Database> Store<D> {
         }
     }
 
+    /// The new home `destination` refused the unit sealed here for it (see `handoff_stuck`).
+    pub fn note_stuck(&self, routing_key: &str, destination: &str, reason: &str, now: i64) -> bool {
+        self.stuck.note(routing_key, destination, reason, now)
+    }
+
+    /// Units noted stuck.
+    pub fn stuck_count(&self) -> usize {
+        self.stuck.len()
+    }
+
     /// Whether the unit sealed with `seal_id` was imported here (a previous home asks before it
     /// deletes its copy).
     pub fn has_import(&self, routing_key: &str, seal_id: &str) -> Result<bool> {
@@ -1299,6 +1328,8 @@ impl<D: Database> Store<D> {
             markers,
             imported_records: imports,
             receiving_from: sources,
+            stuck_count: i64::try_from(self.stuck.len()).unwrap_or(i64::MAX),
+            stuck_units: self.stuck.listed(),
         })
     }
 }
@@ -1306,6 +1337,9 @@ impl<D: Database> Store<D> {
 /// Routing keys a new home remembers as its own (or a previous home as staying) before it forgets
 /// them all and asks again.
 const OWNED_MEMO_MAX: usize = 10_000;
+
+/// Keys a drain scan reads per query.
+const SCAN_PAGE: usize = 512;
 
 /// The keys a drain scans, one query per table: keys after the cursor (`?1`), live at `?2`, at
 /// most `?3`. `true`: the key is a routing key already (thread-scoped tables).
@@ -1374,4 +1408,9 @@ pub struct HandoffInspection {
     pub imported_records: i64,
     /// Previous homes this object is still receiving units from.
     pub receiving_from: Vec<String>,
+    /// Units a new home refused and that stay sealed here (see `handoff_stuck`; this instance's
+    /// memory: after a restart the next drain step finds them again).
+    pub stuck_count: i64,
+    /// The first of them, with the reason each new home gave.
+    pub stuck_units: Vec<crate::handoff_stuck::StuckUnit>,
 }

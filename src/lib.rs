@@ -24,6 +24,7 @@ pub mod error;
 pub mod expiry;
 pub mod handoff;
 pub mod handoff_live;
+pub mod handoff_stuck;
 pub mod handoff_wire;
 pub mod idempotency;
 pub mod inspect;

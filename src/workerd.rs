@@ -830,15 +830,38 @@ impl StateCore {
     }
 
     #[wasm_bindgen(js_name = drainCandidates)]
-    pub fn drain_candidates(&self, limit: u32) -> std::result::Result<Vec<Ts<DrainItem>>, JsError> {
+    pub fn drain_candidates(
+        &self,
+        limit: u32,
+        with_stuck: Option<bool>,
+    ) -> std::result::Result<Vec<Ts<DrainItem>>, JsError> {
         let items = self
             .store
-            .drain_candidates(limit as usize, now())
+            .drain_candidates(limit as usize, with_stuck.unwrap_or(false), now())
             .map_err(js_error)?;
         items
             .into_iter()
             .map(|i| i.into_ts().map_err(JsError::from))
             .collect()
+    }
+
+    /// A new home refused the unit sealed for it (see `handoff_stuck`).
+    #[wasm_bindgen(js_name = noteStuck)]
+    pub fn note_stuck(&self, routing_key: &str, destination: &str, reason: &str) -> bool {
+        self.store
+            .note_stuck(routing_key, destination, reason, now())
+    }
+
+    /// Units noted stuck.
+    #[wasm_bindgen(js_name = stuckCount)]
+    pub fn stuck_count(&self) -> u32 {
+        u32::try_from(self.store.stuck_count()).unwrap_or(u32::MAX)
+    }
+
+    /// How long the alarm waits before offering stuck units again (`handoff_stuck::RETRY_MS`).
+    #[wasm_bindgen(js_name = stuckRetryMs)]
+    pub fn stuck_retry_ms() -> f64 {
+        crate::handoff_stuck::RETRY_MS as f64
     }
 
     /// The caller says this unit stays on this object (see `Store::stays`).

@@ -43,7 +43,7 @@ async function expiredList(state: CloudflareDOStateAdapter, key: string) {
 describe("units whose only rows are expired (finding 5)", () => {
   it("have one owner: the new home; the previous home neither serves them nor waits for them", async () => {
     const base = `units-expired-${run++}`;
-    const [{ thread, home }] = movingThreads(base, 1);
+    const { thread, home } = movingThreads(base, 1)[0]!;
     const old = await adapter({ name: base });
     await expiredList(old, `msg-history:${thread!}`);
 
@@ -66,7 +66,7 @@ describe("units whose only rows are expired (finding 5)", () => {
 
   it("an expired list at the new home does not block the import of a live one", async () => {
     const base = `units-expired-${run++}`;
-    const [{ thread, home }] = movingThreads(base, 1);
+    const { thread, home } = movingThreads(base, 1)[0]!;
     const key = `msg-history:${thread!}`;
     // The new home once had this list (an earlier layout), expired, its rows not yet swept.
     await expiredList(await adapter({ name: home! }), key);
@@ -76,5 +76,47 @@ describe("units whose only rows are expired (finding 5)", () => {
     const grown = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
     expect(await grown.getList(key)).toEqual([{ live: 1 }]);
     expect(await sql(home!, "SELECT value FROM list_items WHERE list_key = ?", key)).toEqual([{ value: '{"live":1}' }]);
+  });
+});
+
+describe("a unit its new home refuses (finding 6)", () => {
+  it("is reported and skipped; the others move, the sweep runs, and it moves once the conflict is gone", async () => {
+    const base = `units-stuck-${run++}`;
+    const [a, b, c] = movingThreads(base, 3);
+    const old = await adapter({ name: base });
+    for (const { thread } of [a!, b!, c!]) {
+      await old.subscribe(thread);
+      await old.set(`thread-state:${thread}`, { from: "previous home" });
+    }
+    const grown = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
+    expect(await grown.isSubscribed(b!.thread)).toBe(true); // the migration reaches the previous home
+    // The new home of `a` already holds a live row of its unit (the state a split leaves).
+    await sql(a!.home, "INSERT INTO cache (key, value, expires_at) VALUES (?, ?, NULL)", `thread-state:${a!.thread}`, '"theirs"');
+    // An expired row the sweep must delete.
+    await old.set("plain-expired", 1, 1);
+    await sleep(5);
+
+    const stub = stubFor(base);
+    await runDurableObjectAlarm(stub).catch(() => {});
+    expect(await sql(base, "SELECT key FROM cache WHERE key = 'plain-expired'")).toEqual([]);
+    const migration = (await stub.inspect()).migration;
+    expect(migration.drained).toBe(false);
+    expect(migration.stuckCount).toBe(1);
+    expect(migration.stuckUnits[0]).toMatchObject({ routingKey: a!.thread, destination: a!.home });
+    expect(migration.stuckUnits[0]!.reason).toMatch(/already holds some of its rows/);
+    // The others moved; the refused one is served nowhere but its new home (nothing doubled).
+    expect(await sql(c!.home, "SELECT thread_id FROM subscriptions WHERE thread_id = ?", c!.thread)).toHaveLength(1);
+    expect(await sql(base, "SELECT thread_id FROM subscriptions WHERE thread_id = ?", c!.thread)).toHaveLength(0);
+    expect(await grown.get(`thread-state:${a!.thread}`)).toBe("theirs");
+    // drainMigration() does not spin on it: it reports it.
+    const [status] = await grown.drainMigration();
+    expect(status).toMatchObject({ objectName: base, drained: false, stuckUnits: 1 });
+
+    // The conflict goes away (the new home's row is deleted): the next step moves it.
+    await grown.delete(`thread-state:${a!.thread}`);
+    for (let i = 0; i < 3 && !(await stub.inspect()).migration.drained; i++) await runDurableObjectAlarm(stub);
+    expect((await stub.inspect()).migration).toMatchObject({ drained: true, stuckCount: 0 });
+    expect(await grown.get(`thread-state:${a!.thread}`)).toEqual({ from: "previous home" });
+    expect(await grown.isSubscribed(a!.thread)).toBe(true);
   });
 });

@@ -45,6 +45,9 @@ const ARITY: Record<string, number> = {
 };
 type Answer<T> = T | Moved | Promise<T | Moved>;
 
+/** How soon the alarm tries a failed drain step again. */
+const DRAIN_RETRY_MS = 10_000;
+
 export class ChatStateDO extends DurableObject<unknown> {
   #core!: StateCore;
   readonly #held = new HeldDequeues();
@@ -333,12 +336,20 @@ export class ChatStateDO extends DurableObject<unknown> {
   /**
    * Moves a batch of units of a layout change this object is a previous home of (when it can
    * compute their new homes), then sweeps expired rows in bounded batches (one transaction each),
-   * letting waiting requests run between batches, then arms the next alarm.
+   * letting waiting requests run between batches, then arms the next alarm. A drain step that
+   * fails (a new home unreachable) never keeps the sweep from running: it is tried again later.
    */
   async alarm(): Promise<void> {
     const startedAt = Date.now();
     this.#core.beginSweep();
-    if (this.#core.outgoing()?.migration.layout) await this.#handoff.drain();
+    if (this.#core.outgoing()?.migration.layout) {
+      try {
+        await this.#handoff.drain();
+      } catch (error) {
+        console.warn("chat-state-cloudflare-do: re-sharding: a drain step failed; it is tried again later", error);
+        this.#core.requestAlarmBy(Date.now() + DRAIN_RETRY_MS);
+      }
+    }
     let more = false;
     for (let batch = 0; batch < StateCore.sweepMaxBatches(); batch++) {
       if (batch > 0) await new Promise((resolve) => setTimeout(resolve, 0));

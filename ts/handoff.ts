@@ -9,7 +9,7 @@
 import type { Logger } from "chat";
 import { newRequestId } from "./ids.js";
 import { DEFAULT_RETRY, withRetries } from "./retry.js";
-import type { LayoutDesc, Migration, Outgoing, StateCore } from "./wasm.js";
+import { StateCore, type LayoutDesc, type Migration, type Outgoing } from "./wasm.js";
 
 /** How the adapter routed a call: the object it meant, and the key's previous home if moving. */
 export interface Via {
@@ -61,6 +61,12 @@ export type ImportResult = boolean | { refused: string };
 export interface DrainStep {
   drained: boolean;
   pending: { routingKey: string; threadUnit: boolean }[];
+  /**
+   * Units their new home refused, left sealed here (src/handoff_stuck.rs). With `blocked`, they
+   * are all that is left: another step at once would only be refused again.
+   */
+  stuck?: number;
+  blocked?: boolean;
 }
 
 /** Units a drain step moves before it yields (the alarm re-arms to continue). */
@@ -234,7 +240,11 @@ export class HandoffShell {
       if (destination === out.name) core.stays(routingKey); // its new home is this very object
       else moves.push({ routingKey, destination });
     }
-    const items = core.drainCandidates(DRAIN_BATCH);
+    let items = core.drainCandidates(DRAIN_BATCH, false);
+    // Stuck units (a new home refused them) are offered again only when nothing else is left,
+    // so they never hold the others up.
+    const retrying = items.length === 0 && moves.length === 0 && core.stuckCount() > 0;
+    if (retrying) items = core.drainCandidates(DRAIN_BATCH, true);
     const pending: DrainStep["pending"] = [];
     for (const item of items) {
       if (item.destination == null) {
@@ -244,18 +254,24 @@ export class HandoffShell {
       }
     }
     await this.#moveAll(out, moves);
-    if (items.length > 0 && pending.length < items.length && out.migration.layout) {
+    const stuck = core.stuckCount();
+    if (!retrying && items.length > 0 && pending.length < items.length && out.migration.layout) {
       core.requestAlarmBy(Date.now()); // more to move: continue right after this step
-      return { drained: false, pending };
+      return { drained: false, pending, stuck };
     }
-    if (pending.length > 0 || !core.checkDrained()) return { drained: false, pending };
+    if (pending.length > 0 || !core.checkDrained()) {
+      // Only stuck units left: offer them again later, not in back-to-back alarms.
+      if (stuck > 0 && out.migration.layout) core.requestAlarmBy(Date.now() + StateCore.stuckRetryMs());
+      return { drained: false, pending, stuck, blocked: retrying && pending.length === 0 };
+    }
     return null;
   }
 
   /**
    * Moves units to their new homes, each new home in parallel with one RPC per step: seal (unless
    * sealed), import there, delete the copy here. A unit a new home refuses stays sealed (served
-   * nowhere but there) and the step fails with the reason, after the others have moved.
+   * nowhere but there) and is noted stuck with the reason (src/handoff_stuck.rs); the others move
+   * all the same. A new home that cannot be reached fails the step, after the others have moved.
    */
   async #moveAll(out: Outgoing, moves: Move[]): Promise<void> {
     const byDestination = new Map<string, Move[]>();
@@ -264,16 +280,25 @@ export class HandoffShell {
       group.push(move);
       byDestination.set(move.destination, group);
     }
-    const refusals: string[] = [];
     const failures = await Promise.allSettled(
-      [...byDestination].map(([destination, group]) => this.#moveTo(out, destination, group, refusals)),
+      [...byDestination].map(([destination, group]) => this.#moveTo(out, destination, group)),
     );
     const failed = failures.find((f): f is PromiseRejectedResult => f.status === "rejected");
     if (failed) throw failed.reason;
-    if (refusals.length > 0) throw new Error(`chat-state-cloudflare-do: re-sharding: ${refusals[0]}`);
   }
 
-  async #moveTo(out: Outgoing, destination: string, group: Move[], refusals: string[]): Promise<void> {
+  /** A new home refused a unit: it stays sealed here, reported and skipped (src/handoff_stuck.rs). */
+  #refused(routingKey: string, destination: string, reason: string): void {
+    if (this.#core().noteStuck(routingKey, destination, reason)) {
+      quiet.warn("re-sharding: a new home refused a unit; it stays sealed here and is offered again later", {
+        routingKey,
+        destination,
+        reason,
+      });
+    }
+  }
+
+  async #moveTo(out: Outgoing, destination: string, group: Move[]): Promise<void> {
     const core = this.#core();
     const peer = this.#peer(destination, out.migration);
     // Sealed earlier: the new home may have them already (then only the copy here goes).
@@ -314,7 +339,7 @@ export class HandoffShell {
       chunk.forEach((c, i) => {
         const result = results[i];
         if (typeof result === "boolean") core.handedOver(c.routingKey, c.sealed.sealId);
-        else refusals.push(result?.refused ?? `${destination} did not answer for ${c.routingKey}`);
+        else this.#refused(c.routingKey, destination, result?.refused ?? `${destination} did not answer for ${c.routingKey}`);
       });
       start = end;
     }
