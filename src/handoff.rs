@@ -103,6 +103,10 @@ pub struct Unit {
     pub lists: Vec<ListRow>,
     pub list_items: Vec<ListItemRow>,
     pub queue: Vec<QueueRow>,
+    /// The lock's tenure at the previous home, if it has one (memory only there and here; see
+    /// `tenure`): it moves so the new home holds the holder's final dequeue and hands the lock
+    /// over as the previous home would have.
+    pub tenure: Option<crate::tenure::MovingTenure>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -773,6 +777,9 @@ impl<D: Database> Store<D> {
                 }
             })
             .collect();
+        let tenure = lock
+            .as_ref()
+            .and_then(|(token, _)| self.tenures.export(routing_key, token, now));
         Ok(Unit {
             routing_key: routing_key.to_owned(),
             subscribed,
@@ -781,6 +788,7 @@ impl<D: Database> Store<D> {
             lists,
             list_items,
             queue,
+            tenure,
         })
     }
 
@@ -1079,6 +1087,11 @@ impl<D: Database> Store<D> {
         })?;
         if imported {
             self.note_unit_deadlines(unit);
+            if let (Some(tenure), Some((token, expires_at))) = (&unit.tenure, &unit.lock) {
+                if tenure.token == *token {
+                    self.tenures.import(r, tenure, *expires_at, now);
+                }
+            }
         }
         self.note_owned(migration_id, r);
         Ok(imported)

@@ -120,3 +120,38 @@ describe("a unit its new home refuses (finding 6)", () => {
     expect(await grown.isSubscribed(a!.thread)).toBe(true);
   });
 });
+
+describe("a lock's tenure moves with its unit (finding 8)", () => {
+  it("the new home holds the holder's final dequeue for an announced newcomer, then hands the lock over", async () => {
+    const base = `units-tenure-${run++}`;
+    const { thread } = movingThreads(base, 1)[0]!;
+    const holder = await adapter({ name: base });
+    const lock = await holder.acquireLock(thread, 60_000);
+    expect(lock).not.toBeNull();
+    // A newcomer's acquire is refused at the previous home: it announces its coming enqueue.
+    const newcomer = await adapter({ name: base });
+    expect(await newcomer.acquireLock(thread, 60_000)).toBeNull();
+
+    // The unit moves to its new home (a new-layout Worker touches the thread).
+    const grown = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
+    expect(await grown.isSubscribed(thread)).toBe(false);
+
+    // The holder's final dequeue (its tenure's first, empty) follows the unit there, and is held
+    // there for the newcomer's entry, as the previous home would have held it (chat#928).
+    let settled = false;
+    const final = holder.dequeue(thread).finally(() => (settled = true));
+    await sleep(150);
+    expect(settled).toBe(false);
+    await newcomer.enqueue(thread, entry(1), 10);
+    expect(((await final) as unknown as { message: { n: number } } | null)?.message).toEqual({ n: 1 });
+
+    // The holder's drain goes on: an empty round, then its final dequeue; an acquire arriving
+    // after it is granted at once (the handover), not refused.
+    expect(await holder.dequeue(thread)).toBeNull();
+    expect(await holder.dequeue(thread)).toBeNull();
+    const next = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
+    const handed = await next.acquireLock(thread, 60_000);
+    expect(handed).not.toBeNull();
+    expect(handed!.token).not.toBe(lock!.token);
+  });
+});
