@@ -58,6 +58,7 @@ use crate::db::{Database, Param, QueryExt, Row, Value};
 use crate::error::{Error, Result};
 use crate::expiry::Cleanup;
 use crate::handoff_live as live;
+use crate::handoff_pages::Shape;
 use crate::routing::{LayoutDesc, Router, THREAD_KEY_PREFIXES};
 use crate::store::Store;
 use crate::validate;
@@ -189,8 +190,13 @@ pub enum Admission {
 /// What a previous home answers when a new home asks for a unit.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Handed {
-    /// The unit, sealed for the asker: import it with this seal id.
-    Unit { unit: Unit, seal_id: String },
+    /// The unit, sealed for the asker: import it with this seal id. `page`, when the asker asked
+    /// for pages (see `handoff_pages`): where this part of the unit starts and ends.
+    Unit {
+        unit: Box<Unit>,
+        seal_id: String,
+        page: Option<crate::handoff_pages::PageInfo>,
+    },
     /// Nothing of the key is held here, and nothing will be created here: it is the asker's.
     Nothing,
     /// The unit went elsewhere.
@@ -198,7 +204,7 @@ pub enum Handed {
 }
 
 /// `?first,?first+1,…` for `count` numbered parameters: the `IN (…)` list of a unit's keys.
-fn placeholders(first: usize, count: usize) -> String {
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count)
         .map(|i| format!("?{i}"))
         .collect::<Vec<_>>()
@@ -211,7 +217,7 @@ fn memo_key(migration_id: &str, name: &str) -> String {
 }
 
 /// The cache and list keys of a routing key's unit.
-fn unit_keys(routing_key: &str) -> Vec<String> {
+pub(crate) fn unit_keys(routing_key: &str) -> Vec<String> {
     std::iter::once(routing_key.to_owned())
         .chain(
             THREAD_KEY_PREFIXES
@@ -221,15 +227,15 @@ fn unit_keys(routing_key: &str) -> Vec<String> {
         .collect()
 }
 
-fn text(v: Option<Value>) -> Option<String> {
+pub(crate) fn text(v: Option<Value>) -> Option<String> {
     v.and_then(Value::into_text)
 }
 
-fn int(v: &Option<Value>) -> Option<i64> {
+pub(crate) fn int(v: &Option<Value>) -> Option<i64> {
     v.as_ref().and_then(|v| v.as_int())
 }
 
-fn cols(row: Row) -> Vec<Option<Value>> {
+pub(crate) fn cols(row: Row) -> Vec<Option<Value>> {
     row.into_iter()
         .map(|v| if v == Value::Null { None } else { Some(v) })
         .collect()
@@ -426,7 +432,7 @@ impl<D: Database> Store<D> {
     /// migration, that one must be over and retired first (see [`Store::forget_outgoing`]): an
     /// undrained one means two migrations at once (refused); a drained one is retired by the
     /// shell once its new homes have heard of it.
-    fn refuse_other_outgoing(&self, migration_id: &str) -> Result<()> {
+    pub(crate) fn refuse_other_outgoing(&self, migration_id: &str) -> Result<()> {
         let Some(out) = self.outgoing()? else {
             return Ok(());
         };
@@ -519,7 +525,7 @@ impl<D: Database> Store<D> {
         )
     }
 
-    fn imported(&self, routing_key: &str) -> Result<bool> {
+    pub(crate) fn imported(&self, routing_key: &str) -> Result<bool> {
         self.db.returned_row(
             "SELECT 1 FROM handoff_in WHERE routing_key = ?",
             &[Param::Text(routing_key)],
@@ -573,6 +579,7 @@ impl<D: Database> Store<D> {
                    OR {lists}",
             live::cache("?2"),
         );
+        // A unit whose pages are still arriving is not held yet (see `handoff_pages`).
         let condition = match part {
             Some(true) => {
                 // workerd wants exactly the parameters the statement names.
@@ -582,8 +589,13 @@ impl<D: Database> Store<D> {
             Some(false) => format!("({keyed}) AND ?1 = ?1"),
             None => format!("{thread} OR {keyed}"),
         };
-        self.db
-            .returned_row(&format!("SELECT 1 WHERE {condition}"), &params)
+        self.db.returned_row(
+            &format!(
+                "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM handoff_partial WHERE routing_key = ?1)
+                 AND ({condition})"
+            ),
+            &params,
+        )
     }
 
     // ---- the previous home's side ----------------------------------------------------------
@@ -601,9 +613,50 @@ impl<D: Database> Store<D> {
         seal_id: &str,
         now: i64,
     ) -> Result<Handed> {
+        self.hand_over_page(
+            routing_key,
+            destination,
+            migration,
+            self_name,
+            seal_id,
+            None,
+            now,
+        )
+    }
+
+    /// [`Store::hand_over`], answering the part of the unit from `page`'s cursor that fits in its
+    /// byte budget (see `handoff_pages`); `None`: the whole unit, as builds before pages asked.
+    #[allow(clippy::too_many_arguments)]
+    pub fn hand_over_page(
+        &self,
+        routing_key: &str,
+        destination: &str,
+        migration: &Migration,
+        self_name: &str,
+        seal_id: &str,
+        page: Option<(&str, usize)>,
+        now: i64,
+    ) -> Result<Handed> {
         validate::key("routingKey", routing_key)?;
         validate::key("destination", destination)?;
         validate::key("sealId", seal_id)?;
+        let collect = |seal: String| -> Result<Handed> {
+            Ok(match page {
+                None => Handed::Unit {
+                    unit: Box::new(self.collect_unit(routing_key, now)?),
+                    seal_id: seal,
+                    page: None,
+                },
+                Some((from, budget)) => {
+                    let (unit, info) = self.collect_page(routing_key, from, budget, now)?;
+                    Handed::Unit {
+                        unit: Box::new(unit),
+                        seal_id: seal,
+                        page: Some(info),
+                    }
+                }
+            })
+        };
         self.db.transaction(&mut || {
             self.begin_outgoing(migration, self_name, now)?;
             if let Some(row) = self
@@ -625,12 +678,13 @@ impl<D: Database> Store<D> {
                 if confirmed {
                     return Ok(Handed::Nothing);
                 }
-                return Ok(Handed::Unit {
-                    unit: self.collect_unit(routing_key, now)?,
-                    seal_id: seal,
-                });
+                return collect(seal);
             }
-            let unit = self.collect_unit(routing_key, now)?;
+            let handed = collect(seal_id.to_owned())?;
+            let Handed::Unit { unit, .. } = &handed else {
+                return Ok(handed);
+            };
+            // A first page holds a row whenever the unit has one.
             if unit.is_empty() {
                 if migration.layout.is_none() {
                     // This object cannot compute where the key lives now: remember it.
@@ -657,10 +711,7 @@ impl<D: Database> Store<D> {
                     Param::Int(now),
                 ],
             )?;
-            Ok(Handed::Unit {
-                unit,
-                seal_id: seal_id.to_owned(),
-            })
+            Ok(handed)
         })
     }
 
@@ -1073,7 +1124,7 @@ impl<D: Database> Store<D> {
             // A part of the unit may live here already under a layout that kept parts apart
             // (0.1.x kept thread-scoped rows and cache keys on different objects): the parts
             // merge. The same row in both would be two owners: refused, nothing overwritten.
-            if self.imported(r)? || self.overlaps(unit, now)? {
+            if self.imported(r)? || self.overlaps(r, &Shape::of(unit), now)? {
                 return Err(Error::storage(format!(
                     "cannot import routing key {r:?} from {source}: this object already holds some of its rows"
                 )));
@@ -1097,10 +1148,10 @@ impl<D: Database> Store<D> {
         Ok(imported)
     }
 
-    /// Whether any row of `unit` (other than its subscription, a set member) exists here.
-    fn overlaps(&self, unit: &Unit, now: i64) -> Result<bool> {
-        let r = unit.routing_key.as_str();
-        if unit.lock.is_some()
+    /// Whether any live row of a unit of this shape (other than its subscription, a set member)
+    /// exists here.
+    pub(crate) fn overlaps(&self, r: &str, shape: &Shape, now: i64) -> Result<bool> {
+        if shape.lock
             && self.db.returned_row(
                 "SELECT 1 FROM locks WHERE thread_id = ?1 AND expires_at > ?2",
                 &[Param::Text(r), Param::Int(now)],
@@ -1108,7 +1159,7 @@ impl<D: Database> Store<D> {
         {
             return Ok(true);
         }
-        if !unit.queue.is_empty()
+        if shape.queue
             && self.db.returned_row(
                 &format!(
                     "SELECT 1 FROM queue_entries WHERE queue_key = ?1 AND {}",
@@ -1119,23 +1170,18 @@ impl<D: Database> Store<D> {
         {
             return Ok(true);
         }
-        for c in &unit.cache {
+        for key in &shape.cache_keys {
             if self.db.returned_row(
                 "SELECT 1 FROM cache WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
-                &[Param::Text(&c.key), Param::Int(now)],
+                &[Param::Text(key), Param::Int(now)],
             )? {
                 return Ok(true);
             }
         }
-        for l in unit
-            .lists
-            .iter()
-            .map(|l| l.list_key.as_str())
-            .chain(unit.list_items.iter().map(|i| i.list_key.as_str()))
-        {
+        for key in &shape.list_keys {
             if self.db.returned_row(
                 &format!("SELECT 1 WHERE {}", live::list("?1", "?2")),
-                &[Param::Text(l), Param::Int(now)],
+                &[Param::Text(key), Param::Int(now)],
             )? {
                 return Ok(true);
             }
@@ -1143,32 +1189,36 @@ impl<D: Database> Store<D> {
         Ok(false)
     }
 
-    fn write_unit(&self, unit: &Unit) -> Result<()> {
-        self.forget_row_memos();
-        let r = unit.routing_key.as_str();
-        // Rows of these keys that are still here are dead (`overlaps` found no live one): reads
-        // never see them and the sweep would delete them; they go first, or the imported queue
-        // and list rows would collide with their primary keys and the import would fail forever.
-        if !unit.queue.is_empty() {
+    /// Rows of a unit of this shape that are still here are dead (`overlaps` found no live one):
+    /// reads never see them and the sweep would delete them. They go before an import, or the
+    /// imported queue and list rows would collide with their primary keys and the import would
+    /// fail for ever.
+    pub(crate) fn clear_dead(&self, r: &str, shape: &Shape) -> Result<()> {
+        if shape.queue {
             self.db.exec(
                 "DELETE FROM queue_entries WHERE queue_key = ?1",
                 &[Param::Text(r)],
             )?;
         }
-        let mut list_keys: Vec<&str> = unit
-            .lists
-            .iter()
-            .map(|l| l.list_key.as_str())
-            .chain(unit.list_items.iter().map(|i| i.list_key.as_str()))
-            .collect();
-        list_keys.sort_unstable();
-        list_keys.dedup();
-        for key in list_keys {
+        for key in &shape.list_keys {
             self.db.exec(
                 "DELETE FROM list_items WHERE list_key = ?1",
                 &[Param::Text(key)],
             )?;
         }
+        Ok(())
+    }
+
+    /// Writes a whole unit: clears what is dead of it, then writes its rows.
+    pub(crate) fn write_unit(&self, unit: &Unit) -> Result<()> {
+        self.clear_dead(&unit.routing_key, &Shape::of(unit))?;
+        self.write_rows(unit)
+    }
+
+    /// Writes a unit's rows (a whole unit, or one page of one).
+    pub(crate) fn write_rows(&self, unit: &Unit) -> Result<()> {
+        self.forget_row_memos();
+        let r = unit.routing_key.as_str();
         if unit.subscribed {
             self.db.exec(
                 "INSERT INTO subscriptions (thread_id) VALUES (?) ON CONFLICT DO NOTHING",
@@ -1232,7 +1282,7 @@ impl<D: Database> Store<D> {
     }
 
     /// Imported deadlines need the alarm like written ones.
-    fn note_unit_deadlines(&self, unit: &Unit) {
+    pub(crate) fn note_unit_deadlines(&self, unit: &Unit) {
         for at in unit.cache.iter().filter_map(|c| c.expires_at) {
             self.alarm.note_deadline(at, Cleanup::AtDeadline);
         }
@@ -1340,6 +1390,7 @@ impl<D: Database> Store<D> {
             sealed_units: sealed,
             markers,
             imported_records: imports,
+            partial_imports: self.partial_imports()?,
             receiving_from: sources,
             stuck_count: i64::try_from(self.stuck.len()).unwrap_or(i64::MAX),
             stuck_units: self.stuck.listed(),
@@ -1419,6 +1470,8 @@ pub struct HandoffInspection {
     pub markers: i64,
     /// Records of units imported here from previous homes not yet drained.
     pub imported_records: i64,
+    /// Units arriving here page by page, not all there yet (see `handoff_pages`).
+    pub partial_imports: i64,
     /// Previous homes this object is still receiving units from.
     pub receiving_from: Vec<String>,
     /// Units a new home refused and that stay sealed here (see `handoff_stuck`; this instance's

@@ -20,6 +20,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::{Error, Result};
 use crate::handoff::{CacheRow, ListItemRow, ListRow, Migration, QueueRow, Unit};
+use crate::handoff_pages::{PageInfo, Shape};
 use crate::routing::LayoutDesc;
 use crate::tenure::MovingTenure;
 
@@ -242,6 +243,51 @@ pub fn unit_from_js(v: &JsValue) -> Result<Unit> {
         })?,
         tenure: tenure_from_js(&at(&a, 7))?,
     })
+}
+
+/// A unit's shape: `[lock, queue, cacheKeys, listKeys]`.
+pub fn shape_to_js(shape: &Shape) -> JsValue {
+    let keys = |keys: &[String]| -> JsValue {
+        keys.iter()
+            .map(|k| JsValue::from_str(k))
+            .collect::<Array>()
+            .into()
+    };
+    let out = Array::new();
+    out.push(&JsValue::from_bool(shape.lock));
+    out.push(&JsValue::from_bool(shape.queue));
+    out.push(&keys(&shape.cache_keys));
+    out.push(&keys(&shape.list_keys));
+    out.into()
+}
+
+pub fn shape_from_js(v: &JsValue) -> Result<Option<Shape>> {
+    if v.is_null() || v.is_undefined() {
+        return Ok(None);
+    }
+    let a = array(v, "shape")?;
+    let keys = |v: JsValue| -> Result<Vec<String>> {
+        array(&v, "shape keys")?
+            .iter()
+            .map(|k| string(&k, "shape key"))
+            .collect()
+    };
+    Ok(Some(Shape {
+        lock: at(&a, 0).as_bool().ok_or_else(|| bad("shape lock"))?,
+        queue: at(&a, 1).as_bool().ok_or_else(|| bad("shape queue"))?,
+        cache_keys: keys(at(&a, 2))?,
+        list_keys: keys(at(&a, 3))?,
+    }))
+}
+
+/// Sets a page's `from`, `next` and `shape` on a message object.
+pub fn set_page(out: &JsValue, page: &PageInfo) -> std::result::Result<(), JsValue> {
+    Reflect::set(out, &"from".into(), &JsValue::from_str(&page.from))?;
+    Reflect::set(out, &"next".into(), &js_opt_str(&page.next))?;
+    if let Some(shape) = &page.shape {
+        Reflect::set(out, &"shape".into(), &shape_to_js(shape))?;
+    }
+    Ok(())
 }
 
 fn field(v: &JsValue, name: &str) -> JsValue {

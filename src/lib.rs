@@ -24,6 +24,7 @@ pub mod error;
 pub mod expiry;
 pub mod handoff;
 pub mod handoff_live;
+pub mod handoff_pages;
 pub mod handoff_stuck;
 pub mod handoff_wire;
 pub mod idempotency;
@@ -46,6 +47,8 @@ mod handover_tests;
 mod model_tests;
 #[cfg(test)]
 mod native_db;
+#[cfg(test)]
+mod pages_tests;
 #[cfg(test)]
 mod retry_tests;
 #[cfg(test)]

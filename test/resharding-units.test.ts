@@ -155,3 +155,45 @@ describe("a lock's tenure moves with its unit (finding 8)", () => {
     expect(handed!.token).not.toBe(lock!.token);
   });
 });
+
+describe("a unit larger than one message (finding 9)", () => {
+  it("moves in pages, pulled on use and pushed by the drain: every row arrives once, and reads back in order", async () => {
+    const base = `units-large-${run++}`;
+    const [a, b] = movingThreads(base, 2);
+    const old = await adapter({ name: base });
+    // 18 items of 1.9 MB: a 34 MB unit, past the 32 MiB one RPC carries.
+    const big = (i: number) => ({ i, pad: "x".repeat(1_900_000) });
+    for (const { thread } of [a!, b!]) {
+      await old.subscribe(thread);
+      await old.set(`thread-state:${thread}`, { turns: 18 });
+      for (let i = 0; i < 18; i++) await old.appendToList(`msg-history:${thread}`, big(i), { maxLength: 100, ttlMs: 3_600_000 });
+    }
+    const items = (name: string, thread: string) =>
+      sql<{ n: number; first: number; last: number }>(
+        name,
+        "SELECT COUNT(*) AS n, MIN(seq) AS first, MAX(seq) AS last FROM list_items WHERE list_key = ?",
+        `msg-history:${thread}`,
+      );
+
+    const grown = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
+    // Pulled on first use: the call waits for every page.
+    expect(await grown.isSubscribed(a!.thread)).toBe(true);
+    expect(await items(a!.home, a!.thread)).toEqual([{ n: 18, first: 0, last: 17 }]);
+    expect((await stubFor(a!.home).inspect()).migration.partialImports).toBe(0);
+
+    // Pushed by the previous home's drain.
+    const stub = stubFor(base);
+    for (let i = 0; i < 10 && !(await stub.inspect()).migration.drained; i++) await runDurableObjectAlarm(stub);
+    expect((await stub.inspect()).migration).toMatchObject({ drained: true, stuckCount: 0 });
+    expect(await items(b!.home, b!.thread)).toEqual([{ n: 18, first: 0, last: 17 }]);
+    expect(await sql(base, "SELECT COUNT(*) AS n FROM list_items")).toEqual([{ n: 0 }]);
+
+    // Both read back whole and in order (trimmed to two first: a 34 MB list is no reply either).
+    for (const { thread } of [a!, b!]) {
+      expect(await grown.get(`thread-state:${thread}`)).toEqual({ turns: 18 });
+      await grown.appendToList(`msg-history:${thread}`, { i: 18 }, { maxLength: 2 });
+      const list = await grown.getList<{ i: number }>(`msg-history:${thread}`);
+      expect(list.map((x) => x.i)).toEqual([17, 18]);
+    }
+  }, 120_000);
+});

@@ -263,9 +263,12 @@ export class ChatStateDO extends DurableObject<unknown> {
 
   // ---- re-sharding: what objects call on each other (./handoff.ts) ---------------------------
 
-  /** A new home asks for a unit: it is sealed for it and its rows answered. */
-  handOver(routingKey: string, destination: string, migration: Migration, selfName: string, sealId: string) {
-    const hand = () => this.#settle(this.#handoff.handOver(routingKey, destination, migration, selfName, sealId));
+  /**
+   * A new home asks for a unit: it is sealed for it and its rows answered — with `pageBytes`, the
+   * part from `from` that fits (src/handoff_pages.rs; older new homes send neither).
+   */
+  handOver(routingKey: string, destination: string, migration: Migration, selfName: string, sealId: string, from?: string, pageBytes?: number) {
+    const hand = () => this.#settle(this.#handoff.handOver(routingKey, destination, migration, selfName, sealId, from, pageBytes));
     const earlier = this.#handoff.retireEarlier(migration.id);
     return earlier ? earlier.then(hand) : hand();
   }
@@ -278,9 +281,13 @@ export class ChatStateDO extends DurableObject<unknown> {
   handoffImport(source: string, migrationId: string, units: Sealed[]): ImportResult[] | Promise<ImportResult[]> {
     const earlier = this.#handoff.retireEarlier(migrationId);
     if (earlier) return earlier.then(() => this.handoffImport(source, migrationId, units));
-    const results = units.map(({ unit, sealId }): ImportResult => {
+    const results = units.map(({ unit, sealId, page }): ImportResult => {
       try {
-        return this.#core.importUnit(source, migrationId, unit, sealId);
+        if (page && unit === undefined) {
+          const at = this.#core.importPage(source, migrationId, page.unit, sealId, page.from ?? "", page.next, page.shape);
+          return typeof at === "string" ? { expect: at } : at;
+        }
+        return this.#core.importUnit(source, migrationId, unit as unknown[], sealId);
       } catch (error) {
         return { refused: error instanceof Error ? error.message : String(error) };
       }
