@@ -88,10 +88,10 @@ describe("a unit its new home refuses (finding 6)", () => {
       await old.subscribe(thread);
       await old.set(`thread-state:${thread}`, { from: "previous home" });
     }
-    const grown = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
-    expect(await grown.isSubscribed(b!.thread)).toBe(true); // the migration reaches the previous home
     // The new home of `a` already holds a live row of its unit (the state a split leaves).
     await sql(a!.home, "INSERT INTO cache (key, value, expires_at) VALUES (?, ?, NULL)", `thread-state:${a!.thread}`, '"theirs"');
+    const grown = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
+    expect(await grown.isSubscribed(b!.thread)).toBe(true); // the migration reaches the previous home
     // An expired row the sweep must delete.
     await old.set("plain-expired", 1, 1);
     await sleep(5);
