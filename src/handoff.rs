@@ -342,6 +342,7 @@ impl<D: Database> Store<D> {
         self.drained_sources.borrow_mut().clear();
         // Forget the cached record first: if this transaction rolls back, the next read is fresh.
         *self.outgoing_cache.borrow_mut() = None;
+        self.raise_guard()?;
         self.db.exec(
             "INSERT OR REPLACE INTO handoff_out
                  (id, migration, new_name, new_shards, jurisdiction, self_name, started_at,
@@ -466,7 +467,7 @@ impl<D: Database> Store<D> {
         self.db.transaction(&mut || {
             self.db.exec("DELETE FROM handoff_out WHERE id = 1", &[])?;
             self.db.exec("DELETE FROM handoff_sealed", &[])?;
-            Ok(())
+            self.lower_guard_if_done()
         })?;
         *self.drain_cursor.borrow_mut() = Default::default();
         self.stays.borrow_mut().clear();
@@ -486,7 +487,7 @@ impl<D: Database> Store<D> {
                 "DELETE FROM handoff_in WHERE source = ?1",
                 &[Param::Text(source)],
             )?;
-            Ok(())
+            self.lower_guard_if_done()
         })?;
         let prefix = memo_key(migration_id, "");
         self.owned_memo
@@ -519,6 +520,9 @@ impl<D: Database> Store<D> {
     }
 
     fn sealed_for(&self, routing_key: &str) -> Result<Option<String>> {
+        if self.no_seals()? {
+            return Ok(None);
+        }
         self.db.query_text(
             "SELECT destination FROM handoff_sealed WHERE routing_key = ?",
             &[Param::Text(routing_key)],
@@ -1050,10 +1054,13 @@ impl<D: Database> Store<D> {
             return Ok(false);
         }
         *self.outgoing_cache.borrow_mut() = None;
-        self.db.exec(
-            "UPDATE handoff_out SET drained_at = ?1 WHERE id = 1",
-            &[Param::Int(now)],
-        )?;
+        self.db.transaction(&mut || {
+            self.db.exec(
+                "UPDATE handoff_out SET drained_at = ?1 WHERE id = 1",
+                &[Param::Int(now)],
+            )?;
+            self.lower_guard_if_done()
+        })?;
         Ok(true)
     }
 
@@ -1064,6 +1071,12 @@ impl<D: Database> Store<D> {
             "UPDATE handoff_out SET notified_at = ?1 WHERE id = 1 AND drained_at IS NOT NULL",
             &[Param::Int(now)],
         )?;
+        // Markers (shardKey layouts) expire from the alarm (see `handoff_guard`).
+        if let Some(out) = self.outgoing()? {
+            if let (None, Some(drained_at)) = (&out.migration.layout, out.drained_at) {
+                self.request_alarm_by(drained_at + crate::handoff_guard::MARKER_LIFETIME_MS);
+            }
+        }
         Ok(())
     }
 
@@ -1129,6 +1142,7 @@ impl<D: Database> Store<D> {
                     "cannot import routing key {r:?} from {source}: this object already holds some of its rows"
                 )));
             }
+            self.raise_guard()?;
             self.write_unit(unit)?;
             self.db.exec(
                 "INSERT INTO handoff_in (routing_key, source, seal_id) VALUES (?1, ?2, ?3)",
@@ -1333,6 +1347,7 @@ impl<D: Database> Store<D> {
              ON CONFLICT (source) DO UPDATE SET drained = 1",
             &[Param::Text(source), Param::Text(migration_id)],
         )?;
+        self.lower_guard_if_done()?;
         self.db.exec(
             "DELETE FROM handoff_in WHERE routing_key IN (
                  SELECT routing_key FROM handoff_in WHERE source = ?1 LIMIT 1000)",

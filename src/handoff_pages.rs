@@ -461,6 +461,7 @@ impl<D: Database> Store<D> {
                             "cannot import routing key {r:?} from {source}: this object already holds some of its rows"
                         )));
                     }
+                    self.raise_guard()?;
                     self.clear_dead(r, shape)?;
                 }
                 Some((sealed, _)) if sealed != seal_id => {

@@ -23,6 +23,7 @@ pub mod db;
 pub mod error;
 pub mod expiry;
 pub mod handoff;
+pub mod handoff_guard;
 pub mod handoff_live;
 pub mod handoff_pages;
 pub mod handoff_stuck;

@@ -123,6 +123,7 @@ impl WorkerdDb {
         let mut counts = self.counts.get();
         counts.read += cursor.rows_read() as u64;
         counts.written += cursor.rows_written() as u64;
+        counts.statements += 1;
         self.counts.set(counts);
     }
 }
@@ -150,6 +151,7 @@ impl Database for WorkerdDb {
         let mut counts = self.counts.get();
         counts.read += result.get(1).as_f64().unwrap_or(0.0) as u64;
         counts.written += result.get(2).as_f64().unwrap_or(0.0) as u64;
+        counts.statements += 1;
         self.counts.set(counts);
         Ok(rows)
     }
@@ -933,6 +935,15 @@ impl StateCore {
             .collect()
     }
 
+    /// Deletes a drained `shardKey` previous home's markers once they expired (`handoff_guard`).
+    #[wasm_bindgen(js_name = expireMarkers)]
+    pub fn expire_markers(&self) -> std::result::Result<f64, JsError> {
+        self.store
+            .expire_markers(now())
+            .map(|n| n as f64)
+            .map_err(js_error)
+    }
+
     /// A new home refused the unit sealed for it (see `handoff_stuck`).
     #[wasm_bindgen(js_name = noteStuck)]
     pub fn note_stuck(&self, routing_key: &str, destination: &str, reason: &str) -> bool {
@@ -1013,7 +1024,11 @@ impl StateCore {
     #[wasm_bindgen(js_name = rowCounts)]
     pub fn row_counts(&self) -> Vec<f64> {
         let counts = self.store.row_counts();
-        vec![counts.read as f64, counts.written as f64]
+        vec![
+            counts.read as f64,
+            counts.written as f64,
+            counts.statements as f64,
+        ]
     }
 
     /// Starts an alarm invocation (the runtime has cleared the alarm before calling it).

@@ -2,7 +2,7 @@
 // definition of a live row for every decision, a unit the new home refuses, tenures moving with
 // their lock, units too large for one message, and what a drained previous home still costs.
 // docs/resharding.md ("Spec: units", "Spec: messages") is what these check.
-import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import type { QueueEntry } from "chat";
 import { describe, expect, it } from "vitest";
 import { createCloudflareState, type CloudflareDOStateAdapter, type CloudflareStateOptions } from "../ts/index.js";
@@ -196,4 +196,86 @@ describe("a unit larger than one message (finding 9)", () => {
       expect(list.map((x) => x.i)).toEqual([17, 18]);
     }
   }, 120_000);
+});
+
+/** Threads whose home under `shards: 4` of `base` is `base` itself (they stay). */
+function stayingThreads(base: string, n: number): string[] {
+  const next = new Layout({ name: base, shards: 4 }, "");
+  const out: string[] = [];
+  for (let i = 0; out.length < n; i++) {
+    const thread = `slack:C${base}:${5_000 + i}.0001`;
+    if (next.locate(thread, "thread", "threadId").object === base) out.push(thread);
+  }
+  return out;
+}
+
+const required = async (name: string) =>
+  (await sql<{ v: number }>(name, "SELECT MAX(version) AS v FROM _schema_version"))[0]!.v;
+
+describe("what a migration leaves behind (finding 10)", () => {
+  it("objects in the middle of a migration refuse builds without the protocol; the guard goes when it is over", async () => {
+    const base = `units-guard-${run++}`;
+    const { thread, home } = movingThreads(base, 1)[0]!;
+    const old = await adapter({ name: base });
+    await old.subscribe(thread);
+    await old.subscribe(stayingThreads(base, 1)[0]!);
+    expect(await required(base)).toBe(2);
+    const grown = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
+    expect(await grown.isSubscribed(thread)).toBe(true);
+    // Builds before layout 5 refuse `_schema_version` 5 (src/schema.rs): the previous home holds
+    // a sealed copy, the new home a unit it pulled while the previous home has not drained.
+    expect(await required(base)).toBe(5);
+    expect(await required(home)).toBe(5);
+    const stub = stubFor(base);
+    for (let i = 0; i < 5 && !(await stub.inspect()).migration.drained; i++) await runDurableObjectAlarm(stub);
+    await grown.drainMigration();
+    expect(await required(base)).toBe(2);
+    expect(await required(home)).toBe(2);
+  });
+
+  it("a drained previous home runs no statement for admission of the keys that stay on it; its drain check reads keys in pages", async () => {
+    const base = `units-cheap-${run++}`;
+    const staying = stayingThreads(base, 400);
+    const old = await adapter({ name: base });
+    for (const t of staying) await old.subscribe(t);
+    const { thread } = movingThreads(base, 1)[0]!;
+    await old.subscribe(thread);
+    const stub = stubFor(base);
+    // The whole migration at the previous home — the pull, every drain step, the checks that
+    // find nothing left: a few dozen statements, not one or two per staying key and step.
+    const before = (await stub.rowCounts()).statements;
+    const grown = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
+    expect(await grown.isSubscribed(thread)).toBe(true);
+    for (let i = 0; i < 5 && !(await stub.inspect()).migration.drained; i++) await runDurableObjectAlarm(stub);
+    await grown.drainMigration();
+    expect((await stub.inspect()).migration.drained).toBe(true);
+    const statements = (await stub.rowCounts()).statements - before;
+    console.log(`the migration at a previous home of 401 keys (400 staying): ${statements} statements`);
+    expect(statements).toBeLessThan(staying.length);
+    // After the drain, a call on a key that stays: served from memory, no statement at all.
+    expect(await grown.isSubscribed(staying[0]!)).toBe(true);
+    const settled = (await stub.rowCounts()).statements;
+    expect(await grown.isSubscribed(staying[0]!)).toBe(true);
+    expect((await stub.rowCounts()).statements - settled).toBe(0);
+  });
+
+  it("a drained shardKey previous home's markers expire a week after the drain", async () => {
+    const base = `units-markers-${run++}`;
+    const threads = [1, 2, 3].map((i) => `slack:C${base}:${i}.1`);
+    const shardKey = (id: string) => `${base}-k-${id.split(":")[2]}`;
+    const old = await adapter({ name: base });
+    for (const t of threads) await old.set(`thread-state:${t}`, { t });
+    const next = await adapter({ name: base, shardKey, migrateFrom: { name: base } });
+    for (const t of threads) expect(await next.get(`thread-state:${t}`)).toEqual({ t });
+    const [status] = await next.drainMigration();
+    expect(status).toMatchObject({ objectName: base, drained: true });
+    const stub = stubFor(base);
+    expect((await stub.inspect()).migration.markers).toBe(3);
+    // A week on (the drain's time moved back, the object restarted so it reads it again).
+    await sql(base, "UPDATE handoff_out SET drained_at = drained_at - ?", 8 * 24 * 3_600_000);
+    await evictDurableObject(stub).catch(() => {});
+    await runDurableObjectAlarm(stubFor(base));
+    expect((await stubFor(base).inspect()).migration.markers).toBe(0);
+    expect(await required(base)).toBe(2);
+  });
 });

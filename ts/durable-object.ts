@@ -334,10 +334,13 @@ export class ChatStateDO extends DurableObject<unknown> {
     return this.#core.inspect();
   }
 
-  /** SQLite rows read and written by this instance since it started (billing counters). */
-  rowCounts(): { rowsRead: number; rowsWritten: number } {
-    const [rowsRead = 0, rowsWritten = 0] = this.#core.rowCounts();
-    return { rowsRead, rowsWritten };
+  /**
+   * SQLite rows read and written by this instance since it started (billing counters), and the
+   * SQL statements it ran.
+   */
+  rowCounts(): { rowsRead: number; rowsWritten: number; statements: number } {
+    const [rowsRead = 0, rowsWritten = 0, statements = 0] = this.#core.rowCounts();
+    return { rowsRead, rowsWritten, statements };
   }
 
   /**
@@ -357,6 +360,7 @@ export class ChatStateDO extends DurableObject<unknown> {
         this.#core.requestAlarmBy(Date.now() + DRAIN_RETRY_MS);
       }
     }
+    this.#core.expireMarkers();
     let more = false;
     for (let batch = 0; batch < StateCore.sweepMaxBatches(); batch++) {
       if (batch > 0) await new Promise((resolve) => setTimeout(resolve, 0));
