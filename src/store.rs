@@ -38,6 +38,8 @@ pub struct Store<D: Database> {
     /// Previous homes known to have drained (a drained one never undrains): once known, a call
     /// routed from one reads nothing for admission.
     pub(crate) drained_sources: std::cell::RefCell<std::collections::HashSet<String>>,
+    /// Units a new home refused, as this previous home remembers them (see `handoff_stuck`).
+    pub(crate) stuck: crate::handoff_stuck::StuckUnits,
 }
 
 impl<D: Database> Store<D> {
@@ -61,6 +63,7 @@ impl<D: Database> Store<D> {
             stays: Default::default(),
             queue_floors: Default::default(),
             drained_sources: Default::default(),
+            stuck: Default::default(),
         };
         if armed_alarm.is_none() {
             if let Some(deadline) = store.next_deadline()? {

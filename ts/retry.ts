@@ -155,12 +155,19 @@ export interface CallSite {
 export const MAX_HOLD_MS = 2 * (MAX_RETRY_ELAPSED_MS + 1_000);
 
 /**
+ * The latest a holdable call's retry starts after its first attempt: inside the two minutes the
+ * object keeps a receipt (src/idempotency.rs, RECEIPT_WINDOW_MS), with 20 s to spare.
+ */
+const HOLDABLE_CUTOFF_MS = 100_000;
+
+/**
  * Runs `attempt` until it succeeds, fails with an error that is not retryable, or the policy's
  * attempts or time run out; then rethrows the last error itself. Each retry is logged at `warn`.
  *
  * `holdable` marks a call the object may hold on purpose (a lock holder's final dequeue, held
- * for a newcomer): the time its attempts spent waiting — up to [`MAX_HOLD_MS`] — is not counted
- * against `maxElapsedMs`. Otherwise a dequeue held past the budget whose reply is then lost would
+ * for a newcomer): the time of its longest attempt — the hold, up to [`MAX_HOLD_MS`] — is not
+ * counted against `maxElapsedMs`, and no retry starts later than `HOLDABLE_CUTOFF_MS` after the
+ * first attempt. Otherwise a dequeue held past the budget whose reply is then lost would
  * not be retried, and the entry it took, already marked taken, would be lost with the reply.
  * The retry stays safe: its receipt is written when the held call commits, and the retry comes
  * within the budget of the failure, well inside the receipt window.
@@ -173,17 +180,22 @@ export async function withRetries<T>(
   holdable = false,
 ): Promise<T> {
   const started = Date.now();
-  let waitedInAttempts = 0;
+  let longestAttempt = 0;
   for (let n = 1; ; n++) {
     const attemptStarted = Date.now();
     try {
       return await attempt(n);
     } catch (error) {
-      waitedInAttempts += Date.now() - attemptStarted;
+      // The object holds a dequeue within one attempt: only the longest is excused, not the
+      // time of every attempt (a slow connection's attempts would otherwise retry on and on).
+      longestAttempt = Math.max(longestAttempt, Date.now() - attemptStarted);
       if (policy === null || n >= policy.attempts || !isRetryable(error)) throw error;
       const delayMs = backoffMs(n, policy);
-      const excused = holdable ? Math.min(waitedInAttempts, MAX_HOLD_MS) : 0;
+      const excused = holdable ? Math.min(longestAttempt, MAX_HOLD_MS) : 0;
       if (Date.now() + delayMs - started - excused > policy.maxElapsedMs) throw error;
+      // Every receipt a holdable call's attempts may have written is written after its first
+      // attempt started and kept two minutes: no retry starts later than that, less a margin.
+      if (holdable && Date.now() + delayMs - started > HOLDABLE_CUTOFF_MS) throw error;
       logger.warn("Durable Object call failed; retrying", {
         method: site.method,
         objectName: site.objectName,
