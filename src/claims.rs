@@ -99,7 +99,8 @@ impl<D: Database> Store<D> {
         })?;
         if granted {
             self.alarm.note_deadline(expires_at, Cleanup::Eventually);
-            self.tenures.granted(key, token_id, expires_at, now);
+            let had_rows = self.tenures.granted(key, token_id, expires_at, now);
+            self.tenure_ended(key, had_rows)?;
         }
         if queued {
             self.alarm
@@ -137,7 +138,8 @@ impl<D: Database> Store<D> {
             Ok((None, true))
         })?;
         if released {
-            self.tenures.released(key, Some(token));
+            let had_rows = self.tenures.released(key, Some(token));
+            self.tenure_ended(key, had_rows)?;
         }
         Ok(entry)
     }

@@ -130,6 +130,9 @@ impl<D: Database> Store<D> {
                 "DELETE FROM queue_entries WHERE (queue_key, seq) IN (SELECT queue_key, seq
                      FROM queue_entries WHERE COALESCE(retain_until, expires_at) <= ?1 LIMIT ?2)
                  RETURNING 1",
+                // Announcements nobody fulfilled (a newcomer that dropped its entry, or died).
+                "DELETE FROM lock_announcements WHERE (thread_id, token) IN (SELECT thread_id,
+                     token FROM lock_announcements WHERE deadline <= ?1 LIMIT ?2) RETURNING 1",
             ] {
                 if budget == 0 {
                     break;
@@ -217,7 +220,8 @@ impl<D: Database> Store<D> {
                  SELECT MIN(expires_at) AS d FROM cache WHERE expires_at IS NOT NULL
                  UNION ALL SELECT MIN(expires_at) FROM lists WHERE expires_at IS NOT NULL
                  UNION ALL SELECT MIN(expires_at) FROM locks
-                 UNION ALL SELECT MIN(COALESCE(retain_until, expires_at)) FROM queue_entries)",
+                 UNION ALL SELECT MIN(COALESCE(retain_until, expires_at)) FROM queue_entries
+                 UNION ALL SELECT MIN(deadline) FROM lock_announcements)",
             &[],
         )
     }

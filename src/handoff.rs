@@ -858,6 +858,8 @@ impl<D: Database> Store<D> {
             .exec("DELETE FROM subscriptions WHERE thread_id = ?1", &r)?;
         self.db.exec("DELETE FROM locks WHERE thread_id = ?1", &r)?;
         self.db
+            .exec("DELETE FROM lock_announcements WHERE thread_id = ?1", &r)?;
+        self.db
             .exec("DELETE FROM queue_entries WHERE queue_key = ?1", &r)?;
         for table in [
             "DELETE FROM cache WHERE key IN",
@@ -1144,6 +1146,7 @@ impl<D: Database> Store<D> {
             }
             self.raise_guard()?;
             self.write_unit(unit)?;
+            self.write_tenure_rows(unit, now)?;
             self.db.exec(
                 "INSERT INTO handoff_in (routing_key, source, seal_id) VALUES (?1, ?2, ?3)",
                 &[Param::Text(r), Param::Text(source), Param::Text(seal_id)],
@@ -1154,7 +1157,7 @@ impl<D: Database> Store<D> {
             self.note_unit_deadlines(unit);
             if let (Some(tenure), Some((token, expires_at))) = (&unit.tenure, &unit.lock) {
                 if tenure.token == *token {
-                    self.tenures.import(r, tenure, *expires_at, now);
+                    self.tenures.import(r, tenure, *expires_at, true, now);
                 }
             }
         }

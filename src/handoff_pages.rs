@@ -475,6 +475,7 @@ impl<D: Database> Store<D> {
                 Some(_) => {}
             }
             self.write_rows(page)?;
+            self.write_tenure_rows(page, now)?;
             Ok(match next {
                 Some(next) => {
                     self.db.exec(
@@ -514,7 +515,7 @@ impl<D: Database> Store<D> {
             self.note_unit_deadlines(page);
             if let (Some(tenure), Some((token, expires_at))) = (&page.tenure, &page.lock) {
                 if tenure.token == *token {
-                    self.tenures.import(r, tenure, *expires_at, now);
+                    self.tenures.import(r, tenure, *expires_at, true, now);
                 }
             }
         }

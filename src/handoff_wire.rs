@@ -10,8 +10,11 @@
 //!   builds before layout 4: read as null), queue rows `[seq, value, expiresAt,
 //!   requestId, depth, takenBy, retainUntil]` (absent values are `null`), and an optional eighth
 //!   element, the lock's tenure `[token, expiresAt, lastTookEntry, lastEmptyRequest, drained,
-//!   announcements, waitingSince]` with announcements `[token, deadline, patience]` (builds
-//!   before it send none and ignore it; docs/resharding.md "Spec: units" is the full table);
+//!   announcements, waitingSince, dequeued?, ownEnqueue?, lastUnknown?]` with announcements
+//!   `[token, deadline, patience]` and `ownEnqueue` `[requestId] | null` (builds before it send
+//!   none and ignore it; the last three came later: absent, they read as "dequeued if a dequeue
+//!   was made", none, false; docs/resharding.md "Spec: units" is the full table). The new home
+//!   keeps the announcements as rows too (src/announcements.rs): nothing else moves for them;
 //! - migration: `{ id, layout: { name, shards } | null, jurisdiction: string | null, base:
 //!   string | null }`.
 
@@ -62,6 +65,14 @@ fn opt_int(v: &JsValue, what: &str) -> Result<Option<i64>> {
         Ok(None)
     } else {
         int(v, what).map(Some)
+    }
+}
+
+fn opt_bool(v: &JsValue, what: &str) -> Result<Option<bool>> {
+    if v.is_null() || v.is_undefined() {
+        Ok(None)
+    } else {
+        v.as_bool().map(Some).ok_or_else(|| bad(what))
     }
 }
 
@@ -159,6 +170,13 @@ pub fn unit_to_js(unit: &Unit) -> JsValue {
                 .collect(),
         ));
         row.push(&js_opt_int(t.waiting_since));
+        // Appended later (builds before them read the first seven and ignore these).
+        row.push(&t.dequeued.map_or(JsValue::NULL, JsValue::from_bool));
+        row.push(&match &t.own_enqueue {
+            None => JsValue::NULL,
+            Some(request_id) => Array::of1(&js_opt_str(request_id)).into(),
+        });
+        row.push(&JsValue::from_bool(t.last_unknown));
         out.push(&row);
     }
     out.into()
@@ -188,6 +206,19 @@ fn tenure_from_js(v: &JsValue) -> Result<Option<MovingTenure>> {
             ))
         })?,
         waiting_since: opt_int(&at(&t, 6), "tenure wait")?,
+        dequeued: opt_bool(&at(&t, 7), "tenure dequeued")?,
+        own_enqueue: {
+            let own = at(&t, 8);
+            if own.is_null() || own.is_undefined() {
+                None
+            } else {
+                Some(opt_string(
+                    &at(&array(&own, "tenure own enqueue")?, 0),
+                    "tenure own enqueue",
+                )?)
+            }
+        },
+        last_unknown: opt_bool(&at(&t, 9), "tenure last unknown")?.unwrap_or(false),
     }))
 }
 

@@ -3,6 +3,7 @@
 //! (`claims`), call by call in the orders chat 4.41.1 makes them.
 
 use crate::claims::Claim;
+use crate::db::QueryExt;
 use crate::idempotency::Attempt;
 use crate::native_db::NativeDb;
 use crate::queues::Dequeued;
@@ -120,26 +121,90 @@ fn a_retried_final_dequeue_answers_null_again_and_never_takes_the_new_holders_en
 }
 
 #[test]
-fn a_restarted_object_grants_nothing_early_and_holds_no_dequeue() {
+fn a_restarted_object_holds_for_a_refusal_but_grants_nothing_early_until_it_saw_the_final_dequeue()
+{
+    // Issue 18: a reset between the refusal and the holder's final dequeue used to forget the
+    // announcement, and the dequeue answered null while the entry was still coming (stranded).
     let s = store();
     acquire(&s, H, T0);
+    assert_eq!(acquire(&s, N, T0 + 1), None);
     let Store { db, .. } = s;
-    let s = Store::open(db, None, T0 + 1).unwrap();
-    assert_eq!(acquire(&s, N, T0 + 2), None);
-    // No tenure on this instance: the dequeue answers at once, and the lock stays H's.
+    let s = Store::open(db, None, T0 + 2).unwrap();
+    // Rebuilt from its row: the holder's dequeue is held for the newcomer's entry...
     assert_eq!(
-        dequeue(&s, "d1d1d1d1d1d1d1d1", Some(H), T0 + 3),
+        dequeue(&s, "d0d0d0d0d0d0d0d0", Some(H), T0 + 3),
+        Dequeued::WaitUntil(T0 + 1 + 12_000)
+    );
+    assert_eq!(entry(&s, "newcomer's", Some(N), T0 + 4), 1);
+    assert_eq!(
+        dequeue(&s, "d0d0d0d0d0d0d0d0", Some(H), T0 + 5),
+        Dequeued::Entry("\"newcomer's\"".into())
+    );
+    // ...and the entry's arrival deleted the row: another restart holds nothing.
+    let Store { db, .. } = s;
+    let s = Store::open(db, None, T0 + 6).unwrap();
+    assert_eq!(
+        dequeue(&s, "d1d1d1d1d1d1d1d1", Some(H), T0 + 7),
         Dequeued::Empty
     );
-    assert_eq!(acquire(&s, N, T0 + 4), None);
+
+    // A refusal on a restarted instance, of a lock granted before it started, announces too.
+    let Store { db, .. } = s;
+    let s = Store::open(db, None, T0 + 8).unwrap();
+    assert_eq!(acquire(&s, M, T0 + 9), None);
+    assert_eq!(
+        dequeue(&s, "d2d2d2d2d2d2d2d2", Some(H), T0 + 10),
+        Dequeued::WaitUntil(T0 + 9 + 12_000)
+    );
+    // Unfulfilled, the wait ends at the deadline; what came before that dequeue is unknown
+    // here (it may end a round chat follows with a handler), so nothing is handed over yet.
+    assert_eq!(
+        dequeue(&s, "d2d2d2d2d2d2d2d2", Some(H), T0 + 9 + 12_000),
+        Dequeued::Empty
+    );
+    assert_eq!(acquire(&s, N, T0 + 9 + 12_001), None);
     // A fresh tenure on this instance brings the handover back.
     s.release_lock("t", H).unwrap();
-    acquire(&s, N, T0 + 5);
+    acquire(&s, N, T0 + 9 + 12_002);
     assert_eq!(
-        dequeue(&s, "d2d2d2d2d2d2d2d2", Some(N), T0 + 6),
+        dequeue(&s, "d3d3d3d3d3d3d3d3", Some(N), T0 + 9 + 12_003),
         Dequeued::Empty
     );
-    assert_eq!(acquire(&s, M, T0 + 7).as_deref(), Some(M));
+    assert_eq!(acquire(&s, M, T0 + 9 + 12_004).as_deref(), Some(M));
+}
+
+#[test]
+fn a_retried_refusal_announces_once_even_across_a_restart() {
+    let s = store();
+    acquire(&s, H, T0);
+    assert_eq!(acquire(&s, N, T0 + 1), None);
+    let Store { db, .. } = s;
+    let s = Store::open(db, None, T0 + 2).unwrap();
+    let retried = s
+        .acquire_lock("t", LOCK_TTL, Some(Attempt::retry(N)), PATIENCE, T0 + 3)
+        .unwrap();
+    assert_eq!(retried, None);
+    let rows = |s: &Store<NativeDb>| {
+        s.db.query_int("SELECT COUNT(*) FROM lock_announcements", &[])
+            .unwrap()
+    };
+    assert_eq!(rows(&s), Some(1));
+    // One entry fulfils the one announcement: the next empty dequeue is not held.
+    assert_eq!(entry(&s, "n", Some(N), T0 + 4), 1);
+    assert_eq!(rows(&s), Some(0));
+    assert_eq!(
+        dequeue(&s, "d1d1d1d1d1d1d1d1", Some(H), T0 + 5),
+        Dequeued::Entry("\"n\"".into())
+    );
+    assert_eq!(
+        dequeue(&s, "d2d2d2d2d2d2d2d2", Some(H), T0 + 6),
+        Dequeued::Empty
+    );
+    // The release deletes whatever is left (here: nothing), the sweep any past its deadline.
+    assert_eq!(acquire(&s, M, T0 + 7), None);
+    assert_eq!(rows(&s), Some(1));
+    s.release_lock("t", H).unwrap();
+    assert_eq!(rows(&s), Some(0));
 }
 
 #[test]

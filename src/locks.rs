@@ -77,17 +77,18 @@ impl<D: Database> Store<D> {
             None => new_token()?,
         };
         let expires_at = now + ttl_ms;
-        let granted = |token: String| {
+        let granted = |token: String| -> Result<Option<Lock>> {
             self.alarm.note_deadline(expires_at, Cleanup::Eventually);
-            self.tenures.granted(thread_id, &token, expires_at, now);
-            Some(Lock {
+            let had_rows = self.tenures.granted(thread_id, &token, expires_at, now);
+            self.tenure_ended(thread_id, had_rows)?;
+            Ok(Some(Lock {
                 thread_id: thread_id.to_owned(),
                 token,
                 expires_at,
-            })
+            }))
         };
         if self.insert_lock_if_free(thread_id, &token, expires_at, now, None)? {
-            return Ok(granted(token));
+            return granted(token);
         }
         // Held. By this very token? Then this is a retry whose first attempt won.
         if let Some(held_until) = retry
@@ -114,11 +115,36 @@ impl<D: Database> Store<D> {
                     Param::Int(now),
                 ],
             )? {
-                return Ok(granted(token));
+                return granted(token);
             }
         }
-        self.tenures
-            .announce(thread_id, Some(&token), tenure::patience(patience_ms), now);
+        // Refused: announce the newcomer's coming enqueue, durably (src/announcements.rs), in
+        // one transaction with the read of the holder it waits on. Memory follows the commit.
+        let patience = tenure::patience(patience_ms);
+        let holder = self.db.transaction(&mut || {
+            let Some((holder, holder_expires_at)) = self.lock_holder(thread_id, now)? else {
+                return Ok(None);
+            };
+            self.persist_announcement(
+                thread_id,
+                &token,
+                &holder,
+                now + 2 * patience,
+                patience,
+                now,
+            )?;
+            Ok(Some((holder, holder_expires_at)))
+        })?;
+        if let Some((holder, holder_expires_at)) = holder {
+            self.tenures.announce(
+                thread_id,
+                &holder,
+                holder_expires_at,
+                Some(&token),
+                patience,
+                now,
+            );
+        }
         Ok(None)
     }
 
@@ -174,8 +200,8 @@ impl<D: Database> Store<D> {
         let thread_id = validate::key("lock.threadId", thread_id)?;
         let token = validate::key("lock.token", token)?;
         self.delete_lock(thread_id, token)?;
-        self.tenures.released(thread_id, Some(token));
-        Ok(())
+        let had_rows = self.tenures.released(thread_id, Some(token));
+        self.tenure_ended(thread_id, had_rows)
     }
 
     /// Moves the expiry to `now + ttl_ms` if `token` holds an unexpired lock; `false` otherwise.
@@ -209,8 +235,8 @@ impl<D: Database> Store<D> {
             "DELETE FROM locks WHERE thread_id = ?",
             &[Param::Text(thread_id)],
         )?;
-        self.tenures.released(thread_id, None);
-        Ok(())
+        let had_rows = self.tenures.released(thread_id, None);
+        self.tenure_ended(thread_id, had_rows)
     }
 }
 

@@ -301,6 +301,13 @@ struct ModelTenure {
     dequeued: bool,
     /// The holder's own enqueue (at most one), once seen, with its request id.
     own_enqueue: Option<Option<String>>,
+    /// Rebuilt after a re-open (from its rows, or at a refusal): what the holder's dequeues got
+    /// before `dequeues` is unknown.
+    restored: bool,
+    /// The announcement rows (`lock_announcements`): (token, refused at, patience), in the
+    /// order a re-open reads them back. Their deadline is the refusal's (a queueDepth moves
+    /// only the one in memory).
+    rows: Vec<(String, i64, i64)>,
 }
 
 impl ModelTenure {
@@ -313,13 +320,38 @@ impl ModelTenure {
             held_since: None,
             dequeued: false,
             own_enqueue: None,
+            restored: false,
+            rows: Vec::new(),
+        }
+    }
+
+    /// The tenure a re-opened object rebuilds for `token`'s lock from its rows (their live
+    /// ones are its announcements).
+    fn restored(token: &str, mut rows: Vec<(String, i64, i64)>, now: i64) -> Self {
+        rows.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        ModelTenure {
+            awaited: rows
+                .iter()
+                .map(|(t, at, patience)| (t.clone(), at + 2 * patience, *patience))
+                .filter(|(_, deadline, _)| *deadline > now)
+                .collect(),
+            rows,
+            restored: true,
+            ..ModelTenure::new(token)
         }
     }
 
     /// Whether the holder has made its final dequeue: an empty one that was its first, or
-    /// followed an empty one.
+    /// followed an empty one. In a restored tenure the first is not known to be final.
     fn drained(&self) -> bool {
-        (0..self.dequeues.len()).any(|i| !self.dequeues[i] && (i == 0 || !self.dequeues[i - 1]))
+        (0..self.dequeues.len()).any(|i| {
+            !self.dequeues[i]
+                && (if i == 0 {
+                    !self.restored
+                } else {
+                    !self.dequeues[i - 1]
+                })
+        })
     }
 
     /// The awaited refusal `token` names, or else the oldest.
@@ -649,12 +681,22 @@ fn run_call(
                     check(got.is_none(), || at("granted a lock that is held"))?;
                     let refused_with = token.clone().unwrap_or_else(|| "<drawn>".into());
                     let patience = crate::tenure::patience(*patience);
+                    // A holder granted before a re-open gets a (restored) tenure here.
+                    if m.live_tenure(*k).is_none() {
+                        let (holder, _) = m.lock_holder(*k).cloned().unwrap();
+                        m.tenures
+                            .insert(*k, ModelTenure::restored(&holder, Vec::new(), now));
+                    }
                     if let Some(t) = m.live_tenure(*k) {
                         t.awaited.retain(|(_, deadline, _)| *deadline > now);
                         if token.is_none() || !t.awaited.iter().any(|(a, _, _)| *a == refused_with)
                         {
                             t.awaited
                                 .push((refused_with.clone(), now + 2 * patience, patience));
+                            if token.is_none() || !t.rows.iter().any(|(a, _, _)| *a == refused_with)
+                            {
+                                t.rows.push((refused_with.clone(), now, patience));
+                            }
                         }
                     }
                     if token.is_some() {
@@ -837,7 +879,8 @@ fn run_call(
                     } else {
                         t.awaited.retain(|(_, deadline, _)| *deadline > now);
                         if let Some(i) = t.pick(caller.as_deref()) {
-                            t.awaited.remove(i);
+                            let (fulfilled, _, _) = t.awaited.remove(i);
+                            t.rows.retain(|(a, _, _)| *a != fulfilled);
                         }
                     }
                 }
@@ -1178,6 +1221,10 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                         for q in m.queues.values_mut() {
                             q.retain(|r| r.deadline() > now);
                         }
+                        // Announcement rows past their deadline.
+                        for t in m.tenures.values_mut() {
+                            t.rows.retain(|(_, at, patience)| at + 2 * patience > now);
+                        }
                         // And tenures whose lock has expired are forgotten.
                         let locks = &m.locks;
                         m.tenures.retain(|k, t| {
@@ -1203,8 +1250,16 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                     h.runtime_alarm = None;
                 }
                 h.store = Some(Store::open(db, h.runtime_alarm, now).unwrap());
-                // Memory is gone: no tenure, and the replies of held dequeues are lost.
-                m.tenures.clear();
+                // Memory is gone, and the replies of held dequeues are lost; the tenures with
+                // live announcement rows whose holder still holds the lock come back from them.
+                let tenures = std::mem::take(&mut m.tenures);
+                for (k, t) in tenures {
+                    let holds = m.lock_holder(k).is_some_and(|(h, _)| *h == t.token);
+                    let restored = ModelTenure::restored(&t.token, t.rows, now);
+                    if holds && !restored.rows.is_empty() {
+                        m.tenures.insert(k, restored);
+                    }
+                }
                 m.pending.clear();
             }
             Op::Bad(n, k) => {

@@ -34,7 +34,7 @@ use crate::error::Result;
 use crate::expiry::Cleanup;
 use crate::idempotency::{self, Attempt, RECEIPT_WINDOW_MS};
 use crate::store::Store;
-use crate::tenure::EmptyDequeue;
+use crate::tenure::{EmptyDequeue, EnqueuePlan};
 use crate::validate;
 
 /// Old receipts an enqueue looks at (from the bottom of its queue) to delete those past their
@@ -86,16 +86,30 @@ impl<D: Database> Store<D> {
         let max_size = validate::optional_limit("maxSize", max_size)?;
         let attempt = idempotency::checked(attempt)?;
 
-        let (depth, added, repeated) = self.db.transaction(&mut || {
-            self.enqueue_rows(key, json, expires_at, max_size, attempt, now)
+        let (depth, added, plan) = self.db.transaction(&mut || {
+            let (depth, added, repeated) =
+                self.enqueue_rows(key, json, expires_at, max_size, attempt, now)?;
+            if repeated {
+                return Ok((depth, added, EnqueuePlan::Nothing));
+            }
+            // The announcement this entry fulfils loses its row with the entry's arrival, so
+            // after a reset the row is there exactly while the entry is not (`announcements`).
+            let plan = self
+                .tenures
+                .plan_enqueue(key, caller, attempt.map(|a| a.id), now);
+            if let EnqueuePlan::Fulfils {
+                token: Some(token),
+                persisted: true,
+            } = &plan
+            {
+                self.delete_announcement(key, token)?;
+            }
+            Ok((depth, added, plan))
         })?;
         if added {
             self.alarm.note_deadline(expires_at, Cleanup::Eventually);
         }
-        if !repeated {
-            self.tenures
-                .enqueued(key, caller, attempt.map(|a| a.id), now);
-        }
+        self.tenures.apply_enqueue(key, plan, now);
         Ok(u32::try_from(depth).unwrap_or(u32::MAX))
     }
 

@@ -3,13 +3,14 @@
 //! Two numbers describe an object, like SQLite's own "read version" and "write version":
 //! - `_schema_layout` holds the **layout** the object has (1 = the published
 //!   `chat-state-cloudflare-do` 0.1.x, 2 = WITHOUT ROWID tables, 3 = retry receipts, 4 = a
-//!   list's exact expiry on its newest item, 5 = `handoff_partial`, units imported page by page);
+//!   list's exact expiry on its newest item, 5 = `handoff_partial`, units imported page by page,
+//!   6 = `lock_announcements`, the durable part of a lock's tenure);
 //! - `_schema_version` (the table 0.1.x already writes and every earlier build checks) holds the
 //!   **oldest layout a build must understand to use the object safely**. An upgrade that only
 //!   adds nullable columns older code never names leaves it unchanged, so a build of the previous
 //!   layout keeps working on the upgraded object during a deploy or after a rollback.
 //!
-//! Layouts 3, 4 and 5 are such additive upgrades of layout 2: `_schema_version` stays 2, and a layout-2
+//! Layouts 3 to 6 are such additive upgrades of layout 2: `_schema_version` stays 2, and a layout-2
 //! build (which refuses only `_schema_version` > 2) serves a layout-3 object unchanged — it
 //! ignores the receipt columns, sees receipts as expired queue entries (their `expires_at` is 0)
 //! and its sweep deletes them; only the retry safety of calls it serves is lost. Layout 4 moves a
@@ -35,9 +36,9 @@ use crate::db::{Database, Param};
 use crate::error::{Error, Result};
 
 /// The layout this build writes.
-pub const CURRENT_VERSION: i64 = 5;
+pub const CURRENT_VERSION: i64 = 6;
 
-/// What this build records in `_schema_version`: layouts 3 to 5 are additive over layout 2, so
+/// What this build records in `_schema_version`: layouts 3 to 6 are additive over layout 2, so
 /// a layout-2 build can still use the object.
 pub const COMPATIBLE_WITH: i64 = 2;
 
@@ -148,6 +149,22 @@ CREATE TABLE handoff_partial (
 ) WITHOUT ROWID;
 ";
 
+/// Layout 5 → 6: a lock tenure's announcements, durable (see `announcements`). A new table
+/// only: older builds never name it; one serving the object meanwhile neither writes nor deletes
+/// its rows, which then only make this build hold a dequeue until their deadline (seconds) and
+/// are swept.
+const V5_TO_V6: &str = "
+CREATE TABLE lock_announcements (
+    thread_id    TEXT NOT NULL,
+    token        TEXT NOT NULL,
+    holder       TEXT NOT NULL,
+    deadline     INTEGER NOT NULL,
+    patience     INTEGER NOT NULL,
+    announced_at INTEGER NOT NULL,
+    PRIMARY KEY (thread_id, token)
+) WITHOUT ROWID;
+";
+
 /// Version 1 → 2: the 0.1.x tables had rowids and a full index on lock expiry. Move their rows
 /// into the version-2 tables (same columns) and drop the old ones.
 const V1_TO_V2: &str = "
@@ -229,11 +246,14 @@ pub fn migrate<D: Database>(db: &D) -> Result<i64> {
             2 => db.exec_script(V2_TO_V3)?,
             _ => {}
         }
-        // Every path ends at layout 3 here, or at 4.
+        // Every path ends at layout 3 here, or at 4 or 5.
         if found < 4 {
             db.exec_script(V3_TO_V4)?;
         }
-        db.exec_script(V4_TO_V5)?;
+        if found < 5 {
+            db.exec_script(V4_TO_V5)?;
+        }
+        db.exec_script(V5_TO_V6)?;
         db.exec(
             "INSERT OR IGNORE INTO _schema_version (version) VALUES (?)",
             &[Param::Int(COMPATIBLE_WITH)],

@@ -22,7 +22,8 @@ pub struct Store<D: Database> {
     pub(crate) alarm: AlarmSchedule,
     /// What `isSubscribed` and `get` would read, kept current by every write (see `read_cache`).
     pub(crate) reads: ReadCache,
-    /// In-memory lock tenures of this instance (see `tenure`): lost on restart, by design.
+    /// Lock tenures of this instance (see `tenure`), in memory; their announcements are also
+    /// rows, from which a restarted instance rebuilds them (see `announcements`).
     pub(crate) tenures: Tenures,
     /// Where the migration drain stopped in each table (see `handoff`); memory only.
     pub(crate) drain_cursor: std::cell::RefCell<[Option<String>; 5]>,
@@ -65,6 +66,8 @@ impl<D: Database> Store<D> {
             drained_sources: Default::default(),
             stuck: Default::default(),
         };
+        // The tenures a reset would otherwise have forgotten (see `announcements`).
+        store.restore_tenures(now)?;
         if armed_alarm.is_none() {
             if let Some(deadline) = store.next_deadline()? {
                 store.alarm.request(deadline.max(now));

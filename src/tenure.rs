@@ -87,6 +87,10 @@ struct Announcement {
 enum LastDequeue {
     Empty,
     Entry,
+    /// Not known: the tenure was rebuilt from its rows after a restart (see [`Tenures::restore`]).
+    /// The next empty dequeue may be final (so it may be held) but may also end a round chat
+    /// follows with a handler (so it never drains the tenure: no handover after it).
+    Unknown,
 }
 
 #[derive(Debug, Clone)]
@@ -105,9 +109,27 @@ struct Tenure {
     /// The holder's own enqueue, once seen (chat's holder makes at most one), with its request id:
     /// a retry of it (not recognised as one when its entry was not kept) is still its own.
     own_enqueue: Option<Option<String>>,
+    /// Rows of this tenure's announcements that may still be in `lock_announcements` (see
+    /// `announcements`): its release deletes them if any.
+    rows: u32,
 }
 
 impl Tenure {
+    fn new(token: &str, expires_at: i64, last_dequeue: Option<LastDequeue>) -> Self {
+        Tenure {
+            token: token.to_owned(),
+            expires_at,
+            last_dequeue,
+            last_empty_request: None,
+            drained: false,
+            announcements: Vec::new(),
+            waiting_since: None,
+            dequeued: false,
+            own_enqueue: None,
+            rows: 0,
+        }
+    }
+
     fn live(&self, now: i64) -> bool {
         self.expires_at > now
     }
@@ -146,6 +168,30 @@ pub struct MovingTenure {
     /// `(token, deadline, patience)` of each live announcement.
     pub announcements: Vec<(Option<String>, i64, i64)>,
     pub waiting_since: Option<i64>,
+    /// Whether the holder has dequeued (`None`: not sent, by builds before it — then it has if
+    /// `last_took_entry` says a dequeue was made).
+    pub dequeued: Option<bool>,
+    /// The holder's own enqueue, if seen: `Some(request id)`.
+    pub own_enqueue: Option<Option<String>>,
+    /// The last dequeue is not known (a tenure rebuilt after a restart): `last_took_entry` then
+    /// says `Some(true)`, which builds before this field read safely (no handover after the next
+    /// empty dequeue).
+    pub last_unknown: bool,
+}
+
+/// An enqueue's effect on its key's tenure, decided before its transaction commits (the row of
+/// the announcement it fulfils is deleted in that transaction) and applied after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnqueuePlan {
+    /// No live tenure, or nothing announced: nothing changes.
+    Nothing,
+    /// The holder's own enqueue (debounce, burst), with its request id.
+    Own(Option<String>),
+    /// It fulfils the announcement of this token; `persisted`: its row is to be deleted.
+    Fulfils {
+        token: Option<String>,
+        persisted: bool,
+    },
 }
 
 /// What a holder's dequeue that found the queue empty must do.
@@ -165,25 +211,46 @@ pub struct Tenures {
 
 impl Tenures {
     /// A lock was granted to `token` (a plain grant or a handover): a new tenure starts.
-    pub fn granted(&self, key: &str, token: &str, expires_at: i64, now: i64) {
+    /// True when the tenure it replaces may have left announcement rows (the caller deletes them).
+    pub fn granted(&self, key: &str, token: &str, expires_at: i64, now: i64) -> bool {
+        self.insert(key, Tenure::new(token, expires_at, None), now)
+    }
+
+    /// Inserts a tenure; true when the one it replaced had rows.
+    fn insert(&self, key: &str, tenure: Tenure, now: i64) -> bool {
         let mut map = self.map.borrow_mut();
         if map.len() >= PRUNE_ABOVE {
             map.retain(|_, t| t.live(now));
         }
-        map.insert(
-            key.to_owned(),
-            Tenure {
-                token: token.to_owned(),
-                expires_at,
-                last_dequeue: None,
-                last_empty_request: None,
-                drained: false,
-                announcements: Vec::new(),
-                waiting_since: None,
-                dequeued: false,
-                own_enqueue: None,
-            },
-        );
+        map.insert(key.to_owned(), tenure)
+            .is_some_and(|old| old.rows > 0)
+    }
+
+    /// A tenure rebuilt from its rows (`lock_announcements` joined with its lock row) when this
+    /// instance starts: the holder `token`'s live announcements, oldest first. What the rows do
+    /// not record is taken the safe way: the last dequeue is [`LastDequeue::Unknown`] (the next
+    /// empty one may be held, and hands nothing over), and the holder has not dequeued (so its
+    /// first enqueue is still its own).
+    pub fn restore(
+        &self,
+        key: &str,
+        token: &str,
+        expires_at: i64,
+        announcements: Vec<(String, i64, i64)>,
+        now: i64,
+    ) {
+        let mut tenure = Tenure::new(token, expires_at, Some(LastDequeue::Unknown));
+        tenure.rows = u32::try_from(announcements.len()).unwrap_or(u32::MAX);
+        tenure.announcements = announcements
+            .into_iter()
+            .filter(|(_, deadline, _)| *deadline > now)
+            .map(|(token, deadline, patience)| Announcement {
+                token: Some(token),
+                deadline,
+                patience,
+            })
+            .collect();
+        self.insert(key, tenure, now);
     }
 
     /// `token` extended its lock.
@@ -195,12 +262,14 @@ impl Tenures {
         }
     }
 
-    /// The lock was released by `token` (`None`: force-released, whoever held it).
-    pub fn released(&self, key: &str, token: Option<&str>) {
+    /// The lock was released by `token` (`None`: force-released, whoever held it). True when the
+    /// tenure that ended may have announcement rows (the caller deletes them).
+    pub fn released(&self, key: &str, token: Option<&str>) -> bool {
         let mut map = self.map.borrow_mut();
         if token.is_none_or(|token| map.get(key).is_some_and(|t| t.token == token)) {
-            map.remove(key);
+            return map.remove(key).is_some_and(|t| t.rows > 0);
         }
+        false
     }
 
     /// The token the lock may be handed over from: this instance's live tenure on `key`, whose
@@ -211,21 +280,51 @@ impl Tenures {
         (t.drained && t.live(now)).then(|| t.token.clone())
     }
 
-    /// An acquire by `token` was refused: announce its coming enqueue (once per token).
-    pub fn announce(&self, key: &str, token: Option<&str>, patience: i64, now: i64) {
+    /// An acquire by `token` was refused while `holder` holds the lock until `holder_expires_at`:
+    /// announce its coming enqueue (once per token). A holder this instance has no tenure of (it
+    /// was granted before this instance started) gets one now, as [`Tenures::restore`] would
+    /// build it. Answers the new announcement's `deadline` (the caller persists it), or `None`
+    /// when it was announced before (a retry) or there is no live tenure.
+    pub fn announce(
+        &self,
+        key: &str,
+        holder: &str,
+        holder_expires_at: i64,
+        token: Option<&str>,
+        patience: i64,
+        now: i64,
+    ) -> Option<i64> {
+        if holder_expires_at <= now {
+            return None;
+        }
         let mut map = self.map.borrow_mut();
-        let Some(t) = map.get_mut(key).filter(|t| t.live(now)) else {
-            return;
-        };
+        if !map
+            .get(key)
+            .is_some_and(|t| t.live(now) && t.token == holder)
+        {
+            drop(map);
+            self.insert(
+                key,
+                Tenure::new(holder, holder_expires_at, Some(LastDequeue::Unknown)),
+                now,
+            );
+            map = self.map.borrow_mut();
+        }
+        let t = map.get_mut(key)?;
         t.prune_announcements(now);
         if token.is_some() && t.announcements.iter().any(|a| a.token.as_deref() == token) {
-            return;
+            return None;
         }
+        let deadline = now + 2 * patience;
         t.announcements.push(Announcement {
             token: token.map(str::to_owned),
-            deadline: now + 2 * patience,
+            deadline,
             patience,
         });
+        if token.is_some() {
+            t.rows = t.rows.saturating_add(1);
+        }
+        Some(deadline)
     }
 
     /// A `queueDepth` on `key` by `caller` (a newcomer's token, if the adapter knows it): the
@@ -245,13 +344,20 @@ impl Tenures {
         }
     }
 
-    /// An entry was enqueued on `key` by `caller`: it fulfils that newcomer's announcement (or
-    /// the oldest), unless the holder enqueued it (debounce and burst enqueue their own message)
-    /// — which can only be the holder's first enqueue, before its first dequeue.
-    pub fn enqueued(&self, key: &str, caller: Option<&str>, request_id: Option<&str>, now: i64) {
-        let mut map = self.map.borrow_mut();
-        let Some(t) = map.get_mut(key).filter(|t| t.live(now)) else {
-            return;
+    /// What an entry enqueued on `key` by `caller` does: it fulfils that newcomer's announcement
+    /// (or the oldest), unless the holder enqueued it (debounce and burst enqueue their own
+    /// message) — which can only be the holder's first enqueue, before its first dequeue.
+    /// Changes nothing: [`Tenures::apply_enqueue`] does, once the enqueue committed.
+    pub fn plan_enqueue(
+        &self,
+        key: &str,
+        caller: Option<&str>,
+        request_id: Option<&str>,
+        now: i64,
+    ) -> EnqueuePlan {
+        let map = self.map.borrow();
+        let Some(t) = map.get(key).filter(|t| t.live(now)) else {
+            return EnqueuePlan::Nothing;
         };
         if caller == Some(t.token.as_str()) {
             let own = match &t.own_enqueue {
@@ -259,14 +365,63 @@ impl Tenures {
                 Some(seen) => seen.is_some() && seen.as_deref() == request_id,
             };
             if own {
-                t.own_enqueue = Some(request_id.map(str::to_owned));
-                return;
+                return EnqueuePlan::Own(request_id.map(str::to_owned));
             }
         }
-        t.prune_announcements(now);
-        if let Some(i) = t.pick(caller) {
-            t.announcements.remove(i);
+        let live: Vec<&Announcement> = t
+            .announcements
+            .iter()
+            .filter(|a| a.deadline > now)
+            .collect();
+        let picked = caller
+            .and_then(|c| live.iter().find(|a| a.token.as_deref() == Some(c)))
+            .or(live.first());
+        match picked {
+            Some(a) => EnqueuePlan::Fulfils {
+                token: a.token.clone(),
+                persisted: t.rows > 0 && a.token.is_some(),
+            },
+            None => EnqueuePlan::Nothing,
         }
+    }
+
+    /// Applies what [`Tenures::plan_enqueue`] decided.
+    pub fn apply_enqueue(&self, key: &str, plan: EnqueuePlan, now: i64) {
+        let mut map = self.map.borrow_mut();
+        let Some(t) = map.get_mut(key).filter(|t| t.live(now)) else {
+            return;
+        };
+        match plan {
+            EnqueuePlan::Nothing => {}
+            EnqueuePlan::Own(request_id) => t.own_enqueue = Some(request_id),
+            EnqueuePlan::Fulfils { token, persisted } => {
+                if persisted {
+                    t.rows = t.rows.saturating_sub(1);
+                }
+                t.prune_announcements(now);
+                let i = token
+                    .as_deref()
+                    .and_then(|tok| {
+                        t.announcements
+                            .iter()
+                            .position(|a| a.token.as_deref() == Some(tok))
+                    })
+                    .or(if t.announcements.is_empty() {
+                        None
+                    } else {
+                        Some(0)
+                    });
+                if let Some(i) = i {
+                    t.announcements.remove(i);
+                }
+            }
+        }
+    }
+
+    /// An entry was enqueued on `key` by `caller` (plan and apply at once; the native tests).
+    pub fn enqueued(&self, key: &str, caller: Option<&str>, request_id: Option<&str>, now: i64) {
+        let plan = self.plan_enqueue(key, caller, request_id, now);
+        self.apply_enqueue(key, plan, now);
     }
 
     /// Whether a dequeue with this hint counts as the tenure's holder's. Without a hint (older
@@ -303,8 +458,11 @@ impl Tenures {
             return EmptyDequeue::Answer;
         };
         t.dequeued = true;
-        let is_final = t.last_dequeue != Some(LastDequeue::Entry);
-        if is_final {
+        // After a restart the previous dequeue is unknown: this one may be final (hold it, or
+        // the announced entry is stranded) but may end a round chat follows with a handler (so
+        // it never drains the tenure: a handover now could give a second flow the lock).
+        let may_be_final = t.last_dequeue != Some(LastDequeue::Entry);
+        if may_be_final {
             t.prune_announcements(now);
             let since = *t.waiting_since.get_or_insert(now);
             let cap = since + MAX_WAIT_MS;
@@ -313,7 +471,9 @@ impl Tenures {
                     return EmptyDequeue::WaitUntil(deadline.min(cap));
                 }
             }
-            t.drained = true;
+            if t.last_dequeue != Some(LastDequeue::Unknown) {
+                t.drained = true;
+            }
         }
         t.waiting_since = None;
         t.last_dequeue = Some(LastDequeue::Empty);
@@ -328,7 +488,9 @@ impl Tenures {
         Some(MovingTenure {
             token: t.token.clone(),
             expires_at: t.expires_at,
-            last_took_entry: t.last_dequeue.map(|d| d == LastDequeue::Entry),
+            // Unknown goes as "took an entry" to builds that know no `last_unknown`: the safe
+            // reading (the next empty dequeue drains nothing).
+            last_took_entry: t.last_dequeue.map(|d| d != LastDequeue::Empty),
             last_empty_request: t.last_empty_request.clone(),
             drained: t.drained,
             announcements: t
@@ -338,54 +500,83 @@ impl Tenures {
                 .map(|a| (a.token.clone(), a.deadline, a.patience))
                 .collect(),
             waiting_since: t.waiting_since,
+            dequeued: Some(t.dequeued),
+            own_enqueue: t.own_enqueue.clone(),
+            last_unknown: t.last_dequeue == Some(LastDequeue::Unknown),
         })
+    }
+
+    /// The announcements of a moving tenure as its new home keeps them: live ones only, each
+    /// deadline clamped to what this instance would have set itself, and a token for each (one
+    /// drawn from its place for a tokenless one: rows are keyed by token). The import persists
+    /// exactly these as rows (src/announcements.rs) and [`Tenures::import`] keeps them in memory.
+    pub fn clamped_announcements(moving: &MovingTenure, now: i64) -> Vec<(String, i64, i64)> {
+        moving
+            .announcements
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, deadline, _))| *deadline > now)
+            .map(|(i, (token, deadline, patience))| {
+                let patience = (*patience).clamp(1, MAX_PATIENCE_MS);
+                (
+                    token.clone().unwrap_or_else(|| format!("~moved-{now}-{i}")),
+                    (*deadline).min(now + 2 * patience),
+                    patience,
+                )
+            })
+            .collect()
     }
 
     /// A tenure arrived with its unit (the unit's lock row holds `moving.token`): it goes on here.
     /// Values are clamped to what this instance would have set itself, so a malformed one can
-    /// neither hold a dequeue longer than [`MAX_WAIT_MS`] nor outlive its lock.
-    pub fn import(&self, key: &str, moving: &MovingTenure, lock_expires_at: i64, now: i64) {
+    /// neither hold a dequeue longer than [`MAX_WAIT_MS`] nor outlive its lock. `persisted`: the
+    /// import wrote its announcements' rows.
+    pub fn import(
+        &self,
+        key: &str,
+        moving: &MovingTenure,
+        lock_expires_at: i64,
+        persisted: bool,
+        now: i64,
+    ) {
         let expires_at = moving.expires_at.min(lock_expires_at);
         if expires_at <= now {
             return;
         }
-        let announcements = moving
-            .announcements
-            .iter()
-            .filter(|(_, deadline, _)| *deadline > now)
-            .map(|(token, deadline, patience)| {
-                let patience = (*patience).clamp(1, MAX_PATIENCE_MS);
-                Announcement {
-                    token: token.clone(),
-                    deadline: (*deadline).min(now + 2 * patience),
-                    patience,
+        let last_dequeue = if moving.last_unknown {
+            Some(LastDequeue::Unknown)
+        } else {
+            moving.last_took_entry.map(|entry| {
+                if entry {
+                    LastDequeue::Entry
+                } else {
+                    LastDequeue::Empty
                 }
             })
+        };
+        let mut tenure = Tenure::new(&moving.token, expires_at, last_dequeue);
+        tenure.last_empty_request = moving.last_empty_request.clone();
+        // A drained tenure may hand over; an unknown last dequeue never drained one.
+        tenure.drained = moving.drained && !moving.last_unknown;
+        tenure.announcements = Self::clamped_announcements(moving, now)
+            .into_iter()
+            .map(|(token, deadline, patience)| Announcement {
+                token: Some(token),
+                deadline,
+                patience,
+            })
             .collect();
-        let mut map = self.map.borrow_mut();
-        if map.len() >= PRUNE_ABOVE {
-            map.retain(|_, t| t.live(now));
+        tenure.waiting_since = moving
+            .waiting_since
+            .map(|since| since.clamp(now - MAX_WAIT_MS, now));
+        tenure.dequeued = moving
+            .dequeued
+            .unwrap_or(moving.last_took_entry.is_some() || moving.last_unknown);
+        tenure.own_enqueue = moving.own_enqueue.clone();
+        if persisted {
+            tenure.rows = u32::try_from(tenure.announcements.len()).unwrap_or(u32::MAX);
         }
-        map.insert(
-            key.to_owned(),
-            Tenure {
-                token: moving.token.clone(),
-                expires_at,
-                last_dequeue: moving.last_took_entry.map(|entry| {
-                    if entry {
-                        LastDequeue::Entry
-                    } else {
-                        LastDequeue::Empty
-                    }
-                }),
-                last_empty_request: moving.last_empty_request.clone(),
-                drained: moving.drained,
-                announcements,
-                waiting_since: moving
-                    .waiting_since
-                    .map(|since| since.clamp(now - MAX_WAIT_MS, now)),
-            },
-        );
+        self.insert(key, tenure, now);
     }
 
     /// Drops tenures whose lock has expired (the alarm's sweep deletes their rows).
@@ -417,6 +608,24 @@ mod tests {
 
     const T0: i64 = 1_000_000;
 
+    /// A refusal while the key's current tenure holds the lock (nothing without one).
+    trait AnnounceNow {
+        fn announce_now(&self, key: &str, token: Option<&str>, patience: i64, now: i64);
+    }
+
+    impl AnnounceNow for Tenures {
+        fn announce_now(&self, key: &str, token: Option<&str>, patience: i64, now: i64) {
+            let current = self
+                .map
+                .borrow()
+                .get(key)
+                .map(|t| (t.token.clone(), t.expires_at));
+            if let Some((holder, expires_at)) = current {
+                self.announce(key, &holder, expires_at, token, patience, now);
+            }
+        }
+    }
+
     #[test]
     fn a_final_empty_dequeue_waits_only_while_an_announcement_is_live() {
         let t = Tenures::default();
@@ -426,7 +635,7 @@ mod tests {
         assert_eq!(t.handover_from("k", T0).as_deref(), Some("holder"));
 
         t.granted("k", "h2", T0 + 30_000, T0);
-        t.announce("k", Some("n1"), 1_000, T0);
+        t.announce_now("k", Some("n1"), 1_000, T0);
         assert_eq!(t.handover_from("k", T0), None);
         assert_eq!(
             t.found_empty("k", None, T0 + 10),
@@ -455,7 +664,7 @@ mod tests {
     fn an_unfulfilled_announcement_costs_at_most_two_patiences() {
         let t = Tenures::default();
         t.granted("k", "h", T0 + 60_000, T0);
-        t.announce("k", Some("n"), 6_000, T0);
+        t.announce_now("k", Some("n"), 6_000, T0);
         assert_eq!(
             t.found_empty("k", None, T0 + 1),
             EmptyDequeue::WaitUntil(T0 + 12_000)
@@ -468,7 +677,7 @@ mod tests {
     fn the_holders_own_enqueue_and_depth_fulfil_nothing() {
         let t = Tenures::default();
         t.granted("k", "h", T0 + 60_000, T0);
-        t.announce("k", Some("n"), 1_000, T0);
+        t.announce_now("k", Some("n"), 1_000, T0);
         t.enqueued("k", Some("h"), None, T0);
         t.depth_asked("k", Some("h"), T0);
         assert_eq!(
@@ -476,7 +685,7 @@ mod tests {
             EmptyDequeue::WaitUntil(T0 + 2_000)
         );
         // A retried refused acquire does not announce twice.
-        t.announce("k", Some("n"), 1_000, T0 + 1);
+        t.announce_now("k", Some("n"), 1_000, T0 + 1);
         t.enqueued("k", Some("n"), None, T0 + 2);
         t.took_entry("k", T0 + 2);
         assert_eq!(t.found_empty("k", None, T0 + 3), EmptyDequeue::Answer);
@@ -489,8 +698,8 @@ mod tests {
         // one adapter) still fulfils its announcement once it cannot be the holder's own.
         let t = Tenures::default();
         t.granted("k", "h", T0 + 60_000, T0);
-        t.announce("k", Some("n1"), 1_000, T0);
-        t.announce("k", Some("n2"), 1_000, T0);
+        t.announce_now("k", Some("n1"), 1_000, T0);
+        t.announce_now("k", Some("n2"), 1_000, T0);
         t.enqueued("k", Some("h"), Some("r1"), T0 + 1); // the holder's own (debounce/burst): fulfils nothing
         t.enqueued("k", Some("h"), Some("r1"), T0 + 1); // its retry: still its own
         t.enqueued("k", Some("h"), Some("r2"), T0 + 2); // a second "own" one: a newcomer's (the oldest)
@@ -510,7 +719,7 @@ mod tests {
         // Under `queue` the holder never enqueues: a newcomer's entry named as the holder's while
         // the holder's first dequeue is held is the newcomer's too.
         t.granted("q", "h", T0 + 60_000, T0);
-        t.announce("q", Some("n"), 1_000, T0);
+        t.announce_now("q", Some("n"), 1_000, T0);
         assert_eq!(
             t.found_empty("q", None, T0 + 1),
             EmptyDequeue::WaitUntil(T0 + 2_000)
@@ -528,7 +737,7 @@ mod tests {
         let mut now = T0;
         let mut waited = 0;
         loop {
-            t.announce("k", Some(&format!("n{now}")), MAX_PATIENCE_MS, now);
+            t.announce_now("k", Some(&format!("n{now}")), MAX_PATIENCE_MS, now);
             match t.found_empty("k", None, now) {
                 EmptyDequeue::WaitUntil(until) => {
                     assert!(until <= T0 + MAX_WAIT_MS);
@@ -545,7 +754,7 @@ mod tests {
     fn a_moved_tenure_holds_and_hands_over_as_it_would_have() {
         let from = Tenures::default();
         from.granted("k", "h", T0 + 30_000, T0);
-        from.announce("k", Some("n"), 1_000, T0);
+        from.announce_now("k", Some("n"), 1_000, T0);
         let moving = from.export("k", "h", T0 + 10).expect("live");
         assert_eq!(
             from.export("k", "other", T0 + 10),
@@ -553,18 +762,18 @@ mod tests {
             "another token's lock"
         );
         let to = Tenures::default();
-        to.import("k", &moving, T0 + 30_000, T0 + 20);
+        to.import("k", &moving, T0 + 30_000, false, T0 + 20);
         assert_eq!(
             to.found_empty("k", None, T0 + 30),
             EmptyDequeue::WaitUntil(T0 + 2_000)
         );
-        to.enqueued("k", Some("n"), T0 + 40);
+        to.enqueued("k", Some("n"), None, T0 + 40);
         assert_eq!(to.found_empty("k", None, T0 + 50), EmptyDequeue::Answer);
         assert_eq!(to.handover_from("k", T0 + 50).as_deref(), Some("h"));
         // Clamped: an announcement cannot hold longer than its patience allows from now.
         let mut long = moving.clone();
         long.announcements = vec![(None, T0 + 10_000_000, 10_000_000)];
-        to.import("k", &long, T0 + 30_000, T0 + 20);
+        to.import("k", &long, T0 + 30_000, false, T0 + 20);
         match to.found_empty("k", None, T0 + 30) {
             EmptyDequeue::WaitUntil(at) => assert!(at <= T0 + 20 + 2 * MAX_PATIENCE_MS),
             other => panic!("{other:?}"),
@@ -574,7 +783,7 @@ mod tests {
     #[test]
     fn nothing_happens_without_a_live_tenure() {
         let t = Tenures::default();
-        t.announce("k", Some("n"), 1_000, T0);
+        t.announce_now("k", Some("n"), 1_000, T0);
         assert_eq!(t.found_empty("k", None, T0), EmptyDequeue::Answer);
         assert_eq!(t.handover_from("k", T0), None);
         t.granted("k", "h", T0 + 100, T0);

@@ -8,8 +8,10 @@
 import { abortAllDurableObjects, env } from "cloudflare:test";
 import type { Logger } from "chat";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { CHANNEL_ID, nextTs, threadIdOf } from "../examples/bot/demo/slack.mjs";
 import { createCloudflareState } from "../ts/index.js";
 import type { ResettableMethod } from "./support/faulty-object.js";
+import { InstrumentedState, type Hook } from "./support/instrumented-state.js";
 import { RecordingBot, mockSlackFetch } from "./support/slack-bot.js";
 
 beforeAll(() => void mockSlackFetch());
@@ -95,6 +97,90 @@ describe("a runtime reset while a call is inside the object", () => {
       const [inspection] = await reader.inspect();
       expect(inspection).toMatchObject({ locks: 0, queuedEntries: 0 });
       expect(await reader.get(`thread-state:${mention.threadId}`)).toEqual({ turns: 1 });
+    });
+  }
+});
+
+// A reset inside a contended tenure (issue 18, the reset soak's stranded message): the object
+// kept which acquires it had refused in memory only, so after `abortAllDurableObjects()` the
+// fresh instance answered the holder's final empty dequeue null at once while the refused
+// newcomer's enqueue was still on its way, and that entry was stranded (chat#928 reopened).
+// Forced with gates at the adapter's surface: the newcomer is refused while the holder is in its
+// handler; every object is reset; the holder's final dequeue reaches the fresh instance before
+// the newcomer's queueDepth and enqueue are let go. `heldFirst`: the reset comes while that
+// dequeue is already held inside the object (its retry meets the fresh instance).
+describe("a runtime reset inside a contended tenure", () => {
+  for (const heldFirst of [false, true]) {
+    const when = heldFirst ? "while the holder's final dequeue is held in the object" : "between the refusal and the holder's final dequeue";
+    it(`${when}: the refused newcomer's entry is still handled, not stranded`, { timeout: 60_000 }, async () => {
+      const name = `reset-tenure-${heldFirst ? "held" : "between"}-${runs++}`;
+      const base = createCloudflareState({ namespace: env.CHAT_STATE as never, name, logger: recordingLogger() });
+      await base.connect();
+      const threadTs = nextTs();
+      const threadId = threadIdOf(CHANNEL_ID, threadTs);
+      await base.subscribe(threadId);
+
+      const gate = () => {
+        let open!: () => void;
+        const promise = new Promise<void>((resolve) => (open = resolve));
+        return { promise, open };
+      };
+      const holderInHandler = gate();
+      const handlerMayFinish = gate();
+      const newcomerRefused = gate();
+      const holderDequeueSent = gate();
+      const newcomerMayGoOn = gate();
+      let dequeues = 0;
+      const hook: Hook = async (method) => {
+        if (method === "queueDepth") {
+          // The newcomer's next call, after its refused acquire: it waits for the holder.
+          newcomerRefused.open();
+          await newcomerMayGoOn.promise;
+        }
+        if (method === "dequeue" && ++dequeues === 1) holderDequeueSent.open();
+      };
+      const state = new InstrumentedState(base, { hook });
+      const logger = recordingLogger();
+      const first = RecordingBot.reply(threadTs, "first");
+      const second = RecordingBot.reply(threadTs, "second");
+      const bot = new RecordingBot(state, {
+        concurrency: "queue",
+        threadState: false,
+        logger,
+        beforeHandler: async (_thread, ids) => {
+          if (ids.includes(first.id)) {
+            holderInHandler.open();
+            await handlerMayFinish.promise;
+          }
+        },
+      });
+      const firstDone = bot.deliver(first.payload);
+      await holderInHandler.promise;
+      const secondDone = bot.deliver(second.payload);
+      await newcomerRefused.promise; // refused while the holder is in its handler
+
+      if (!heldFirst) await abortAllDurableObjects(); // memory of the refusal gone
+      handlerMayFinish.open(); // the holder's handler ends: its drain's first dequeue is final
+      await holderDequeueSent.promise;
+      await sleep(100); // it reaches the object and finds the queue empty
+      if (heldFirst) {
+        await abortAllDurableObjects(); // the held call fails; the adapter retries it
+        await sleep(600); // the retry (after its backoff) reaches the fresh instance
+      }
+      newcomerMayGoOn.open(); // only now the newcomer's queueDepth and enqueue
+      await Promise.all([firstDone, secondDone]);
+      await state.settled();
+
+      const dequeue = state.calls.find((c) => c.method === "dequeue")!;
+      const enqueue = state.calls.find((c) => c.method === "enqueue")!;
+      expect(dequeue.sentAt!).toBeLessThan(enqueue.sentAt!);
+      expect(logger.lines.filter((l) => l.level === "error")).toEqual([]);
+      expect(bot.handled.get(first.id)).toBe(1);
+      // Before: undefined — the entry stayed queued, no handler ever saw it.
+      expect(bot.handled.get(second.id)).toBe(1);
+      expect(bot.overlaps).toBe(0);
+      const [inspection] = await base.inspect();
+      expect(inspection).toMatchObject({ locks: 0, queuedEntries: 0 });
     });
   }
 });

@@ -168,6 +168,44 @@ describe("one chat message", () => {
   });
 });
 
+describe("a contended message (a newcomer refused while the lock is held)", () => {
+  it("costs one row more at the refusal and one more at its enqueue: the announcement that survives a reset", async () => {
+    const name = `costs-contended-${Date.now()}`;
+    const holder = await freshAdapter({ name });
+    const newcomer = await freshAdapter({ name });
+    const entry = { enqueuedAt: Date.now(), expiresAt: Date.now() + 90_000, message: { n: 1 } } as unknown as QueueEntry;
+    const figures: Record<string, number> = {};
+    let lock = null as Awaited<ReturnType<typeof holder.acquireLock>>;
+    figures["acquireLock (holder)"] = await rowsWritten(name, async () => {
+      lock = await holder.acquireLock("t1", 30_000);
+    });
+    // chat's newcomer: refused, asks the depth, enqueues (src/announcements.rs).
+    figures["acquireLock (refused)"] = await rowsWritten(name, async () => {
+      expect(await newcomer.acquireLock("t1", 30_000)).toBeNull();
+    });
+    figures["queueDepth (newcomer)"] = await rowsWritten(name, () => newcomer.queueDepth("t1"));
+    figures["enqueue (newcomer)"] = await rowsWritten(name, () => newcomer.enqueue("t1", entry, 10));
+    // The holder's drain: the entry (kept as a receipt), then the final empty dequeue, release.
+    figures["dequeue (entry)"] = await rowsWritten(name, async () => {
+      expect((await holder.dequeue("t1"))?.message).toEqual({ n: 1 });
+    });
+    figures["dequeue (final)"] = await rowsWritten(name, async () => expect(await holder.dequeue("t1")).toBeNull());
+    figures["releaseLock"] = await rowsWritten(name, () => holder.releaseLock(lock!));
+    console.log("rows written by a contended message's lock and queue calls:", JSON.stringify(figures));
+    // Before the announcements were rows: 0 for the refusal and 1 for the enqueue (4 in all).
+    expect(figures).toEqual({
+      "acquireLock (holder)": 1,
+      "acquireLock (refused)": 1, // the announcement's row
+      "queueDepth (newcomer)": 0,
+      "enqueue (newcomer)": 2, // the entry, and the announcement's row deleted
+      "dequeue (entry)": 1,
+      "dequeue (final)": 0,
+      releaseLock: 1,
+    });
+    expect(await sql(name, "SELECT COUNT(*) AS n FROM lock_announcements")).toEqual([{ n: 0 }]);
+  });
+});
+
 describe("rows a retry costs", () => {
   it("a retry after a lost reply reads a bounded number of rows and writes none, whatever is stored", async () => {
     const name = `costs-retry-${Date.now()}`;

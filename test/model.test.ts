@@ -29,7 +29,10 @@
 // dequeue that would be final while an announcement is live is held until none is (here nothing
 // can fulfil it, so it answers null at the deadline); after the final dequeue the next acquire
 // is handed the lock at once. Evictions and resets wipe that memory (for the keys of the object
-// concerned), as they wipe the object's. Which calls count as whose is decided by each adapter's
+// concerned), as they wipe the object's — but for the announcements, which are rows too
+// (src/announcements.rs): a tenure with announcement rows comes back from them, its last dequeue
+// unknown (its next empty dequeue may be held but hands nothing over), and a refusal of a lock
+// granted before the reset starts such a tenure. Which calls count as whose is decided by each adapter's
 // LockTracker (ts/lock-tracker.ts), so the model mirrors both trackers too (they go by each flow's
 // call order, not by turns; calls are still made in a turn of their own unless they continue the
 // one before, as chat's flows do, which no longer matters to a tracker). Announcement
@@ -263,8 +266,11 @@ interface Announcement {
  */
 interface Tenure {
   token: string;
-  /** What the holder's last answered dequeue got. */
-  last: "entry" | "empty" | null;
+  /**
+   * What the holder's last answered dequeue got; "unknown" in a tenure rebuilt after a reset (its
+   * next empty dequeue may be held, but drains nothing).
+   */
+  last: "entry" | "empty" | "unknown" | null;
   /** The holder made its final dequeue: the next acquire is handed the lock. It stays so. */
   drained: boolean;
   announced: Announcement[];
@@ -272,6 +278,24 @@ interface Tenure {
   dequeued: boolean;
   /** An enqueue named as the holder's own was seen (chat's holder makes at most one). */
   ownEnqueued: boolean;
+  /**
+   * The announcements' rows (src/announcements.rs), with the refusal's deadline: a reset brings
+   * the tenure back from them.
+   */
+  rows: Announcement[];
+}
+
+/** The tenure an object rebuilds for `token`'s lock from `rows` (after a reset, or at a refusal). */
+function restoredTenure(token: string, rows: Announcement[]): Tenure {
+  return {
+    token,
+    last: "unknown",
+    drained: false,
+    announced: rows.map((r) => ({ ...r })),
+    dequeued: false,
+    ownEnqueued: false,
+    rows,
+  };
 }
 
 /**
@@ -536,10 +560,16 @@ async function runSequence(ops: Op[]): Promise<void> {
   const objectNames = () => [
     ...new Set(keys.flatMap((key) => [adapters[0].objectNameForKey(key), adapters[0].objectNameForThread(key)])),
   ];
-  /** An object lost its memory (evicted, or reset): the tenures of the keys it holds are gone. */
+  /**
+   * An object lost its memory (evicted, or reset): the tenures of the keys it holds are gone, but
+   * for those with announcement rows, which it rebuilds from them.
+   */
   const forget = (objectName?: string) => {
-    for (const i of [...m.tenures.keys()]) {
-      if (objectName === undefined || adapters[0].objectNameForThread(keys[i]!) === objectName) m.tenures.delete(i);
+    for (const [i, t] of [...m.tenures.entries()]) {
+      if (objectName === undefined || adapters[0].objectNameForThread(keys[i]!) === objectName) {
+        if (t.rows.length > 0) m.tenures.set(i, restoredTenure(t.token, t.rows));
+        else m.tenures.delete(i);
+      }
     }
   };
 
@@ -735,13 +765,19 @@ async function runSequence(ops: Op[]): Promise<void> {
         const held = m.locks.get(op.k);
         const free = held === undefined || seen(held.expires) === "expired";
         // Held, but by a tenure whose holder made its final dequeue: handed over at once.
-        const tenure = free ? undefined : liveTenure(m, op.k, live);
+        let tenure = free ? undefined : liveTenure(m, op.k, live);
         if (!free && !tenure?.drained) {
           expect(result, where).toBeNull();
-          // The refusal is announced (if the object remembers the tenure), and the adapter notes it.
+          // The refusal is announced, in memory and as a row (a holder the object has no tenure
+          // of, granted before a reset, gets one: src/tenure.rs), and the adapter notes it.
+          if (tenure === undefined) {
+            tenure = restoredTenure(held!.token, []);
+            m.tenures.set(op.k, tenure);
+          }
           const token = `refused-${m.refusals++}`;
           const until = { lo: before + 2 * PATIENCE_MS, hi: after + 2 * PATIENCE_MS };
-          tenure?.announced.push({ token, deadline: until });
+          tenure.announced.push({ token, deadline: until });
+          tenure.rows.push({ token, deadline: until });
           tracker.refusedWith(op.k, token, until, live);
           answered(token);
           break;
@@ -756,7 +792,7 @@ async function runSequence(ops: Op[]): Promise<void> {
         expect(lock.expiresAt - op.ttl, where).toBeLessThanOrEqual(after);
         m.issued.push(lock.token);
         m.locks.set(op.k, { token: lock.token, expires: { lo: lock.expiresAt, hi: lock.expiresAt } });
-        m.tenures.set(op.k, { token: lock.token, last: null, drained: false, announced: [], dequeued: false, ownEnqueued: false });
+        m.tenures.set(op.k, { token: lock.token, last: null, drained: false, announced: [], dequeued: false, ownEnqueued: false, rows: [] });
         tracker.granted(op.k, lock.token, lock.expiresAt, live);
         answered(lock.token);
         m.owned[op.who].set(op.k, lock.token);
@@ -836,6 +872,8 @@ async function runSequence(ops: Op[]): Promise<void> {
         } else if (tenure !== undefined) {
           const fulfilled = pick(tenure, hint, live);
           tenure.announced = tenure.announced.filter((a) => a !== fulfilled);
+          // Its row goes with the entry's arrival, in the enqueue's transaction.
+          tenure.rows = tenure.rows.filter((r) => r.token !== fulfilled?.token);
         }
         break;
       }
@@ -872,8 +910,8 @@ async function runSequence(ops: Op[]): Promise<void> {
           expect(result, where).toBeNull();
           expect(after, `${where}: a held dequeue answers at an announcement's deadline`).toBeGreaterThanOrEqual(d.until.lo);
           m.queues.set(op.k, []);
+          if (d.tenure.last !== "unknown") d.tenure.drained = true;
           d.tenure.last = "empty";
-          d.tenure.drained = true;
           break;
         }
         const first = d.queue.shift();
@@ -881,7 +919,7 @@ async function runSequence(ops: Op[]): Promise<void> {
         if (first === undefined) {
           expect(result, where).toBeNull();
           if (d.tenure !== undefined) {
-            if (d.tenure.last !== "entry") d.tenure.drained = true;
+            if (d.tenure.last !== "entry" && d.tenure.last !== "unknown") d.tenure.drained = true;
             d.tenure.last = "empty";
           }
         } else {
