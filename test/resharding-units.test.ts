@@ -2,7 +2,7 @@
 // definition of a live row for every decision, a unit the new home refuses, tenures moving with
 // their lock, units too large for one message, and what a drained previous home still costs.
 // docs/resharding.md ("Spec: units", "Spec: messages") is what these check.
-import { env, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
+import { abortAllDurableObjects, env, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import type { QueueEntry } from "chat";
 import { describe, expect, it } from "vitest";
 import { createCloudflareState, type CloudflareDOStateAdapter, type CloudflareStateOptions } from "../ts/index.js";
@@ -211,6 +211,35 @@ function stayingThreads(base: string, n: number): string[] {
 
 const required = async (name: string) =>
   (await sql<{ v: number }>(name, "SELECT MAX(version) AS v FROM _schema_version"))[0]!.v;
+
+describe("a moved tenure's announcements are rows at the new home too", () => {
+  it("a reset of every object after the move: the holder's final dequeue is still held for the newcomer", async () => {
+    const base = `units-tenure-reset-${run++}`;
+    const { thread, home } = movingThreads(base, 1)[0]!;
+    const holder = await adapter({ name: base });
+    expect(await holder.acquireLock(thread, 60_000)).not.toBeNull();
+    const newcomer = await adapter({ name: base });
+    expect(await newcomer.acquireLock(thread, 60_000)).toBeNull();
+    const rows = (name: string) => sql<{ n: number }>(name, "SELECT COUNT(*) AS n FROM lock_announcements");
+    expect(await rows(base)).toEqual([{ n: 1 }]);
+
+    // The unit moves (a new-layout Worker touches the thread); the announcement goes with it,
+    // in the unit's wire form, and the new home keeps it as a row (src/announcements.rs).
+    const grown = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
+    expect(await grown.isSubscribed(thread)).toBe(false);
+    expect(await rows(home)).toEqual([{ n: 1 }]);
+
+    // Every object forgets its memory: the new home rebuilds the tenure from that row.
+    await abortAllDurableObjects();
+    let settled = false;
+    const final = holder.dequeue(thread).finally(() => (settled = true));
+    await sleep(150);
+    expect(settled).toBe(false);
+    await newcomer.enqueue(thread, entry(1), 10);
+    expect(((await final) as unknown as { message: { n: number } } | null)?.message).toEqual({ n: 1 });
+    expect(await rows(home)).toEqual([{ n: 0 }]);
+  });
+});
 
 describe("what a migration leaves behind (finding 10)", () => {
   it("objects in the middle of a migration refuse builds without the protocol; the guard goes when it is over", async () => {
