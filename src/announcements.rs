@@ -14,7 +14,7 @@
 //!   the transaction that queues the entry: after a reset the row is there exactly while the
 //!   entry is not. A release (or force release, a new grant, a unit moving away) deletes what is
 //!   left of its tenure's rows; the sweep deletes rows past their deadline.
-//! - **Read once per instance.** [`Store::restore_tenures`] runs when the instance opens: the
+//! - **Read once per instance.** `Store::restore_tenures` runs when the instance opens: the
 //!   rows of a holder that still holds the lock rebuild its tenure in memory
 //!   ([`crate::tenure::Tenures::restore`]) with those of them still live as its announcements
 //!   (a tenure whose rows all passed their deadline still comes back, holding nothing: what

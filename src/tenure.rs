@@ -19,10 +19,14 @@
 //! after it, or its `acquireLock` fails between the final dequeue and the `releaseLock`, nobody
 //! ever drains that entry: it waits for the next message on the thread or expires after 90 s.
 //!
-//! # What the object does (in memory only; no row is written for any of it)
-//! A *tenure* is one grant of a lock by this instance: its token, its expiry, what the holder's
-//! dequeues returned, and *announcements* — newcomers whose `acquireLock` failed during it and
-//! whose `enqueue` has not arrived yet.
+//! # What the object does (in memory, but for the announcements, which are rows too)
+//! A *tenure* is one grant of a lock: its token, its expiry, what the holder's dequeues returned,
+//! and *announcements* — newcomers whose `acquireLock` failed during it and whose `enqueue` has not
+//! arrived yet. The announcements are also rows (`lock_announcements`, see `announcements`),
+//! written with the refusal and deleted with the entry's arrival, so that a restart cannot forget
+//! a newcomer that is on its way: a fresh instance rebuilds the tenure of each holder that still
+//! holds its lock from its rows ([`Tenures::restore`]), and a refusal of a lock granted before
+//! the instance started starts such a *restored* tenure too.
 //! 1. **Announce.** A failed `acquireLock` records an announcement with a deadline: twice the
 //!    newcomer's *patience* (its retry budget per call plus a second, sent by the adapter) for its
 //!    `queueDepth` + `enqueue`; its `queueDepth` resets the deadline to one patience. Its
@@ -50,12 +54,23 @@
 //!   because a *retried* dequeue whose caller's token no longer holds the lock gets `null` (the
 //!   fence in `Store::dequeue`). A dequeue that took an entry answers that entry again on a retry
 //!   from its durable receipt, and is never final.
-//! - **No memory, no change.** Tenures live in memory: a restarted object has none, so it grants
-//!   nothing early and holds no dequeue until a tenure starts on it. An eviction loses only the
-//!   mitigation, never data, and never relaxes exclusivity.
+//! - **A restart forgets no announcement.** Whatever a restart interrupts, the rows say which
+//!   refused newcomers have not enqueued: a restored tenure holds the holder's empty dequeue for
+//!   them exactly as the tenure before the restart would have (its deadlines are the refusals'
+//!   — twice the patience; a `queueDepth`'s later deadline is kept in memory only, so after a
+//!   restart a newcomer whose `enqueue` comes more than two patiences after its refusal is
+//!   not waited for, the plain #928 race). A retried refusal (same token) adds no second one.
+//! - **Unknown is not final.** What the holder's dequeues got before a restart is not recorded:
+//!   in a restored tenure the next empty dequeue *may* be final, so it may be held, but it may
+//!   also end a round that chat follows with a handler, so it never drains the tenure. A restored
+//!   tenure hands the lock over only after two empty dequeues it saw itself — never while a
+//!   handler may still run. Everything else lost with memory (the holder's own enqueue, a held
+//!   dequeue's wait start) costs at most a wait up to an announcement's deadline, never data and
+//!   never exclusivity.
 //! - **Only where chat needs it.** With no `acquireLock` refused (or refusable) during a tenure,
-//!   nothing differs from the plain contract: no announcement means no wait, and a handover needs
-//!   an acquire arriving while the lock is held.
+//!   nothing differs from the plain contract: no announcement means no wait (and no row, and no
+//!   statement on `lock_announcements`), and a handover needs an acquire arriving while the lock
+//!   is held.
 //! - **Bounded waits.** A dequeue waits only while an announcement is live, so at most two
 //!   patiences after the newcomer's failed acquire — 12 s under the adapter's default retry policy
 //!   (5 s budget + 1 s) — and never more than [`MAX_WAIT_MS`] in all. An announcement that will
@@ -228,7 +243,7 @@ impl Tenures {
 
     /// A tenure rebuilt from its rows (`lock_announcements` joined with its lock row) when this
     /// instance starts: the holder `token`'s live announcements, oldest first. What the rows do
-    /// not record is taken the safe way: the last dequeue is [`LastDequeue::Unknown`] (the next
+    /// not record is taken the safe way: the last dequeue is `LastDequeue::Unknown` (the next
     /// empty one may be held, and hands nothing over), and the holder has not dequeued (so its
     /// first enqueue is still its own).
     pub fn restore(
