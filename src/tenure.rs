@@ -66,7 +66,12 @@
 //!   tenure hands the lock over only after two empty dequeues it saw itself — never while a
 //!   handler may still run. Everything else lost with memory (the holder's own enqueue, a held
 //!   dequeue's wait start) costs at most a wait up to an announcement's deadline, never data and
-//!   never exclusivity.
+//!   never exclusivity. The one thing a restart does lose: a tenure *drained* in memory (its final
+//!   dequeue made, its release not yet) is restored undrained, so an acquire arriving between a
+//!   restart and that release is refused instead of handed the lock, and its entry waits for the
+//!   next message (the #928 race in a one-call window; closing it needs the final dequeue to be
+//!   known after a restart — a row on every queue-strategy message — or the refused acquire held
+//!   until the holder's next call shows whether it was final).
 //! - **Only where chat needs it.** With no `acquireLock` refused (or refusable) during a tenure,
 //!   nothing differs from the plain contract: no announcement means no wait (and no row, and no
 //!   statement on `lock_announcements`), and a handover needs an acquire arriving while the lock
