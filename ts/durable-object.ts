@@ -191,7 +191,7 @@ export class ChatStateDO extends DurableObject<unknown> {
     return this.#on("dequeue", threadId, true, args, via, () => {
       const ask = (): string | null | number => {
         // A held dequeue asks again under admission too: its key may have moved meanwhile.
-        const admission = this.#core.admit(threadId, true, via?.from, via?.migration?.id);
+        const admission = this.#core.admit(threadId, true, via?.from, via?.migration?.id, via?.self);
         if (admission !== undefined) throw new MovedWhileHeld();
         return this.#core.dequeue(threadId, requestId, retry, holder) as string | null | number;
       };
