@@ -300,6 +300,17 @@ impl<D: Database> Store<D> {
         {
             return Ok(());
         }
+        if self.is_behind_known(&migration.id)? {
+            // A Worker one change behind (its drain, say) must not restart a change that is over.
+            return Err(Error::invalid(
+                "migrateFrom",
+                format!(
+                    "object {self_name} takes part in a later layout change than migration {}: \
+                     that one is over here; deploy the new layout to every Worker",
+                    migration.id
+                ),
+            ));
+        }
         self.refuse_other_outgoing(&migration.id)?;
         if let Some(other) = self.db.query_text(
             "SELECT migration FROM handoff_sources WHERE drained = 0 AND migration <> ?1 LIMIT 1",
@@ -355,11 +366,25 @@ impl<D: Database> Store<D> {
     /// a home again under a later layout, so its redirects and markers are stale. Without this,
     /// a later migration with the same id (a → b → a → b) would meet the earlier one's records
     /// and serve keys nobody pulled.
-    pub fn forget_outgoing(&self) -> Result<()> {
+    pub fn forget_outgoing(&self, superseded_by: Option<&str>) -> Result<()> {
         *self.outgoing_cache.borrow_mut() = None;
+        self.forget_incoming();
         self.db.transaction(&mut || {
             self.db.exec("DELETE FROM handoff_out WHERE id = 1", &[])?;
             self.db.exec("DELETE FROM handoff_sealed", &[])?;
+            if let Some(current) = superseded_by {
+                // The change that retires this one is the current one here, even where this object
+                // is only a new home that has received nothing of it yet: a caller one change
+                // behind is then known as such (src/admission.rs), and never restarts the change
+                // retired here. One row, under a source no object is named (names are never
+                // empty), replaced by the next retirement and deleted when this object next
+                // becomes a previous home.
+                self.db.exec(
+                    "INSERT INTO handoff_sources (source, migration, drained) VALUES ('', ?1, 1)
+                     ON CONFLICT (source) DO UPDATE SET migration = excluded.migration, drained = 1",
+                    &[Param::Text(current)],
+                )?;
+            }
             Ok(())
         })?;
         *self.drain_cursor.borrow_mut() = Default::default();

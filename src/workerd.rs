@@ -870,9 +870,15 @@ impl StateCore {
     }
 
     /// Retires the drained migration this object was a previous home of (`Store::forget_outgoing`).
+    /// `supersededBy`: the migration that retires it (see `Store::forget_outgoing`).
     #[wasm_bindgen(js_name = forgetOutgoing)]
-    pub fn forget_outgoing(&self) -> std::result::Result<(), JsError> {
-        self.store.forget_outgoing().map_err(js_error)
+    pub fn forget_outgoing(
+        &self,
+        superseded_by: Option<String>,
+    ) -> std::result::Result<(), JsError> {
+        self.store
+            .forget_outgoing(superseded_by.as_deref())
+            .map_err(js_error)
     }
 
     /// A previous home retired `migration_id` (`Store::source_retired`).

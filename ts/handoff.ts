@@ -194,7 +194,7 @@ export class HandoffShell {
             this.#peer(destination, out.migration).handoffSourceRetired(out.name, out.migration.id),
           );
         }
-        core.forgetOutgoing();
+        core.forgetOutgoing(migrationId);
       } finally {
         this.#retiring = undefined;
       }
