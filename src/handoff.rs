@@ -49,7 +49,9 @@
 //!   run (tells its new homes, `source_retired`, then deletes its record, `forget_outgoing`).
 //! - **One migration at a time.** An object refuses to become the previous home of a second
 //!   migration while the first is not drained, and refuses to start one while it is still
-//!   receiving units of another: a clear error, nothing changed.
+//!   receiving units of another: a clear error, nothing changed. Admission (`admission`, with
+//!   the decision table in docs/resharding.md) refuses calls of a second one likewise, and takes
+//!   a Worker one change behind for an old-layout caller of the current change.
 
 use serde::Serialize;
 use tsify::Tsify;

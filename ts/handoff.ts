@@ -17,6 +17,7 @@ export interface Via {
   self: string;
   /** The key's previous home under `migration`, if it is another object. */
   from?: string;
+  /** The migration the caller routes with: on every call while it migrates (src/admission.rs). */
   migration?: Migration;
 }
 
