@@ -160,6 +160,19 @@ impl<D: crate::db::Database> Store<D> {
             .any(|(current, _)| is_behind(call, current)))
     }
 
+    /// Whether a call on `migration_id` finds this object the previous home of another,
+    /// drained migration that it must retire first (see `forget_outgoing`): not when the call is
+    /// one change behind it. Answers from memory: every call of a migrating Worker asks.
+    pub fn must_retire_for(&self, migration_id: &str) -> Result<bool> {
+        let Some(out) = self.outgoing()? else {
+            return Ok(false);
+        };
+        if out.migration.id == migration_id || out.drained_at.is_none() {
+            return Ok(false);
+        }
+        Ok(!self.is_behind_known(migration_id)?)
+    }
+
     /// This object is about to take part in `migration_id` (as a new home serving or receiving
     /// units, or as a previous home starting it). If it is the previous home of another
     /// migration, that one must be over and retired first (see [`Store::forget_outgoing`]): an

@@ -719,6 +719,13 @@ impl StateCore {
         }
     }
 
+    /// Whether a call on `migrationId` must wait for this object to retire the drained migration
+    /// it was a previous home of (see `Store::must_retire_for`): a boolean, no serde object.
+    #[wasm_bindgen(js_name = mustRetireFor)]
+    pub fn must_retire_for(&self, migration_id: &str) -> std::result::Result<bool, JsError> {
+        self.store.must_retire_for(migration_id).map_err(js_error)
+    }
+
     /// Whether a call on `migrationId` is one layout change behind the change this object takes
     /// part in now (see `admission`): such a call must not retire the later change.
     #[wasm_bindgen(js_name = isBehind)]

@@ -177,6 +177,14 @@ describe("admission", () => {
     await drained(grown);
     expect(await grown.setIfNotExists(`dedupe:slack:${base}:new`, true, 600_000)).toBe(true);
     for (const t of threads(base, 6)) expect(await grown.isSubscribed(t)).toBe(true);
+    // A Worker still on the old layout sends new keys to the shard that is no longer anyone's
+    // home for them: it is told the base object, which keeps them.
+    const dedupe = Array.from({ length: 16 }, (_, i) => `dedupe:slack:${base}:late-${i}`);
+    const onShard = dedupe.filter((k) => two.objectNameForKey(k) !== base);
+    expect(onShard.length).toBeGreaterThan(0);
+    for (const k of onShard) expect(await (await adapter({ name: base, shards: 2 })).setIfNotExists(k, true, 600_000), k).toBe(true);
+    for (const k of onShard) expect(await grown.setIfNotExists(k, true, 600_000), k).toBe(false);
+    for (const k of onShard) expect((await sql(base, "SELECT 1 FROM cache WHERE key = ?", k)).length, k).toBe(1);
   });
 
   it("the 0.1.x upgrade path with a shardKey, drained: a new thread is served (finding 1)", async () => {

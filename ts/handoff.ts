@@ -181,12 +181,10 @@ export class HandoffShell {
    */
   retireEarlier(migrationId: string | undefined): Promise<void> | null {
     const core = this.#core();
-    const out = core.outgoing();
-    if (!out || migrationId === undefined || out.migration.id === migrationId) return null;
-    if (out.drainedAt == null) return null; // undefined or null: not drained
-    // A call of the change before this one (a Worker one change behind): it is served as an
-    // old-layout call of this one, which it must not end (src/admission.rs).
-    if (core.isBehind(migrationId)) return null;
+    // Not when the call is of the change before this one (a Worker one change behind): it is
+    // served as an old-layout call of this one, which it must not end (src/admission.rs).
+    if (migrationId === undefined || !core.mustRetireFor(migrationId)) return null;
+    const out = core.outgoing()!;
     this.#retiring ??= (async () => {
       try {
         if (out.notifiedAt == null) await this.drain([]);
