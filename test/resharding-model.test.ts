@@ -17,7 +17,8 @@
 // (another isolate each, which have learned nothing) — beside the second change's own. And half of
 // the sequences lose replies and calls between adapter and object (`after`: the call ran, its
 // reply is lost; `before`: it never arrived), most often on the previous homes, whose answers are
-// redirects: a retry then goes on at the new home, and must count once there.
+// redirects — and sometimes the unit moves while the reply of a call that ran at its previous home
+// is lost: the retry is then redirected to the new home, and must count once there.
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import type { Lock, QueueEntry } from "chat";
 import fc from "fast-check";
@@ -25,7 +26,7 @@ import { describe, expect, it } from "vitest";
 import type { CloudflareDOStateAdapter, CloudflareStateOptions } from "../ts/index.js";
 import type { ResettableMethod } from "./support/faulty-object.js";
 import { Layout } from "../ts/layout.js";
-import { FaultyNamespace } from "./support/faulty-namespace.js";
+import { FaultyNamespace, retryableError } from "./support/faulty-namespace.js";
 import { seededRandom } from "./support/random.js";
 import { faultyAdapter } from "./helpers.js";
 
@@ -97,7 +98,28 @@ const stats = {
   callsBehind: 0,
   faultsAtPreviousHomes: 0,
   faultsElsewhere: 0,
+  movedWhileLost: 0,
 };
+
+/** A namespace whose every RPC passes through `hook(call, forward)` (it may run other calls first). */
+function hooked(
+  inner: unknown,
+  hook: (call: { objectName: string; method: string }, forward: () => Promise<unknown>) => Promise<unknown>,
+): never {
+  const ns = inner as { idFromName(n: string): DurableObjectId; getByName(n: string): unknown };
+  const wrap = (objectName: string, stub: unknown) =>
+    new Proxy(
+      {},
+      {
+        get: (_t, method) => {
+          if (typeof method !== "string" || method === "then") return undefined;
+          const real = (stub as Record<string, (...a: unknown[]) => Promise<unknown>>)[method]!;
+          return (...args: unknown[]) => hook({ objectName, method }, () => real(...args));
+        },
+      },
+    );
+  return { idFromName: (n: string) => ns.idFromName(n), getByName: (n: string) => wrap(n, ns.getByName(n)) } as never;
+}
 
 /** Methods the fault plan may fail (data calls and drain steps; never inspection or test hooks). */
 const FAULTABLE = new Set([
@@ -146,7 +168,22 @@ async function runSequence(ops: Op[], faultSeed: number | null): Promise<void> {
     },
     { maxConsecutive: 2 },
   );
-  const make = (options: LayoutOpts) => faultyAdapter({ ...options, namespace: faults.namespace } as LayoutOpts);
+  // The key moves while a reply is lost: a call that ran at a previous home loses its reply, and
+  // before its retry a fault-free Worker of the change under way drains every unit, so the retry
+  // is redirected to the unit's new home — where it must count as the retry it is.
+  const movers: CloudflareDOStateAdapter[] = [];
+  const moveWhileLost = hooked(faults.namespace, async (call, forward) => {
+    if (random === null || !FAULTABLE.has(call.method) || call.method === "handoffDrain" || !redirecting.has(call.objectName)) {
+      return await forward();
+    }
+    if (random() >= 0.08) return await forward();
+    stats.movedWhileLost++;
+    await forward();
+    await movers.at(-1)!.drainMigration().catch(() => {});
+    throw retryableError();
+  });
+  const make = (options: LayoutOpts) => faultyAdapter({ ...options, namespace: moveWhileLost } as LayoutOpts);
+  movers.push(await faultyAdapter({ ...to, migrateFrom: { name: from.name, shards: from.shards } }));
   const adapters: Record<Side, CloudflareDOStateAdapter> & { next?: CloudflareDOStateAdapter } = {
     old: await make(from),
     stale: await make(from),
@@ -218,6 +255,7 @@ async function runSequence(ops: Op[], faultSeed: number | null): Promise<void> {
       // The second change may start once the first has drained (it is refused before).
       expect(await drainToTheEnd(), `${where}: the first change drains`).toBe(true);
       adapters.next = await make({ ...then, migrateFrom: { name: to.name, shards: to.shards } });
+      movers.push(await faultyAdapter({ ...then, migrateFrom: { name: to.name, shards: to.shards } }));
       second = true;
       stats.secondChanges++;
       previousHomes = homesUnder(l2);
@@ -370,7 +408,8 @@ describe("model-based: online re-sharding keeps one logical store", () => {
       `re-sharding model: ${stats.sequences} sequences, ${stats.operations} operations, ${stats.drains} drain steps, ` +
         `${stats.evictions} evictions, ${stats.crashes} crashes armed (${stats.crashesFired} objects reset mid-handoff), ` +
         `${stats.secondChanges} second changes with ${stats.callsBehind} calls one change behind, ` +
-        `${stats.faultsAtPreviousHomes} faults at previous homes and ${stats.faultsElsewhere} elsewhere`,
+        `${stats.faultsAtPreviousHomes} faults at previous homes and ${stats.faultsElsewhere} elsewhere, ` +
+        `${stats.movedWhileLost} units moved while a reply was lost`,
     );
     expect(stats.sequences).toBeGreaterThanOrEqual(SEQUENCES);
   });
