@@ -101,6 +101,12 @@ export interface CallSite {
 export const MAX_HOLD_MS = 2 * (MAX_RETRY_ELAPSED_MS + 1_000);
 
 /**
+ * The latest a holdable call's retry starts after its first attempt: inside the two minutes the
+ * object keeps a receipt (src/idempotency.rs, RECEIPT_WINDOW_MS), with 20 s to spare.
+ */
+const HOLDABLE_CUTOFF_MS = 100_000;
+
+/**
  * The retry state of one logical call, however many objects it is sent to (a redirect sends it on
  * to the key's new home; docs/resharding.md, "The client across a redirect"): one count of
  * attempts, one time budget, and one retry identity — once any attempt may have run anywhere,
@@ -112,7 +118,7 @@ export class RetrySession {
   readonly #logger: Logger;
   readonly #holdable: boolean;
   readonly #started = Date.now();
-  #waitedInAttempts = 0;
+  #longestAttempt = 0;
   #failures = 0;
 
   /** `holdable`: see [`withRetries`]. */
@@ -139,13 +145,18 @@ export class RetrySession {
    */
   async failed(error: unknown, site: CallSite, attemptStarted: number): Promise<void> {
     this.#failures++;
-    this.#waitedInAttempts += Date.now() - attemptStarted;
+    // The object holds a dequeue within one attempt: only the longest is excused, not the time of
+    // every attempt (a slow connection's attempts would otherwise retry on and on).
+    this.#longestAttempt = Math.max(this.#longestAttempt, Date.now() - attemptStarted);
     const policy = this.#policy;
     const n = this.#failures;
     if (policy === null || n >= policy.attempts || !isRetryable(error)) throw error;
     const delayMs = backoffMs(n, policy);
-    const excused = this.#holdable ? Math.min(this.#waitedInAttempts, MAX_HOLD_MS) : 0;
+    const excused = this.#holdable ? Math.min(this.#longestAttempt, MAX_HOLD_MS) : 0;
     if (Date.now() + delayMs - this.#started - excused > policy.maxElapsedMs) throw error;
+    // Every receipt a holdable call's attempts may have written is written after its first
+    // attempt started and kept two minutes: no retry starts later than that, less a margin.
+    if (this.#holdable && Date.now() + delayMs - this.#started > HOLDABLE_CUTOFF_MS) throw error;
     this.#logger.warn("Durable Object call failed; retrying", {
       method: site.method,
       objectName: site.objectName,
@@ -163,8 +174,9 @@ export class RetrySession {
  * attempts or time run out; then rethrows the last error itself. Each retry is logged at `warn`.
  *
  * `holdable` marks a call the object may hold on purpose (a lock holder's final dequeue, held
- * for a newcomer): the time its attempts spent waiting — up to [`MAX_HOLD_MS`] — is not counted
- * against `maxElapsedMs`. Otherwise a dequeue held past the budget whose reply is then lost would
+ * for a newcomer): the time of its longest attempt — the hold, up to [`MAX_HOLD_MS`] — is not
+ * counted against `maxElapsedMs`, and no retry starts later than `HOLDABLE_CUTOFF_MS` after the
+ * first attempt. Otherwise a dequeue held past the budget whose reply is then lost would
  * not be retried, and the entry it took, already marked taken, would be lost with the reply.
  * The retry stays safe: its receipt is written when the held call commits, and the retry comes
  * within the budget of the failure, well inside the receipt window.
