@@ -38,6 +38,9 @@ pub struct Store<D: Database> {
     /// Previous homes known to have drained (a drained one never undrains): once known, a call
     /// routed from one reads nothing for admission.
     pub(crate) drained_sources: std::cell::RefCell<std::collections::HashSet<String>>,
+    /// The migrations this object receives units of, with whether they drained (see
+    /// `admission`): read once, forgotten by every write to `handoff_sources`.
+    pub(crate) incoming_cache: std::cell::RefCell<Option<Vec<(String, bool)>>>,
 }
 
 impl<D: Database> Store<D> {
@@ -61,6 +64,7 @@ impl<D: Database> Store<D> {
             stays: Default::default(),
             queue_floors: Default::default(),
             drained_sources: Default::default(),
+            incoming_cache: Default::default(),
         };
         if armed_alarm.is_none() {
             if let Some(deadline) = store.next_deadline()? {
