@@ -5,9 +5,22 @@ import { defineConfig } from "vitest/config";
 
 // Soak runs raise the counts of the correctness tests: MODEL_SEQUENCES (model-based, default
 // 1,000) and CONTENTION_ROUNDS (lock grants, default 1,000); FAULT_SEED replays the random faults
-// of the fault tests. Tests in workerd read them as bindings.
+// of the fault tests. The chaos tests (test/chaos.test.ts, scripts/soak.mjs) take CHAOS_SEED (one
+// seed to replay), CHAOS_SEEDS (a comma-separated list), CHAOS_STRATEGIES, CHAOS_MESSAGES,
+// CHAOS_THREADS and CHAOS_ABORT_ALL (whole-runtime resets per run). Tests in workerd read them as
+// bindings.
 const soak = Object.fromEntries(
-  ["MODEL_SEQUENCES", "CONTENTION_ROUNDS", "FAULT_SEED"].flatMap((name) => {
+  [
+    "MODEL_SEQUENCES",
+    "CONTENTION_ROUNDS",
+    "FAULT_SEED",
+    "CHAOS_SEED",
+    "CHAOS_SEEDS",
+    "CHAOS_STRATEGIES",
+    "CHAOS_MESSAGES",
+    "CHAOS_THREADS",
+    "CHAOS_ABORT_ALL",
+  ].flatMap((name) => {
     const value = process.env[name];
     return value ? [[name, value]] : [];
   }),
