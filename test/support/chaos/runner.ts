@@ -78,6 +78,8 @@ export interface ChaosReport {
   stuckDequeues: number;
   /** Dequeues the objects held, and how long (ms). */
   holds: WaitFigures;
+  /** Every held dequeue's wait, ms (the soak aggregates them per strategy). */
+  holdWaits: number[];
   drained: boolean;
   /** Calls adapter → object, object → object, and the faults injected into each. */
   faults: { calls: number; before: number; after: number; peerCalls: number; peerBefore: number; peerAfter: number };
@@ -336,6 +338,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const threadIds = new Set(threads.map((t) => t.threadId));
   const holds = chaosObjects.holds.filter((h) => threadIds.has(h.key));
   const unanswered = holds.filter((h) => h.endedAt === undefined);
+  const holdWaits = holds.filter((h) => h.endedAt !== undefined).map((h) => h.endedAt! - h.startedAt);
   if (unanswered.length > 0) violations.push(`${unanswered.length} held dequeues never answered`);
 
   const report: ChaosReport = {
@@ -355,7 +358,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     historyDuplicates,
     stateMismatches,
     stuckDequeues: stuck.length,
-    holds: waitFigures(holds.filter((h) => h.endedAt !== undefined).map((h) => h.endedAt! - h.startedAt)),
+    holds: waitFigures(holdWaits),
+    holdWaits,
     drained,
     faults: {
       calls: network.counts.calls,
