@@ -14,9 +14,13 @@
 //   --cpu-load P      keep P busy Node processes running meanwhile (default 0); the soak starts
 //                     and stops them itself
 //
+// Each batch's whole vitest output (every failed property with its call-by-call trace) is kept in
+// .tools/soak/batch-<first seed>.log.
+//
 // A failing seed replays with CHAOS_SEED=<seed> CHAOS_STRATEGIES=<strategy> npx vitest run test/chaos.test.ts
 // (add CHAOS_ABORT_ALL=<K> to replay the whole-runtime resets too).
 import { spawn } from "node:child_process";
+import { createWriteStream, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -56,6 +60,9 @@ function percentile(sorted, p) {
 
 /** Runs one vitest batch; calls onResult for each CHAOS-RESULT line; resolves with its exit code. */
 function runBatch(seeds, options, onResult, onFailureText) {
+  mkdirSync(join(root, ".tools/soak"), { recursive: true });
+  const logPath = join(root, ".tools/soak", `batch-${seeds[0]}.log`);
+  const logFile = createWriteStream(logPath);
   const env = { ...process.env, CHAOS_SEEDS: seeds.join(","), CHAOS_ABORT_ALL: String(options.abortAll) };
   if (options.strategies) env.CHAOS_STRATEGIES = options.strategies;
   if (options.messages !== undefined) env.CHAOS_MESSAGES = String(options.messages);
@@ -65,6 +72,7 @@ function runBatch(seeds, options, onResult, onFailureText) {
     let buffer = "";
     const failures = [];
     const onData = (chunk) => {
+      logFile.write(chunk);
       buffer += chunk.toString();
       let newline;
       while ((newline = buffer.indexOf("\n")) >= 0) {
@@ -88,6 +96,8 @@ function runBatch(seeds, options, onResult, onFailureText) {
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);
     child.on("close", (code) => {
+      logFile.end();
+      if (failures.length > 0) failures.unshift(`(batch from seed ${seeds[0]}: full output in ${logPath})`);
       onFailureText(failures);
       resolve(code ?? 1);
     });

@@ -36,7 +36,7 @@ export const chaosObjects = {
   recording: false,
   holds: [] as HoldRecord[],
   /** Calls an object rejected with an error it raised itself (not an injected fault), while recording. */
-  errors: [] as { method: string; message: string; stack: string }[],
+  errors: [] as { method: string; message: string; stack: string; args: string }[],
 };
 
 /** Whether an error is one of the faults the kit injects (or an object reset), not the object's own. */
@@ -98,7 +98,13 @@ for (const method of recorded) {
       const note = (error: unknown) => {
         if (chaosObjects.recording && !injected(error)) {
           const e = error instanceof Error ? error : new Error(String(error));
-          chaosObjects.errors.push({ method, message: e.message, stack: (e.stack ?? "").split("\n").slice(1, 5).join(" ← ") });
+          chaosObjects.errors.push({
+            method,
+            message: e.message,
+            stack: (e.stack ?? "").split("\n").slice(1, 5).join(" ← "),
+            // The arguments, `via` last: how the caller routed the call.
+            args: JSON.stringify(args).slice(0, 400),
+          });
         }
         throw error;
       };

@@ -286,7 +286,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   for (const e of deliveryErrors.slice(0, 3)) violations.push(`delivery failed: ${e}`);
   // Object-side: a call rejected by the object's own checks, even if a retry hid it from chat.
   const objectErrors = chaosObjects.errors;
-  for (const e of objectErrors.slice(0, 3)) violations.push(`an object rejected ${e.method}: ${e.message} at ${e.stack}`);
+  for (const e of objectErrors.slice(0, 3)) violations.push(`an object rejected ${e.method}: ${e.message}\n  args ${e.args}\n  at ${e.stack}`);
   const drops = { expired: reports.expired.length, queueFull: reports.queueFull.length, maxQueueSize, retryBudget: budgetErrors.length };
   if (Object.values(drops).some((n) => n > 0)) {
     violations.push(`chat's documented drops (expected none here): ${JSON.stringify(drops)}` +
