@@ -323,7 +323,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       stateMismatches++;
       violations.push(`thread state of thread ${t}: counted ${turns} messages, ${expectedTurns} were sent and not dropped`);
     }
-    if (depth > 0) violations.push(`stranded: ${depth} entries left in the queue of thread ${t} (${threadId})\n${trace.thread(threadId, 12)}`);
+    if (depth > 0) {
+      // The last holder's flow too: when its tenure began, against the resets.
+      const lastHolder = log.filter((c) => c.method === "releaseLock" && c.key === threadId).at(-1)?.flow;
+      violations.push(
+        `stranded: ${depth} entries left in the queue of thread ${t} (${threadId})\n${trace.thread(threadId, 12)}` +
+          (lastHolder ? `\n the last holder's flow:\n${trace.flow(lastHolder, threadId)}` : ""),
+      );
+    }
     if (lockLeft) violations.push(`lock left on thread ${t} (${threadId})\n${trace.thread(threadId, 8)}`);
   }
   const stranded = Math.max(
