@@ -88,7 +88,7 @@ function runBatch(seeds, options, onResult, onFailureText) {
           }
         }
         // The failed properties, for the end of the report.
-        if (/^(lost|twice|overlapping|stranded|held dequeue|history of|thread state|lock left|processMessage error|an object rejected|chat's documented|the drain|drainMigration|delivery failed|objects hold)/.test(line.trim())) {
+        if (/^(lost|twice|overlapping|stranded|held dequeue|order|history of|thread state|lock left|processMessage error|an object rejected|chat's documented|the drain|drainMigration|delivery failed|objects hold)/.test(line.trim())) {
           failures.push(line.trim().slice(0, 300));
         }
       }
@@ -161,6 +161,7 @@ async function main() {
     errors: sum((r) => r.errors),
     objectErrors: sum((r) => r.objectErrors),
     stuckDequeues: sum((r) => r.stuckDequeues),
+    misordered: sum((r) => r.misordered ?? 0),
     historyMissing: sum((r) => r.historyMissing),
     historyDuplicates: sum((r) => r.historyDuplicates),
     stateMismatches: sum((r) => r.stateMismatches),
@@ -171,7 +172,7 @@ async function main() {
   console.log(
     `soak totals: ${totals.seeds} seeds, ${totals.runs}/${expected} runs, ${totals.messages} messages; ` +
       `lost ${totals.lost}, twice ${totals.twice}, overlapping ${totals.overlapping}, stranded ${totals.stranded}; ` +
-      `locks left ${totals.locksLeft}, errors ${totals.errors} (object-side ${totals.objectErrors}), stuck dequeues ${totals.stuckDequeues}, ` +
+      `locks left ${totals.locksLeft}, errors ${totals.errors} (object-side ${totals.objectErrors}), stuck dequeues ${totals.stuckDequeues}, misordered ${totals.misordered}, ` +
       `history missing/duplicated ${totals.historyMissing}/${totals.historyDuplicates}, state mismatches ${totals.stateMismatches}, ` +
       `documented drops ${totals.drops}; ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );

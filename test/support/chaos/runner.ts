@@ -18,6 +18,8 @@
 // - never two handlers at once on a thread (over every Worker);
 // - each thread's history list (appended by the handler) holds every handled message once;
 // - each thread's state counted every handled message;
+// - each batch in the order its messages were enqueued, so the handler is called with the newest
+//   (as far as the enqueues' own times tell: one answered before another was made came first);
 // - no queue entry and no lock left, the drain finished;
 // - no Error from processMessage (an internal protocol check, or anything else);
 // - no dequeue still held once every announced enqueue had reached the object: for each dequeue,
@@ -74,6 +76,8 @@ export interface ChaosReport {
   historyDuplicates: number;
   /** Threads whose state did not count every handled message. */
   stateMismatches: number;
+  /** Pairs of messages a handler got in the wrong order (against the enqueues' order). */
+  misordered: number;
   /** Dequeues still held STUCK_MS after every announced enqueue had reached the object. */
   stuckDequeues: number;
   /** Dequeues the objects held, and how long (ms). */
@@ -349,6 +353,32 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const base = objects.find((o) => o.objectName === name);
   if (drained && base && !base.migration.drained) violations.push(`the previous home does not say drained: ${JSON.stringify(base.migration)}`);
 
+  // Order: a handler gets its batch oldest first and is called with the newest (debounce: the
+  // newest of the burst), so within a batch no message may come before one whose enqueue had
+  // certainly reached the object (answered) before its own enqueue was even made.
+  const enqueueOf = new Map<string, SurfaceCall>();
+  for (const c of log) {
+    const id = (c.args[1] as { message?: { id?: string } } | undefined)?.message?.id;
+    if (c.method === "enqueue" && id && c.error === undefined) enqueueOf.set(id, c);
+  }
+  let misordered = 0;
+  for (const d of recorder.dispatches) {
+    const batch = [...d.skipped, d.message];
+    for (let i = 0; i < batch.length; i++) {
+      for (let j = i + 1; j < batch.length; j++) {
+        const earlier = enqueueOf.get(batch[i]!);
+        const later = enqueueOf.get(batch[j]!);
+        if (earlier?.enteredAt === undefined || later?.exitedAt === undefined) continue;
+        if (later.exitedAt < earlier.enteredAt) {
+          misordered++;
+          if (misordered <= 2) {
+            violations.push(`order: ${trace.dispatch(d)} has ${batch[i]} before ${batch[j]}, whose enqueue was answered before ${batch[i]}'s was made`);
+          }
+        }
+      }
+    }
+  }
+
   const stuck = stuckDequeues(log, sent, reports);
   for (const s of stuck.slice(0, 3)) violations.push(`held dequeue: ${s.detail}\n${trace.thread(s.call.key, 14, s.call.enteredAt)}`);
 
@@ -375,6 +405,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     historyDuplicates,
     stateMismatches,
     stuckDequeues: stuck.length,
+    misordered,
     holds: waitFigures(holdWaits),
     holdWaits,
     drained,
@@ -402,7 +433,7 @@ export function summary(r: ChaosReport): string {
     `chaos seed=${r.seed} ${r.strategy}: ${r.messages} messages on ${r.threads} threads; ` +
     `lost ${r.lost}, twice ${r.twice}, overlapping ${r.overlapping}, stranded ${r.stranded}, locks left ${r.locksLeft}, ` +
     `errors ${r.errors} (object-side ${r.objectErrors}), history missing/duplicated ${r.historyMissing}/${r.historyDuplicates}, state mismatches ${r.stateMismatches}, ` +
-    `stuck dequeues ${r.stuckDequeues}; drops ${d.expired + d.queueFull + d.maxQueueSize + d.retryBudget}; ` +
+    `stuck dequeues ${r.stuckDequeues}, misordered ${r.misordered}; drops ${d.expired + d.queueFull + d.maxQueueSize + d.retryBudget}; ` +
     `held dequeues ${r.holds.count} p50/p99/max ${r.holds.p50}/${r.holds.p99}/${r.holds.max} ms; ` +
     `faults ${r.faults.before}+${r.faults.after} of ${r.faults.calls} calls, peer ${r.faults.peerBefore}+${r.faults.peerAfter} of ${r.faults.peerCalls}; ` +
     `${r.resets} resets; drained ${r.drained}; ${r.durationMs} ms`
