@@ -34,23 +34,14 @@ import { isRetryable } from "../../../ts/retry.js";
 import { FaultyNamespace, randomFaults } from "../faulty-namespace.js";
 import { seededRandom } from "../random.js";
 import { RecordingBot } from "../slack-bot.js";
-import { ChaosBot, Recorder, historyKey, type Dispatch, type ThreadState } from "./bot.js";
+import { ChaosBot, Recorder, historyKey, type ThreadState } from "./bot.js";
 import { chaosObjects } from "./object.js";
 import { plan, type ChaosOptions, type PlannedReset } from "./scenario.js";
+import { stuckDequeues, waitFigures, type WaitFigures } from "./held.js";
 import { ChaosSurface, type SurfaceCall } from "./surface.js";
+import { describe, traceOf } from "./trace.js";
 
-/** A dequeue answering later than this after the last announced enqueue arrived was held for nothing. */
-export const STUCK_MS = 3_000;
-/** The default retry policy's patience (ts/adapter.ts): a refused newcomer's enqueue is awaited 2× this. */
-const PATIENCE_MS = 6_000;
 const DRAIN_TIMEOUT_MS = 60_000;
-
-export interface WaitFigures {
-  count: number;
-  p50: number;
-  p99: number;
-  max: number;
-}
 
 export interface ChaosReport {
   seed: number;
@@ -95,16 +86,6 @@ export interface ChaosReport {
 
 let runs = 0;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-export function waitFigures(waits: number[]): WaitFigures {
-  const sorted = [...waits].sort((a, b) => a - b);
-  return { count: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? 0 };
-}
 
 interface Sent {
   id: string;
@@ -379,7 +360,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
   }
 
-  const stuck = stuckDequeues(log, sent, reports);
+  const stuck = stuckDequeues(log, reports);
   for (const s of stuck.slice(0, 3)) violations.push(`held dequeue: ${s.detail}\n${trace.thread(s.call.key, 14, s.call.enteredAt)}`);
 
   const threadIds = new Set(threads.map((t) => t.threadId));
@@ -438,115 +419,6 @@ export function summary(r: ChaosReport): string {
     `faults ${r.faults.before}+${r.faults.after} of ${r.faults.calls} calls, peer ${r.faults.peerBefore}+${r.faults.peerAfter} of ${r.faults.peerCalls}; ` +
     `${r.resets} resets; drained ${r.drained}; ${r.durationMs} ms`
   );
-}
-
-/**
- * Dequeues still pending STUCK_MS after every enqueue announced to them had reached the object:
- * the newcomers refused the lock on the dequeue's thread (in another flow) before it answered,
- * each judged by its enqueue's answer. A newcomer that never enqueued (its flow failed, or chat
- * dropped it) may legitimately be waited for up to the bound: such a dequeue is not judged.
- */
-function stuckDequeues(log: SurfaceCall[], sent: Sent[], reports: Recorder["reports"]) {
-  const failedFlows = new Set([...reports.errors.map((e) => e.flow), ...reports.queueFull]);
-  void sent;
-  const stuck: { call: SurfaceCall; detail: string }[] = [];
-  for (const d of log) {
-    if (d.method !== "dequeue" || d.enteredAt === undefined || d.exitedAt === undefined) continue;
-    const { enteredAt, exitedAt } = d;
-    const refusals = log.filter(
-      (c) =>
-        c.method === "acquireLock" &&
-        c.key === d.key &&
-        c.flow !== d.flow &&
-        c.result === null &&
-        c.exitedAt !== undefined &&
-        c.exitedAt <= exitedAt &&
-        c.issuedAt >= enteredAt - 2 * PATIENCE_MS,
-    );
-    let arrived = enteredAt;
-    let judged = true;
-    for (const r of refusals) {
-      const enqueue = log.find((c) => c.method === "enqueue" && c.flow === r.flow && c.key === d.key && c.issuedAt >= r.issuedAt);
-      if (enqueue?.exitedAt === undefined || enqueue.error !== undefined) {
-        if (failedFlows.has(r.flow) || enqueue?.error !== undefined || !enqueue) judged = false;
-        continue;
-      }
-      arrived = Math.max(arrived, enqueue.exitedAt);
-    }
-    if (!judged) continue;
-    const excess = exitedAt - arrived;
-    if (excess > STUCK_MS) {
-      stuck.push({
-        call: d,
-        detail:
-          `a dequeue on ${d.key} (worker ${d.worker}, flow ${d.flow}) answered ${JSON.stringify(summarize(d.result))} ` +
-          `${excess} ms after the last of ${refusals.length} announced enqueues had been answered ` +
-          `(it took ${exitedAt - enteredAt} ms)`,
-      });
-    }
-  }
-  return stuck;
-}
-
-function summarize(value: unknown): unknown {
-  if (value === null || value === undefined || typeof value !== "object") return value;
-  const v = value as { message?: { id?: string }; token?: string };
-  if (v.message?.id) return `entry ${v.message.id}`;
-  if (v.token) return `lock ${v.token.slice(0, 6)}`;
-  return "…";
-}
-
-export function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const flags = ["retryable", "durableObjectReset", "overloaded", "remote"]
-    .filter((f) => (error as unknown as Record<string, unknown>)[f] !== undefined)
-    .map((f) => `${f}=${String((error as unknown as Record<string, unknown>)[f])}`);
-  const at = (error.stack ?? "").split("\n").slice(1, 3).map((l) => l.trim()).join(" ← ");
-  return `${error.message}${flags.length ? ` [${flags.join(", ")}]` : ""}${at ? ` at ${at}` : ""}`;
-}
-
-/** Short call-by-call traces for the failure messages (times relative to the run's start). */
-function traceOf(log: SurfaceCall[], dispatches: Dispatch[], t0: number, resets: { at: number; what: string }[]) {
-  const line = (c: SurfaceCall) => {
-    const took = c.exitedAt !== undefined && c.enteredAt !== undefined ? `${c.exitedAt - c.enteredAt} ms` : "pending";
-    const out = c.error !== undefined ? `threw ${describe(c.error).slice(0, 120)}` : JSON.stringify(summarize(c.result));
-    const arg = c.method === "enqueue" ? ` ${summarize(c.args[1])}` : "";
-    return `  +${(c.enteredAt ?? c.issuedAt) - t0} ms w${c.worker} ${c.flow ?? "-"} ${c.method}${arg} → ${out} (${took})`;
-  };
-  const dispatch = (d: Dispatch) =>
-    `handler of ${d.message} (+${d.skipped.length} skipped) in w${d.worker} flow ${d.flow} at +${d.startedAt - t0}..${d.endedAt === undefined ? "?" : `+${d.endedAt - t0}`} ms`;
-  /** The calls, one line each, with the resets made around them in time order. */
-  const withResets = (shown: SurfaceCall[]) => {
-    const from = (shown[0]?.enteredAt ?? shown[0]?.issuedAt ?? 0) - 2_000;
-    const to = shown.at(-1)?.exitedAt ?? Date.now();
-    return [
-      ...shown.map((c) => ({ at: c.enteredAt ?? c.issuedAt, text: line(c) })),
-      ...resets.filter((r) => r.at >= from && r.at <= to).map((r) => ({ at: r.at, text: `  +${r.at - t0} ms RESET: ${r.what}` })),
-    ]
-      .sort((a, b) => a.at - b.at)
-      .map((l) => l.text)
-      .join("\n");
-  };
-  const queueish = new Set(["acquireLock", "queueDepth", "enqueue", "dequeue", "releaseLock"]);
-  return {
-    dispatch,
-    flow(flow: string, threadId: string) {
-      const calls = log.filter((c) => c.flow === flow && (c.key === threadId || queueish.has(c.method) || c.method === "setIfNotExists"));
-      return withResets(calls.slice(0, 16));
-    },
-    thread(threadId: string, max: number, around?: number) {
-      const calls = log.filter((c) => c.key === threadId && queueish.has(c.method));
-      const at = around === undefined ? calls.length : calls.findIndex((c) => (c.enteredAt ?? c.issuedAt) >= around);
-      const start = Math.max(0, (at < 0 ? calls.length : at) - Math.floor(max / 2));
-      return withResets(calls.slice(start, start + max));
-    },
-    handlersOf(id: string) {
-      return dispatches.filter((d) => d.message === id || d.skipped.includes(id)).map((d) => `  ${dispatch(d)}`).join("\n");
-    },
-    appendsOf(id: string) {
-      return log.filter((c) => c.method === "appendToList" && c.args[1] === id).map(line).join("\n");
-    },
-  };
 }
 
 export type { CloudflareDOStateAdapter };
