@@ -7,7 +7,8 @@ import { defineConfig } from "vitest/config";
 // 1,000; MODEL_FLOW_SEQUENCES, its several-flows-in-one-adapter part, default 60) and CONTENTION_ROUNDS (lock grants, default 1,000); FAULT_SEED replays the random faults
 // of the fault tests. The chaos tests (test/chaos.test.ts, scripts/soak.mjs) take CHAOS_SEED (one
 // seed to replay), CHAOS_SEEDS (a comma-separated list), CHAOS_STRATEGIES, CHAOS_MESSAGES,
-// CHAOS_THREADS and CHAOS_ABORT_ALL (whole-runtime resets per run). Tests in workerd read them as
+// CHAOS_THREADS, CHAOS_ABORT_ALL (whole-runtime resets per run) and CHAOS_CALM (faults, resets and
+// the layout change off). Tests in workerd read them as
 // bindings.
 const soak = Object.fromEntries(
   [
@@ -21,6 +22,7 @@ const soak = Object.fromEntries(
     "CHAOS_MESSAGES",
     "CHAOS_THREADS",
     "CHAOS_ABORT_ALL",
+    "CHAOS_CALM",
   ].flatMap((name) => {
     const value = process.env[name];
     return value ? [[name, value]] : [];

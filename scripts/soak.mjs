@@ -13,6 +13,7 @@
 //                     (default 2; safe here because only this file runs)
 //   --cpu-load P      keep P busy Node processes running meanwhile (default 0); the soak starts
 //                     and stops them itself
+//   --calm            no faults, resets or layout change: the traffic and delays alone
 //
 // Each batch's whole vitest output (every failed property with its call-by-call trace) is kept in
 // .tools/soak/batch-<first seed>.log.
@@ -30,6 +31,10 @@ function parseArgs(argv) {
   const options = { seeds: 10, first: undefined, batch: 5, strategies: undefined, messages: undefined, threads: undefined, abortAll: 2, cpuLoad: 0 };
   const names = { "--seeds": "seeds", "--first": "first", "--batch": "batch", "--strategies": "strategies", "--messages": "messages", "--threads": "threads", "--abort-all": "abortAll", "--cpu-load": "cpuLoad" };
   for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--calm") {
+      options.calm = true;
+      continue;
+    }
     const [flag, inline] = argv[i].split("=", 2);
     const key = names[flag];
     if (!key) throw new Error(`unknown option ${flag} (see the comment at the top of scripts/soak.mjs)`);
@@ -67,6 +72,7 @@ function runBatch(seeds, options, onResult, onFailureText) {
   if (options.strategies) env.CHAOS_STRATEGIES = options.strategies;
   if (options.messages !== undefined) env.CHAOS_MESSAGES = String(options.messages);
   if (options.threads !== undefined) env.CHAOS_THREADS = String(options.threads);
+  if (options.calm) env.CHAOS_CALM = "1";
   return new Promise((resolve) => {
     const child = spawn("npx", ["vitest", "run", "test/chaos.test.ts", "--reporter=default"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
     let buffer = "";
@@ -116,7 +122,8 @@ async function main() {
     process.exit(130);
   });
   console.log(
-    `soak: seeds ${first}..${first + seeds.length - 1} × ${strategies.join("/")}, ${options.abortAll} whole-runtime resets per run, ` +
+    `soak: seeds ${first}..${first + seeds.length - 1} × ${strategies.join("/")}, ` +
+      (options.calm ? "calm (no faults, resets or layout change), " : `${options.abortAll} whole-runtime resets per run, `) +
       `CPU load ${options.cpuLoad} busy processes`,
   );
   const results = [];

@@ -10,7 +10,9 @@
 //   CHAOS_SEED=<seed> npx vitest run test/chaos.test.ts
 // Bindings (vitest.config.ts): CHAOS_SEED, CHAOS_SEEDS (comma-separated), CHAOS_STRATEGIES,
 // CHAOS_MESSAGES, CHAOS_THREADS, CHAOS_ABORT_ALL (whole-runtime resets per run: only in a run of
-// this file alone, since they reset every object of the runtime, other files' included).
+// this file alone, since they reset every object of the runtime, other files' included), and
+// CHAOS_CALM=1: no faults, no resets, no layout change — only the bots, the contention and the
+// delays, to tell what the faults add from what the traffic alone does.
 import { env } from "cloudflare:test";
 import { afterAll, beforeAll, describe, it, vi } from "vitest";
 import { runChaos, summary } from "./support/chaos/runner.js";
@@ -41,6 +43,8 @@ const strategies = (bindings.CHAOS_STRATEGIES ?? "queue,debounce,burst")
   .map((s) => s.trim())
   .filter((s): s is Strategy => s === "queue" || s === "debounce" || s === "burst");
 
+const none = { before: 0, after: 0 };
+
 beforeAll(() => void mockSlackFetch());
 afterAll(() => vi.restoreAllMocks());
 
@@ -55,6 +59,9 @@ describe("chaos: every guarantee at once", () => {
           messages: number("CHAOS_MESSAGES") ?? DEFAULTS.messages,
           threads: number("CHAOS_THREADS") ?? DEFAULTS.threads,
           abortAll: number("CHAOS_ABORT_ALL") ?? DEFAULTS.abortAll,
+          ...(bindings.CHAOS_CALM === "1"
+            ? { faults: none, peerFaults: none, resets: 0, abortAll: 0, growAt: 1, afterDrain: 0, fillerKeys: 0 }
+            : {}),
         });
         console.log(summary(report));
         // For scripts/soak.mjs: the figures of this run on one line.
