@@ -64,6 +64,8 @@ pub type Row = Vec<Value>;
 pub struct RowCounts {
     pub read: u64,
     pub written: u64,
+    /// SQL statements run (what an alarm's CPU time grows with, beyond the rows).
+    pub statements: u64,
 }
 
 pub trait Database {

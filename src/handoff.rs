@@ -59,7 +59,8 @@ use tsify::Tsify;
 use crate::db::{Database, Param, QueryExt, Row, Value};
 use crate::error::{Error, Result};
 use crate::expiry::Cleanup;
-use crate::lists;
+use crate::handoff_live as live;
+use crate::handoff_pages::Shape;
 use crate::routing::{LayoutDesc, Router, THREAD_KEY_PREFIXES};
 use crate::store::Store;
 use crate::validate;
@@ -105,6 +106,10 @@ pub struct Unit {
     pub lists: Vec<ListRow>,
     pub list_items: Vec<ListItemRow>,
     pub queue: Vec<QueueRow>,
+    /// The lock's tenure at the previous home, if it has one (memory only there and here; see
+    /// `tenure`): it moves so the new home holds the holder's final dequeue and hands the lock
+    /// over as the previous home would have.
+    pub tenure: Option<crate::tenure::MovingTenure>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -187,8 +192,13 @@ pub enum Admission {
 /// What a previous home answers when a new home asks for a unit.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Handed {
-    /// The unit, sealed for the asker: import it with this seal id.
-    Unit { unit: Unit, seal_id: String },
+    /// The unit, sealed for the asker: import it with this seal id. `page`, when the asker asked
+    /// for pages (see `handoff_pages`): where this part of the unit starts and ends.
+    Unit {
+        unit: Box<Unit>,
+        seal_id: String,
+        page: Option<crate::handoff_pages::PageInfo>,
+    },
     /// Nothing of the key is held here, and nothing will be created here: it is the asker's.
     Nothing,
     /// The unit went elsewhere.
@@ -196,7 +206,7 @@ pub enum Handed {
 }
 
 /// `?first,?first+1,…` for `count` numbered parameters: the `IN (…)` list of a unit's keys.
-fn placeholders(first: usize, count: usize) -> String {
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count)
         .map(|i| format!("?{i}"))
         .collect::<Vec<_>>()
@@ -209,7 +219,7 @@ pub(crate) fn memo_key(migration_id: &str, name: &str) -> String {
 }
 
 /// The cache and list keys of a routing key's unit.
-fn unit_keys(routing_key: &str) -> Vec<String> {
+pub(crate) fn unit_keys(routing_key: &str) -> Vec<String> {
     std::iter::once(routing_key.to_owned())
         .chain(
             THREAD_KEY_PREFIXES
@@ -219,15 +229,15 @@ fn unit_keys(routing_key: &str) -> Vec<String> {
         .collect()
 }
 
-fn text(v: Option<Value>) -> Option<String> {
+pub(crate) fn text(v: Option<Value>) -> Option<String> {
     v.and_then(Value::into_text)
 }
 
-fn int(v: &Option<Value>) -> Option<i64> {
+pub(crate) fn int(v: &Option<Value>) -> Option<i64> {
     v.as_ref().and_then(|v| v.as_int())
 }
 
-fn cols(row: Row) -> Vec<Option<Value>> {
+pub(crate) fn cols(row: Row) -> Vec<Option<Value>> {
     row.into_iter()
         .map(|v| if v == Value::Null { None } else { Some(v) })
         .collect()
@@ -346,6 +356,7 @@ impl<D: Database> Store<D> {
         self.drained_sources.borrow_mut().clear();
         // Forget the cached record first: if this transaction rolls back, the next read is fresh.
         *self.outgoing_cache.borrow_mut() = None;
+        self.raise_guard()?;
         self.db.exec(
             "INSERT OR REPLACE INTO handoff_out
                  (id, migration, new_name, new_shards, jurisdiction, self_name, started_at,
@@ -387,10 +398,11 @@ impl<D: Database> Store<D> {
                     &[Param::Text(current)],
                 )?;
             }
-            Ok(())
+            self.lower_guard_if_done()
         })?;
         *self.drain_cursor.borrow_mut() = Default::default();
         self.stays.borrow_mut().clear();
+        self.stuck.clear();
         Ok(())
     }
 
@@ -407,7 +419,7 @@ impl<D: Database> Store<D> {
                 "DELETE FROM handoff_in WHERE source = ?1",
                 &[Param::Text(source)],
             )?;
-            Ok(())
+            self.lower_guard_if_done()
         })?;
         let prefix = memo_key(migration_id, "");
         self.owned_memo
@@ -440,6 +452,9 @@ impl<D: Database> Store<D> {
     }
 
     pub(crate) fn sealed_for(&self, routing_key: &str) -> Result<Option<String>> {
+        if self.no_seals()? {
+            return Ok(None);
+        }
         self.db.query_text(
             "SELECT destination FROM handoff_sealed WHERE routing_key = ?",
             &[Param::Text(routing_key)],
@@ -482,26 +497,41 @@ impl<D: Database> Store<D> {
         let mut params: Vec<Param<'_>> = vec![Param::Text(routing_key), Param::Int(now)];
         params.extend(keys.iter().map(|k| Param::Text(k)));
         let placeholders = placeholders(3, keys.len());
-        let thread = "EXISTS (SELECT 1 FROM subscriptions WHERE thread_id = ?1)
-                   OR EXISTS (SELECT 1 FROM locks WHERE thread_id = ?1 AND expires_at > ?2)
-                   OR EXISTS (SELECT 1 FROM queue_entries WHERE queue_key = ?1
-                              AND COALESCE(retain_until, expires_at) > ?2)";
-        let keyed = format!(
-            "EXISTS (SELECT 1 FROM cache WHERE key IN ({placeholders})
-                              AND (expires_at IS NULL OR expires_at > ?2))
-                   OR EXISTS (SELECT 1 FROM list_items WHERE list_key IN ({placeholders}))"
+        // "Live" is `handoff_live`'s, as in `collect_unit`: what this answers held is what a
+        // hand-over would move, so a unit is never both held here and empty to its new home.
+        let thread = format!(
+            "EXISTS (SELECT 1 FROM subscriptions WHERE thread_id = ?1)
+                   OR EXISTS (SELECT 1 FROM locks WHERE thread_id = ?1 AND {})
+                   OR EXISTS (SELECT 1 FROM queue_entries WHERE queue_key = ?1 AND {})",
+            live::lock("?2"),
+            live::queue_row("?2"),
         );
+        let lists = (3..3 + keys.len())
+            .map(|i| live::list(&format!("?{i}"), "?2"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let keyed = format!(
+            "EXISTS (SELECT 1 FROM cache WHERE key IN ({placeholders}) AND {})
+                   OR {lists}",
+            live::cache("?2"),
+        );
+        // A unit whose pages are still arriving is not held yet (see `handoff_pages`).
         let condition = match part {
             Some(true) => {
                 // workerd wants exactly the parameters the statement names.
                 params.truncate(2);
-                thread.to_owned()
+                thread
             }
             Some(false) => format!("({keyed}) AND ?1 = ?1"),
             None => format!("{thread} OR {keyed}"),
         };
-        self.db
-            .returned_row(&format!("SELECT 1 WHERE {condition}"), &params)
+        self.db.returned_row(
+            &format!(
+                "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM handoff_partial WHERE routing_key = ?1)
+                 AND ({condition})"
+            ),
+            &params,
+        )
     }
 
     // ---- the previous home's side ----------------------------------------------------------
@@ -519,9 +549,50 @@ impl<D: Database> Store<D> {
         seal_id: &str,
         now: i64,
     ) -> Result<Handed> {
+        self.hand_over_page(
+            routing_key,
+            destination,
+            migration,
+            self_name,
+            seal_id,
+            None,
+            now,
+        )
+    }
+
+    /// [`Store::hand_over`], answering the part of the unit from `page`'s cursor that fits in its
+    /// byte budget (see `handoff_pages`); `None`: the whole unit, as builds before pages asked.
+    #[allow(clippy::too_many_arguments)]
+    pub fn hand_over_page(
+        &self,
+        routing_key: &str,
+        destination: &str,
+        migration: &Migration,
+        self_name: &str,
+        seal_id: &str,
+        page: Option<(&str, usize)>,
+        now: i64,
+    ) -> Result<Handed> {
         validate::key("routingKey", routing_key)?;
         validate::key("destination", destination)?;
         validate::key("sealId", seal_id)?;
+        let collect = |seal: String| -> Result<Handed> {
+            Ok(match page {
+                None => Handed::Unit {
+                    unit: Box::new(self.collect_unit(routing_key, now)?),
+                    seal_id: seal,
+                    page: None,
+                },
+                Some((from, budget)) => {
+                    let (unit, info) = self.collect_page(routing_key, from, budget, now)?;
+                    Handed::Unit {
+                        unit: Box::new(unit),
+                        seal_id: seal,
+                        page: Some(info),
+                    }
+                }
+            })
+        };
         self.db.transaction(&mut || {
             self.begin_outgoing(migration, self_name, now)?;
             if let Some(row) = self
@@ -543,12 +614,13 @@ impl<D: Database> Store<D> {
                 if confirmed {
                     return Ok(Handed::Nothing);
                 }
-                return Ok(Handed::Unit {
-                    unit: self.collect_unit(routing_key, now)?,
-                    seal_id: seal,
-                });
+                return collect(seal);
             }
-            let unit = self.collect_unit(routing_key, now)?;
+            let handed = collect(seal_id.to_owned())?;
+            let Handed::Unit { unit, .. } = &handed else {
+                return Ok(handed);
+            };
+            // A first page holds a row whenever the unit has one.
             if unit.is_empty() {
                 if migration.layout.is_none() {
                     // This object cannot compute where the key lives now: remember it.
@@ -575,10 +647,7 @@ impl<D: Database> Store<D> {
                     Param::Int(now),
                 ],
             )?;
-            Ok(Handed::Unit {
-                unit,
-                seal_id: seal_id.to_owned(),
-            })
+            Ok(handed)
         })
     }
 
@@ -636,8 +705,8 @@ impl<D: Database> Store<D> {
             .exec(
                 &format!(
                     "SELECT l.list_key, l.expires_at FROM lists l WHERE l.list_key IN ({placeholders})
-                     AND COALESCE({} > ?{now_at}, 1) ORDER BY l.list_key",
-                    lists::list_expiry_sql("l.list_key")
+                     AND {} ORDER BY l.list_key",
+                    live::list("l.list_key", &format!("?{now_at}"))
                 ),
                 &with_now,
             )?
@@ -655,9 +724,9 @@ impl<D: Database> Store<D> {
             .exec(
                 &format!(
                     "SELECT i.list_key, i.seq, i.value, i.requests, i.expires_at FROM list_items i
-                     WHERE i.list_key IN ({placeholders}) AND COALESCE({} > ?{now_at}, 1)
+                     WHERE i.list_key IN ({placeholders}) AND {}
                      ORDER BY i.list_key, i.seq",
-                    lists::list_expiry_sql("i.list_key")
+                    live::list_with_items("i.list_key", &format!("?{now_at}"))
                 ),
                 &with_now,
             )?
@@ -695,6 +764,9 @@ impl<D: Database> Store<D> {
                 }
             })
             .collect();
+        let tenure = lock
+            .as_ref()
+            .and_then(|(token, _)| self.tenures.export(routing_key, token, now));
         Ok(Unit {
             routing_key: routing_key.to_owned(),
             subscribed,
@@ -703,6 +775,7 @@ impl<D: Database> Store<D> {
             lists,
             list_items,
             queue,
+            tenure,
         })
     }
 
@@ -744,6 +817,7 @@ impl<D: Database> Store<D> {
             if !sealed {
                 return Ok(false);
             }
+            self.stuck.resolved(routing_key);
             self.delete_unit(routing_key)?;
             if computable {
                 self.db.exec(
@@ -766,10 +840,16 @@ impl<D: Database> Store<D> {
     /// destination and seal), then units not sealed yet (destination `None` under a layout this
     /// object cannot compute: the caller supplies it). Units are found in key order from the
     /// in-memory drain cursor (which a full pass that finds nothing resets), so each pass over
-    /// the tables reads every key once, not once per batch.
-    pub fn drain_candidates(&self, limit: usize, now: i64) -> Result<Vec<DrainItem>> {
+    /// the tables reads every key once, not once per batch. A stuck unit (its new home refused
+    /// it, see `handoff_stuck`) is left out unless `with_stuck`: it must not head every batch.
+    pub fn drain_candidates(
+        &self,
+        limit: usize,
+        with_stuck: bool,
+        now: i64,
+    ) -> Result<Vec<DrainItem>> {
         let mut cursor = self.drain_cursor.borrow().clone();
-        let items = self.candidates(limit, now, &mut cursor, true)?;
+        let items = self.candidates(limit, now, &mut cursor, true, with_stuck)?;
         *self.drain_cursor.borrow_mut() = cursor;
         Ok(items)
     }
@@ -779,34 +859,45 @@ impl<D: Database> Store<D> {
     /// drain step skip the keys it counted until the cursor wraps round).
     fn units_to_move(&self, limit: usize, now: i64) -> Result<usize> {
         let mut cursor = Default::default();
-        Ok(self.candidates(limit, now, &mut cursor, false)?.len())
+        Ok(self.candidates(limit, now, &mut cursor, false, true)?.len())
     }
 
     /// Up to `limit` drain candidates from `cursor` on (advanced past what was read); with
     /// `wrap`, a pass that finds nothing starts over once from the first key.
+    ///
+    /// Keys are read [`SCAN_PAGE`] at a time whatever `limit` is, and a key whose new home is
+    /// this object costs no query of its own (its home is computed first, its seal looked up only
+    /// if it moves): `check_drained` asks for one candidate, and before it read a page of one key
+    /// and looked up a seal per staying key — a million queries for a million staying keys.
     fn candidates(
         &self,
         limit: usize,
         now: i64,
         cursor: &mut [Option<String>; 5],
         wrap: bool,
+        with_stuck: bool,
     ) -> Result<Vec<DrainItem>> {
         let mut items = Vec::new();
+        let skipped = if with_stuck { 0 } else { self.stuck.len() };
         for row in self.db.exec(
             "SELECT routing_key, destination, seal_id FROM handoff_sealed WHERE confirmed = 0
              ORDER BY routing_key LIMIT ?1",
-            &[Param::Int(limit as i64)],
+            &[Param::Int((limit + skipped) as i64)],
         )? {
             let mut c = cols(row).into_iter();
+            let routing_key = text(c.next().flatten()).unwrap_or_default();
+            if !with_stuck && self.stuck.contains(&routing_key) {
+                continue;
+            }
             items.push(DrainItem {
-                routing_key: text(c.next().flatten()).unwrap_or_default(),
+                routing_key,
                 destination: text(c.next().flatten()),
                 seal_id: text(c.next().flatten()),
                 thread_unit: true,
             });
-        }
-        if items.len() >= limit {
-            return Ok(items);
+            if items.len() >= limit {
+                return Ok(items);
+            }
         }
         let out = self.outgoing()?;
         let self_name = out.as_ref().map(|o| o.name.clone()).unwrap_or_default();
@@ -825,7 +916,7 @@ impl<D: Database> Store<D> {
                         &[
                             Param::Text(&from),
                             Param::Int(now),
-                            Param::Int(limit as i64),
+                            Param::Int(SCAN_PAGE.max(limit) as i64),
                         ],
                     )?;
                     if rows.is_empty() {
@@ -843,14 +934,6 @@ impl<D: Database> Store<D> {
                                 crate::routing::routing_key(crate::routing::Scope::Key, &key);
                             (r.to_owned(), t)
                         };
-                        if items
-                            .iter()
-                            .any(|i: &DrainItem| i.routing_key == routing_key)
-                            || self.stays.borrow().contains(&routing_key)
-                            || self.sealed_for(&routing_key)?.is_some()
-                        {
-                            continue;
-                        }
                         // Computable: the layout says. Otherwise a key that is not a thread's goes
                         // to the new base object; a thread's needs the caller's shardKey.
                         let destination = match &router {
@@ -860,6 +943,14 @@ impl<D: Database> Store<D> {
                         };
                         if destination.as_deref() == Some(self_name.as_str()) {
                             continue; // its new home is this very object: it stays
+                        }
+                        if items
+                            .iter()
+                            .any(|i: &DrainItem| i.routing_key == routing_key)
+                            || self.stays.borrow().contains(&routing_key)
+                            || self.sealed_for(&routing_key)?.is_some()
+                        {
+                            continue;
                         }
                         items.push(DrainItem {
                             routing_key,
@@ -882,8 +973,8 @@ impl<D: Database> Store<D> {
         Ok(items)
     }
 
-    /// Marks the migration drained if nothing of it is left to move: no unconfirmed seal and no
-    /// unit whose new home is elsewhere. Returns whether it is drained.
+    /// Marks the migration drained if nothing of it is left to move: no unconfirmed seal (a
+    /// stuck one included) and no unit whose new home is elsewhere. Returns whether it is drained.
     pub fn check_drained(&self, now: i64) -> Result<bool> {
         let Some(out) = self.outgoing()? else {
             return Ok(true);
@@ -891,14 +982,17 @@ impl<D: Database> Store<D> {
         if out.drained_at.is_some() {
             return Ok(true);
         }
-        if !self.drain_candidates(1, now)?.is_empty() {
+        if !self.drain_candidates(1, true, now)?.is_empty() {
             return Ok(false);
         }
         *self.outgoing_cache.borrow_mut() = None;
-        self.db.exec(
-            "UPDATE handoff_out SET drained_at = ?1 WHERE id = 1",
-            &[Param::Int(now)],
-        )?;
+        self.db.transaction(&mut || {
+            self.db.exec(
+                "UPDATE handoff_out SET drained_at = ?1 WHERE id = 1",
+                &[Param::Int(now)],
+            )?;
+            self.lower_guard_if_done()
+        })?;
         Ok(true)
     }
 
@@ -909,6 +1003,12 @@ impl<D: Database> Store<D> {
             "UPDATE handoff_out SET notified_at = ?1 WHERE id = 1 AND drained_at IS NOT NULL",
             &[Param::Int(now)],
         )?;
+        // Markers (shardKey layouts) expire from the alarm (see `handoff_guard`).
+        if let Some(out) = self.outgoing()? {
+            if let (None, Some(drained_at)) = (&out.migration.layout, out.drained_at) {
+                self.request_alarm_by(drained_at + crate::handoff_guard::MARKER_LIFETIME_MS);
+            }
+        }
         Ok(())
     }
 
@@ -970,11 +1070,12 @@ impl<D: Database> Store<D> {
             // A part of the unit may live here already under a layout that kept parts apart
             // (0.1.x kept thread-scoped rows and cache keys on different objects): the parts
             // merge. The same row in both would be two owners: refused, nothing overwritten.
-            if self.imported(r)? || self.overlaps(unit, now)? {
+            if self.imported(r)? || self.overlaps(r, &Shape::of(unit), now)? {
                 return Err(Error::storage(format!(
                     "cannot import routing key {r:?} from {source}: this object already holds some of its rows"
                 )));
             }
+            self.raise_guard()?;
             self.write_unit(unit)?;
             self.db.exec(
                 "INSERT INTO handoff_in (routing_key, source, seal_id) VALUES (?1, ?2, ?3)",
@@ -984,15 +1085,20 @@ impl<D: Database> Store<D> {
         })?;
         if imported {
             self.note_unit_deadlines(unit);
+            if let (Some(tenure), Some((token, expires_at))) = (&unit.tenure, &unit.lock) {
+                if tenure.token == *token {
+                    self.tenures.import(r, tenure, *expires_at, now);
+                }
+            }
         }
         self.note_owned(migration_id, r);
         Ok(imported)
     }
 
-    /// Whether any row of `unit` (other than its subscription, a set member) exists here.
-    fn overlaps(&self, unit: &Unit, now: i64) -> Result<bool> {
-        let r = unit.routing_key.as_str();
-        if unit.lock.is_some()
+    /// Whether any live row of a unit of this shape (other than its subscription, a set member)
+    /// exists here.
+    pub(crate) fn overlaps(&self, r: &str, shape: &Shape, now: i64) -> Result<bool> {
+        if shape.lock
             && self.db.returned_row(
                 "SELECT 1 FROM locks WHERE thread_id = ?1 AND expires_at > ?2",
                 &[Param::Text(r), Param::Int(now)],
@@ -1000,31 +1106,29 @@ impl<D: Database> Store<D> {
         {
             return Ok(true);
         }
-        if !unit.queue.is_empty()
+        if shape.queue
             && self.db.returned_row(
-                "SELECT 1 FROM queue_entries WHERE queue_key = ?1",
-                &[Param::Text(r)],
+                &format!(
+                    "SELECT 1 FROM queue_entries WHERE queue_key = ?1 AND {}",
+                    live::queue_row("?2")
+                ),
+                &[Param::Text(r), Param::Int(now)],
             )?
         {
             return Ok(true);
         }
-        for c in &unit.cache {
+        for key in &shape.cache_keys {
             if self.db.returned_row(
                 "SELECT 1 FROM cache WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
-                &[Param::Text(&c.key), Param::Int(now)],
+                &[Param::Text(key), Param::Int(now)],
             )? {
                 return Ok(true);
             }
         }
-        for l in unit
-            .lists
-            .iter()
-            .map(|l| l.list_key.as_str())
-            .chain(unit.list_items.iter().map(|i| i.list_key.as_str()))
-        {
+        for key in &shape.list_keys {
             if self.db.returned_row(
-                "SELECT 1 FROM list_items WHERE list_key = ?1",
-                &[Param::Text(l)],
+                &format!("SELECT 1 WHERE {}", live::list("?1", "?2")),
+                &[Param::Text(key), Param::Int(now)],
             )? {
                 return Ok(true);
             }
@@ -1032,7 +1136,34 @@ impl<D: Database> Store<D> {
         Ok(false)
     }
 
-    fn write_unit(&self, unit: &Unit) -> Result<()> {
+    /// Rows of a unit of this shape that are still here are dead (`overlaps` found no live one):
+    /// reads never see them and the sweep would delete them. They go before an import, or the
+    /// imported queue and list rows would collide with their primary keys and the import would
+    /// fail for ever.
+    pub(crate) fn clear_dead(&self, r: &str, shape: &Shape) -> Result<()> {
+        if shape.queue {
+            self.db.exec(
+                "DELETE FROM queue_entries WHERE queue_key = ?1",
+                &[Param::Text(r)],
+            )?;
+        }
+        for key in &shape.list_keys {
+            self.db.exec(
+                "DELETE FROM list_items WHERE list_key = ?1",
+                &[Param::Text(key)],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Writes a whole unit: clears what is dead of it, then writes its rows.
+    pub(crate) fn write_unit(&self, unit: &Unit) -> Result<()> {
+        self.clear_dead(&unit.routing_key, &Shape::of(unit))?;
+        self.write_rows(unit)
+    }
+
+    /// Writes a unit's rows (a whole unit, or one page of one).
+    pub(crate) fn write_rows(&self, unit: &Unit) -> Result<()> {
         self.forget_row_memos();
         let r = unit.routing_key.as_str();
         if unit.subscribed {
@@ -1098,7 +1229,7 @@ impl<D: Database> Store<D> {
     }
 
     /// Imported deadlines need the alarm like written ones.
-    fn note_unit_deadlines(&self, unit: &Unit) {
+    pub(crate) fn note_unit_deadlines(&self, unit: &Unit) {
         for at in unit.cache.iter().filter_map(|c| c.expires_at) {
             self.alarm.note_deadline(at, Cleanup::AtDeadline);
         }
@@ -1112,6 +1243,16 @@ impl<D: Database> Store<D> {
             self.alarm
                 .note_deadline(q.retain_until.unwrap_or(q.expires_at), Cleanup::Eventually);
         }
+    }
+
+    /// The new home `destination` refused the unit sealed here for it (see `handoff_stuck`).
+    pub fn note_stuck(&self, routing_key: &str, destination: &str, reason: &str, now: i64) -> bool {
+        self.stuck.note(routing_key, destination, reason, now)
+    }
+
+    /// Units noted stuck.
+    pub fn stuck_count(&self) -> usize {
+        self.stuck.len()
     }
 
     /// Whether the unit sealed with `seal_id` was imported here (a previous home asks before it
@@ -1140,6 +1281,7 @@ impl<D: Database> Store<D> {
              ON CONFLICT (source) DO UPDATE SET drained = 1",
             &[Param::Text(source), Param::Text(migration_id)],
         )?;
+        self.lower_guard_if_done()?;
         self.db.exec(
             "DELETE FROM handoff_in WHERE routing_key IN (
                  SELECT routing_key FROM handoff_in WHERE source = ?1 LIMIT 1000)",
@@ -1197,7 +1339,10 @@ impl<D: Database> Store<D> {
             sealed_units: sealed,
             markers,
             imported_records: imports,
+            partial_imports: self.partial_imports()?,
             receiving_from: sources,
+            stuck_count: i64::try_from(self.stuck.len()).unwrap_or(i64::MAX),
+            stuck_units: self.stuck.listed(),
         })
     }
 }
@@ -1205,6 +1350,9 @@ impl<D: Database> Store<D> {
 /// Routing keys a new home remembers as its own (or a previous home as staying) before it forgets
 /// them all and asks again.
 const OWNED_MEMO_MAX: usize = 10_000;
+
+/// Keys a drain scan reads per query.
+const SCAN_PAGE: usize = 512;
 
 /// The keys a drain scans, one query per table: keys after the cursor (`?1`), live at `?2`, at
 /// most `?3`. `true`: the key is a routing key already (thread-scoped tables).
@@ -1230,8 +1378,13 @@ const DRAIN_SCANS: [(&str, bool); 5] = [
         false,
     ),
     (
-        "SELECT DISTINCT list_key FROM list_items WHERE list_key > ?1 AND ?2 = ?2
-         ORDER BY list_key LIMIT ?3",
+        // Live lists only (`handoff_live`): an expired list is not a unit to move.
+        "SELECT k FROM (SELECT DISTINCT list_key AS k FROM list_items WHERE list_key > ?1
+                        ORDER BY list_key)
+         WHERE COALESCE(COALESCE((SELECT expires_at FROM list_items WHERE list_key = k
+                                  ORDER BY seq DESC LIMIT 1),
+                                 (SELECT expires_at FROM lists WHERE list_key = k)) > ?2, 1)
+         ORDER BY k LIMIT ?3",
         false,
     ),
 ];
@@ -1266,6 +1419,13 @@ pub struct HandoffInspection {
     pub markers: i64,
     /// Records of units imported here from previous homes not yet drained.
     pub imported_records: i64,
+    /// Units arriving here page by page, not all there yet (see `handoff_pages`).
+    pub partial_imports: i64,
     /// Previous homes this object is still receiving units from.
     pub receiving_from: Vec<String>,
+    /// Units a new home refused and that stay sealed here (see `handoff_stuck`; this instance's
+    /// memory: after a restart the next drain step finds them again).
+    pub stuck_count: i64,
+    /// The first of them, with the reason each new home gave.
+    pub stuck_units: Vec<crate::handoff_stuck::StuckUnit>,
 }

@@ -8,7 +8,10 @@
 //!   expiresAt] | null`, cache rows `[key, value, expiresAt, requestId]`, list rows `[listKey,
 //!   expiresAt]`, items `[listKey, seq, value, requests, expiresAt]` (`expiresAt` absent from
 //!   builds before layout 4: read as null), queue rows `[seq, value, expiresAt,
-//!   requestId, depth, takenBy, retainUntil]` (absent values are `null`);
+//!   requestId, depth, takenBy, retainUntil]` (absent values are `null`), and an optional eighth
+//!   element, the lock's tenure `[token, expiresAt, lastTookEntry, lastEmptyRequest, drained,
+//!   announcements, waitingSince]` with announcements `[token, deadline, patience]` (builds
+//!   before it send none and ignore it; docs/resharding.md "Spec: units" is the full table);
 //! - migration: `{ id, layout: { name, shards } | null, jurisdiction: string | null, base:
 //!   string | null }`.
 
@@ -17,7 +20,9 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::{Error, Result};
 use crate::handoff::{CacheRow, ListItemRow, ListRow, Migration, QueueRow, Unit};
+use crate::handoff_pages::{PageInfo, Shape};
 use crate::routing::LayoutDesc;
+use crate::tenure::MovingTenure;
 
 fn bad(what: &str) -> Error {
     Error::invalid("unit", format!("is malformed: {what}"))
@@ -137,7 +142,53 @@ pub fn unit_to_js(unit: &Unit) -> JsValue {
             })
             .collect(),
     ));
+    // Optional eighth element (absent from builds before it; they ignore it).
+    if let Some(t) = &unit.tenure {
+        let row = Array::new();
+        row.push(&JsValue::from_str(&t.token));
+        row.push(&js_int(t.expires_at));
+        row.push(&t.last_took_entry.map_or(JsValue::NULL, JsValue::from_bool));
+        row.push(&js_opt_str(&t.last_empty_request));
+        row.push(&JsValue::from_bool(t.drained));
+        row.push(&list(
+            t.announcements
+                .iter()
+                .map(|(token, deadline, patience)| {
+                    Array::of3(&js_opt_str(token), &js_int(*deadline), &js_int(*patience))
+                })
+                .collect(),
+        ));
+        row.push(&js_opt_int(t.waiting_since));
+        out.push(&row);
+    }
     out.into()
+}
+
+fn tenure_from_js(v: &JsValue) -> Result<Option<MovingTenure>> {
+    if v.is_null() || v.is_undefined() {
+        return Ok(None);
+    }
+    let t = array(v, "tenure")?;
+    let last = at(&t, 2);
+    Ok(Some(MovingTenure {
+        token: string(&at(&t, 0), "tenure token")?,
+        expires_at: int(&at(&t, 1), "tenure expiry")?,
+        last_took_entry: if last.is_null() || last.is_undefined() {
+            None
+        } else {
+            Some(last.as_bool().ok_or_else(|| bad("tenure last dequeue"))?)
+        },
+        last_empty_request: opt_string(&at(&t, 3), "tenure request id")?,
+        drained: at(&t, 4).as_bool().ok_or_else(|| bad("tenure drained"))?,
+        announcements: rows(&at(&t, 5), "tenure announcements", |a| {
+            Ok((
+                opt_string(&at(a, 0), "announcement token")?,
+                int(&at(a, 1), "announcement deadline")?,
+                int(&at(a, 2), "announcement patience")?,
+            ))
+        })?,
+        waiting_since: opt_int(&at(&t, 6), "tenure wait")?,
+    }))
 }
 
 pub fn unit_from_js(v: &JsValue) -> Result<Unit> {
@@ -190,7 +241,53 @@ pub fn unit_from_js(v: &JsValue) -> Result<Unit> {
                 retain_until: opt_int(&at(r, 6), "entry retention")?,
             })
         })?,
+        tenure: tenure_from_js(&at(&a, 7))?,
     })
+}
+
+/// A unit's shape: `[lock, queue, cacheKeys, listKeys]`.
+pub fn shape_to_js(shape: &Shape) -> JsValue {
+    let keys = |keys: &[String]| -> JsValue {
+        keys.iter()
+            .map(|k| JsValue::from_str(k))
+            .collect::<Array>()
+            .into()
+    };
+    let out = Array::new();
+    out.push(&JsValue::from_bool(shape.lock));
+    out.push(&JsValue::from_bool(shape.queue));
+    out.push(&keys(&shape.cache_keys));
+    out.push(&keys(&shape.list_keys));
+    out.into()
+}
+
+pub fn shape_from_js(v: &JsValue) -> Result<Option<Shape>> {
+    if v.is_null() || v.is_undefined() {
+        return Ok(None);
+    }
+    let a = array(v, "shape")?;
+    let keys = |v: JsValue| -> Result<Vec<String>> {
+        array(&v, "shape keys")?
+            .iter()
+            .map(|k| string(&k, "shape key"))
+            .collect()
+    };
+    Ok(Some(Shape {
+        lock: at(&a, 0).as_bool().ok_or_else(|| bad("shape lock"))?,
+        queue: at(&a, 1).as_bool().ok_or_else(|| bad("shape queue"))?,
+        cache_keys: keys(at(&a, 2))?,
+        list_keys: keys(at(&a, 3))?,
+    }))
+}
+
+/// Sets a page's `from`, `next` and `shape` on a message object.
+pub fn set_page(out: &JsValue, page: &PageInfo) -> std::result::Result<(), JsValue> {
+    Reflect::set(out, &"from".into(), &JsValue::from_str(&page.from))?;
+    Reflect::set(out, &"next".into(), &js_opt_str(&page.next))?;
+    if let Some(shape) = &page.shape {
+        Reflect::set(out, &"shape".into(), &shape_to_js(shape))?;
+    }
+    Ok(())
 }
 
 fn field(v: &JsValue, name: &str) -> JsValue {

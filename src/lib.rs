@@ -24,6 +24,10 @@ pub mod db;
 pub mod error;
 pub mod expiry;
 pub mod handoff;
+pub mod handoff_guard;
+pub mod handoff_live;
+pub mod handoff_pages;
+pub mod handoff_stuck;
 pub mod handoff_wire;
 pub mod idempotency;
 pub mod inspect;
@@ -45,6 +49,8 @@ mod handover_tests;
 mod model_tests;
 #[cfg(test)]
 mod native_db;
+#[cfg(test)]
+mod pages_tests;
 #[cfg(test)]
 mod retry_tests;
 #[cfg(test)]

@@ -99,6 +99,7 @@ impl Database for NativeDb {
         RowCounts {
             read: 0,
             written: self.written.get(),
+            statements: 0,
         }
     }
 

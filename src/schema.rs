@@ -3,13 +3,13 @@
 //! Two numbers describe an object, like SQLite's own "read version" and "write version":
 //! - `_schema_layout` holds the **layout** the object has (1 = the published
 //!   `chat-state-cloudflare-do` 0.1.x, 2 = WITHOUT ROWID tables, 3 = retry receipts, 4 = a
-//!   list's exact expiry on its newest item);
+//!   list's exact expiry on its newest item, 5 = `handoff_partial`, units imported page by page);
 //! - `_schema_version` (the table 0.1.x already writes and every earlier build checks) holds the
 //!   **oldest layout a build must understand to use the object safely**. An upgrade that only
 //!   adds nullable columns older code never names leaves it unchanged, so a build of the previous
 //!   layout keeps working on the upgraded object during a deploy or after a rollback.
 //!
-//! Layouts 3 and 4 are such additive upgrades of layout 2: `_schema_version` stays 2, and a layout-2
+//! Layouts 3, 4 and 5 are such additive upgrades of layout 2: `_schema_version` stays 2, and a layout-2
 //! build (which refuses only `_schema_version` > 2) serves a layout-3 object unchanged — it
 //! ignores the receipt columns, sees receipts as expired queue entries (their `expires_at` is 0)
 //! and its sweep deletes them; only the retry safety of calls it serves is lost. Layout 4 moves a
@@ -35,9 +35,9 @@ use crate::db::{Database, Param};
 use crate::error::{Error, Result};
 
 /// The layout this build writes.
-pub const CURRENT_VERSION: i64 = 4;
+pub const CURRENT_VERSION: i64 = 5;
 
-/// What this build records in `_schema_version`: layouts 3 and 4 are additive over layout 2, so
+/// What this build records in `_schema_version`: layouts 3 to 5 are additive over layout 2, so
 /// a layout-2 build can still use the object.
 pub const COMPATIBLE_WITH: i64 = 2;
 
@@ -137,6 +137,17 @@ const V3_TO_V4: &str = "
 ALTER TABLE list_items ADD COLUMN expires_at INTEGER;
 ";
 
+/// Layout 4 → 5: a unit imported page by page records how far it got (see `handoff_pages`).
+/// A new table only.
+const V4_TO_V5: &str = "
+CREATE TABLE handoff_partial (
+    routing_key TEXT PRIMARY KEY,
+    source      TEXT NOT NULL,
+    seal_id     TEXT NOT NULL,
+    next_cursor TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
 /// Version 1 → 2: the 0.1.x tables had rowids and a full index on lock expiry. Move their rows
 /// into the version-2 tables (same columns) and drop the old ones.
 const V1_TO_V2: &str = "
@@ -218,8 +229,11 @@ pub fn migrate<D: Database>(db: &D) -> Result<i64> {
             2 => db.exec_script(V2_TO_V3)?,
             _ => {}
         }
-        // Every path ends at layout 3 here.
-        db.exec_script(V3_TO_V4)?;
+        // Every path ends at layout 3 here, or at 4.
+        if found < 4 {
+            db.exec_script(V3_TO_V4)?;
+        }
+        db.exec_script(V4_TO_V5)?;
         db.exec(
             "INSERT OR IGNORE INTO _schema_version (version) VALUES (?)",
             &[Param::Int(COMPATIBLE_WITH)],

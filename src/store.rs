@@ -41,6 +41,8 @@ pub struct Store<D: Database> {
     /// The migrations this object receives units of, with whether they drained (see
     /// `admission`): read once, forgotten by every write to `handoff_sources`.
     pub(crate) incoming_cache: std::cell::RefCell<Option<Vec<(String, bool)>>>,
+    /// Units a new home refused, as this previous home remembers them (see `handoff_stuck`).
+    pub(crate) stuck: crate::handoff_stuck::StuckUnits,
 }
 
 impl<D: Database> Store<D> {
@@ -65,6 +67,7 @@ impl<D: Database> Store<D> {
             queue_floors: Default::default(),
             drained_sources: Default::default(),
             incoming_cache: Default::default(),
+            stuck: Default::default(),
         };
         if armed_alarm.is_none() {
             if let Some(deadline) = store.next_deadline()? {

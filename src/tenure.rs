@@ -132,6 +132,22 @@ impl Tenure {
     }
 }
 
+/// A tenure as it moves with its unit to the unit's new home (src/handoff.rs, docs/resharding.md
+/// "Spec: units"): everything this instance knows of it, so the new home holds the holder's final
+/// dequeue and hands the lock over exactly as this one would have. Times are absolute (Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MovingTenure {
+    pub token: String,
+    pub expires_at: i64,
+    /// What the holder's last dequeue got: `Some(true)` an entry, `Some(false)` nothing.
+    pub last_took_entry: Option<bool>,
+    pub last_empty_request: Option<String>,
+    pub drained: bool,
+    /// `(token, deadline, patience)` of each live announcement.
+    pub announcements: Vec<(Option<String>, i64, i64)>,
+    pub waiting_since: Option<i64>,
+}
+
 /// What a holder's dequeue that found the queue empty must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmptyDequeue {
@@ -305,6 +321,77 @@ impl Tenures {
         EmptyDequeue::Answer
     }
 
+    /// The live tenure on `key` of the lock `token` holds, as it moves with its unit.
+    pub fn export(&self, key: &str, token: &str, now: i64) -> Option<MovingTenure> {
+        let map = self.map.borrow();
+        let t = map.get(key).filter(|t| t.live(now) && t.token == token)?;
+        Some(MovingTenure {
+            token: t.token.clone(),
+            expires_at: t.expires_at,
+            last_took_entry: t.last_dequeue.map(|d| d == LastDequeue::Entry),
+            last_empty_request: t.last_empty_request.clone(),
+            drained: t.drained,
+            announcements: t
+                .announcements
+                .iter()
+                .filter(|a| a.deadline > now)
+                .map(|a| (a.token.clone(), a.deadline, a.patience))
+                .collect(),
+            waiting_since: t.waiting_since,
+        })
+    }
+
+    /// A tenure arrived with its unit (the unit's lock row holds `moving.token`): it goes on here.
+    /// Values are clamped to what this instance would have set itself, so a malformed one can
+    /// neither hold a dequeue longer than [`MAX_WAIT_MS`] nor outlive its lock.
+    pub fn import(&self, key: &str, moving: &MovingTenure, lock_expires_at: i64, now: i64) {
+        let expires_at = moving.expires_at.min(lock_expires_at);
+        if expires_at <= now {
+            return;
+        }
+        let announcements = moving
+            .announcements
+            .iter()
+            .filter(|(_, deadline, _)| *deadline > now)
+            .map(|(token, deadline, patience)| {
+                let patience = (*patience).clamp(1, MAX_PATIENCE_MS);
+                Announcement {
+                    token: token.clone(),
+                    deadline: (*deadline).min(now + 2 * patience),
+                    patience,
+                }
+            })
+            .collect();
+        let mut map = self.map.borrow_mut();
+        if map.len() >= PRUNE_ABOVE {
+            map.retain(|_, t| t.live(now));
+        }
+        map.insert(
+            key.to_owned(),
+            Tenure {
+                token: moving.token.clone(),
+                expires_at,
+                last_dequeue: moving.last_took_entry.map(|entry| {
+                    if entry {
+                        LastDequeue::Entry
+                    } else {
+                        LastDequeue::Empty
+                    }
+                }),
+                last_empty_request: moving.last_empty_request.clone(),
+                drained: moving.drained,
+                announcements,
+                waiting_since: moving
+                    .waiting_since
+                    .map(|since| since.clamp(now - MAX_WAIT_MS, now)),
+                // The wire form does not say whether the holder's own enqueue was seen; that it
+                // dequeued is known, and after a dequeue it makes no own enqueue.
+                dequeued: moving.last_took_entry.is_some() || moving.drained,
+                own_enqueue: None,
+            },
+        );
+    }
+
     /// Drops tenures whose lock has expired (the alarm's sweep deletes their rows).
     pub fn prune(&self, now: i64) {
         self.map.borrow_mut().retain(|_, t| t.live(now));
@@ -456,6 +543,36 @@ mod tests {
             }
         }
         assert!(now >= T0 + MAX_WAIT_MS && waited > 1);
+    }
+
+    #[test]
+    fn a_moved_tenure_holds_and_hands_over_as_it_would_have() {
+        let from = Tenures::default();
+        from.granted("k", "h", T0 + 30_000, T0);
+        from.announce("k", Some("n"), 1_000, T0);
+        let moving = from.export("k", "h", T0 + 10).expect("live");
+        assert_eq!(
+            from.export("k", "other", T0 + 10),
+            None,
+            "another token's lock"
+        );
+        let to = Tenures::default();
+        to.import("k", &moving, T0 + 30_000, T0 + 20);
+        assert_eq!(
+            to.found_empty("k", None, T0 + 30),
+            EmptyDequeue::WaitUntil(T0 + 2_000)
+        );
+        to.enqueued("k", Some("n"), None, T0 + 40);
+        assert_eq!(to.found_empty("k", None, T0 + 50), EmptyDequeue::Answer);
+        assert_eq!(to.handover_from("k", T0 + 50).as_deref(), Some("h"));
+        // Clamped: an announcement cannot hold longer than its patience allows from now.
+        let mut long = moving.clone();
+        long.announcements = vec![(None, T0 + 10_000_000, 10_000_000)];
+        to.import("k", &long, T0 + 30_000, T0 + 20);
+        match to.found_empty("k", None, T0 + 30) {
+            EmptyDequeue::WaitUntil(at) => assert!(at <= T0 + 20 + 2 * MAX_PATIENCE_MS),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

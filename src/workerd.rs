@@ -30,7 +30,8 @@ use crate::db::{Database, Param, Row, RowCounts, Value};
 use crate::error::{Error, Result};
 use crate::expiry::SWEEP_MAX_BATCHES;
 use crate::handoff::{Admission, DrainItem, Handed, Outgoing};
-use crate::handoff_wire::{migration_from_js, unit_from_js, unit_to_js};
+use crate::handoff_pages::PageImport;
+use crate::handoff_wire::{migration_from_js, set_page, shape_from_js, unit_from_js, unit_to_js};
 use crate::idempotency::Attempt;
 use crate::lists::AppendOptions;
 use crate::queues::Dequeued;
@@ -91,6 +92,10 @@ const ROUTE_TUPLE: &str =
     "/** `[routingKey, threadScoped, objectName]` (see `ShardRouter.routeThread`). */
 export type RouteTuple = [string, boolean, string];";
 
+#[wasm_bindgen(typescript_custom_section)]
+const UNIT_PAGE: &str = "/** A part of a unit, as it moves in pages (see src/handoff_pages.rs). */
+export interface UnitPage { unit: unknown[]; from: string; next: string | null; shape?: unknown }";
+
 fn js_error(e: Error) -> JsError {
     JsError::new(&e.to_string())
 }
@@ -119,6 +124,7 @@ impl WorkerdDb {
         let mut counts = self.counts.get();
         counts.read += cursor.rows_read() as u64;
         counts.written += cursor.rows_written() as u64;
+        counts.statements += 1;
         self.counts.set(counts);
     }
 }
@@ -146,6 +152,7 @@ impl Database for WorkerdDb {
         let mut counts = self.counts.get();
         counts.read += result.get(1).as_f64().unwrap_or(0.0) as u64;
         counts.written += result.get(2).as_f64().unwrap_or(0.0) as u64;
+        counts.statements += 1;
         self.counts.set(counts);
         Ok(rows)
     }
@@ -741,8 +748,11 @@ impl StateCore {
 
     /// A new home asks this previous home for a unit (see `Store::hand_over`).
     /// Answers `{ handed: "unit", unit, sealId } | { handed: "nothing" } | { handed: "moved",
-    /// object }` (see `handoff_wire` for the unit's shape).
+    /// object }` (see `handoff_wire` for the unit's shape). With `pageBytes`, the part of the
+    /// unit from cursor `from` (`""`: the first) that fits, with `from`, `next` and, on the first,
+    /// `shape` (see `handoff_pages`); without, the whole unit, as builds before pages asked.
     #[wasm_bindgen(js_name = handOver, unchecked_return_type = "Handed")]
+    #[allow(clippy::too_many_arguments)]
     pub fn hand_over(
         &self,
         routing_key: &str,
@@ -750,8 +760,19 @@ impl StateCore {
         #[wasm_bindgen(unchecked_param_type = "Migration")] migration: JsValue,
         self_name: &str,
         seal_id: &str,
+        #[wasm_bindgen(unchecked_param_type = "string | undefined")] from: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number | undefined")] page_bytes: JsValue,
     ) -> std::result::Result<JsValue, JsError> {
         let migration = migration_from_js(&migration).map_err(js_error)?;
+        let from = optional_string_arg("from", &from).map_err(js_error)?;
+        let page_bytes = optional_number_arg("pageBytes", &page_bytes).map_err(js_error)?;
+        let page = page_bytes.map(|b| {
+            (
+                from.as_deref().unwrap_or(""),
+                // At most this build's own page: an asker cannot make a reply exceed it.
+                (b.max(1.0) as usize).min(crate::handoff_pages::PAGE_BYTES),
+            )
+        });
         // Asked by a new home of an earlier change (a Worker one change behind called it).
         let behind = self
             .store
@@ -761,12 +782,13 @@ impl StateCore {
             Some(handed) => handed,
             None => self
                 .store
-                .hand_over(
+                .hand_over_page(
                     routing_key,
                     destination,
                     &migration,
                     self_name,
                     seal_id,
+                    page,
                     now(),
                 )
                 .map_err(js_error)?,
@@ -774,9 +796,14 @@ impl StateCore {
         let out = js_sys::Object::new();
         let set = |k: &str, v: &JsValue| Reflect::set(&out, &JsValue::from_str(k), v).map(drop);
         let result = match handed {
-            Handed::Unit { unit, seal_id } => set("handed", &"unit".into())
+            Handed::Unit {
+                unit,
+                seal_id,
+                page,
+            } => set("handed", &"unit".into())
                 .and_then(|_| set("unit", &unit_to_js(&unit)))
-                .and_then(|_| set("sealId", &JsValue::from_str(&seal_id))),
+                .and_then(|_| set("sealId", &JsValue::from_str(&seal_id)))
+                .and_then(|_| page.map_or(Ok(()), |p| set_page(&out, &p))),
             Handed::Nothing => set("handed", &"nothing".into()),
             Handed::Moved { object } => set("handed", &"moved".into())
                 .and_then(|_| set("object", &JsValue::from_str(&object))),
@@ -793,6 +820,69 @@ impl StateCore {
             .collect_unit(routing_key, now())
             .map_err(js_error)?;
         Ok(unit_to_js(&unit))
+    }
+
+    /// The part of the unit from cursor `from` that fits in `pageBytes` (see `handoff_pages`):
+    /// `{ unit, from, next, shape? }`.
+    #[wasm_bindgen(js_name = collectPage, unchecked_return_type = "UnitPage")]
+    pub fn collect_page(
+        &self,
+        routing_key: &str,
+        from: &str,
+        page_bytes: f64,
+    ) -> std::result::Result<JsValue, JsError> {
+        let budget = (page_bytes.max(1.0) as usize).min(crate::handoff_pages::PAGE_BYTES);
+        let (unit, page) = self
+            .store
+            .collect_page(routing_key, from, budget, now())
+            .map_err(js_error)?;
+        let out: JsValue = js_sys::Object::new().into();
+        Reflect::set(&out, &"unit".into(), &unit_to_js(&unit))
+            .and_then(|_| set_page(&out, &page))
+            .map_err(|e| js_error(Error::storage(js_message(&e))))?;
+        Ok(out)
+    }
+
+    /// Imports one page of a unit (see `Store::import_page`): `true`/`false` once the unit is
+    /// imported (now / before), or the cursor of the page to send next.
+    #[wasm_bindgen(js_name = importPage, unchecked_return_type = "boolean | string")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn import_page(
+        &self,
+        source: &str,
+        migration_id: &str,
+        #[wasm_bindgen(unchecked_param_type = "UnitWire")] unit: JsValue,
+        seal_id: &str,
+        from: &str,
+        #[wasm_bindgen(unchecked_param_type = "string | null | undefined")] next: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] shape: JsValue,
+    ) -> std::result::Result<JsValue, JsError> {
+        let unit = unit_from_js(&unit).map_err(js_error)?;
+        let next = optional_string_arg("next", &next).map_err(js_error)?;
+        let shape = shape_from_js(&shape).map_err(js_error)?;
+        let done = self
+            .store
+            .import_page(
+                source,
+                migration_id,
+                &unit,
+                seal_id,
+                from,
+                next.as_deref(),
+                shape.as_ref(),
+                now(),
+            )
+            .map_err(js_error)?;
+        Ok(match done {
+            PageImport::Done(now_done) => JsValue::from_bool(now_done),
+            PageImport::Expect(at) => JsValue::from_str(&at),
+        })
+    }
+
+    /// The byte budget of a page (`handoff_pages::PAGE_BYTES`).
+    #[wasm_bindgen(js_name = pageBytes)]
+    pub fn page_bytes() -> f64 {
+        crate::handoff_pages::PAGE_BYTES as f64
     }
 
     /// Imports a unit sealed by `source` (true when it wrote; false when already imported).
@@ -855,15 +945,47 @@ impl StateCore {
     }
 
     #[wasm_bindgen(js_name = drainCandidates)]
-    pub fn drain_candidates(&self, limit: u32) -> std::result::Result<Vec<Ts<DrainItem>>, JsError> {
+    pub fn drain_candidates(
+        &self,
+        limit: u32,
+        with_stuck: Option<bool>,
+    ) -> std::result::Result<Vec<Ts<DrainItem>>, JsError> {
         let items = self
             .store
-            .drain_candidates(limit as usize, now())
+            .drain_candidates(limit as usize, with_stuck.unwrap_or(false), now())
             .map_err(js_error)?;
         items
             .into_iter()
             .map(|i| i.into_ts().map_err(JsError::from))
             .collect()
+    }
+
+    /// Deletes a drained `shardKey` previous home's markers once they expired (`handoff_guard`).
+    #[wasm_bindgen(js_name = expireMarkers)]
+    pub fn expire_markers(&self) -> std::result::Result<f64, JsError> {
+        self.store
+            .expire_markers(now())
+            .map(|n| n as f64)
+            .map_err(js_error)
+    }
+
+    /// A new home refused the unit sealed for it (see `handoff_stuck`).
+    #[wasm_bindgen(js_name = noteStuck)]
+    pub fn note_stuck(&self, routing_key: &str, destination: &str, reason: &str) -> bool {
+        self.store
+            .note_stuck(routing_key, destination, reason, now())
+    }
+
+    /// Units noted stuck.
+    #[wasm_bindgen(js_name = stuckCount)]
+    pub fn stuck_count(&self) -> u32 {
+        u32::try_from(self.store.stuck_count()).unwrap_or(u32::MAX)
+    }
+
+    /// How long the alarm waits before offering stuck units again (`handoff_stuck::RETRY_MS`).
+    #[wasm_bindgen(js_name = stuckRetryMs)]
+    pub fn stuck_retry_ms() -> f64 {
+        crate::handoff_stuck::RETRY_MS as f64
     }
 
     /// The caller says this unit stays on this object (see `Store::stays`).
@@ -933,7 +1055,11 @@ impl StateCore {
     #[wasm_bindgen(js_name = rowCounts)]
     pub fn row_counts(&self) -> Vec<f64> {
         let counts = self.store.row_counts();
-        vec![counts.read as f64, counts.written as f64]
+        vec![
+            counts.read as f64,
+            counts.written as f64,
+            counts.statements as f64,
+        ]
     }
 
     /// Starts an alarm invocation (the runtime has cleared the alarm before calling it).

@@ -244,7 +244,7 @@ describe("faults", () => {
 
     const state = await adapter(name);
     const [inspection] = await state.inspect();
-    expect(inspection).toMatchObject({ schemaVersion: 4, subscriptions: 50, locks: 1, cacheEntries: 100 });
+    expect(inspection).toMatchObject({ schemaVersion: 5, subscriptions: 50, locks: 1, cacheEntries: 100 });
     for (let i = 0; i < 50; i++) expect(await state.isSubscribed(`slack:C1:${i}`)).toBe(true);
     for (let i = 0; i < 100; i++) {
       expect(await state.get(`thread-state:${i}`)).toEqual({ i, s: "é\u{1F600}" });
@@ -289,14 +289,14 @@ describe("mixed versions during a deploy or a rollback", () => {
 
     const state = await adapter(name);
     const [inspection] = await state.inspect();
-    expect(inspection).toMatchObject({ schemaVersion: 4, subscriptions: 1, locks: 1, cacheEntries: 1, listItems: 3, queuedEntries: 1 });
+    expect(inspection).toMatchObject({ schemaVersion: 5, subscriptions: 1, locks: 1, cacheEntries: 1, listItems: 3, queuedEntries: 1 });
     expect(await state.get("thread-state:t1")).toEqual({ turns: 3 });
     expect(await state.getList("msg-history:t1")).toEqual([0, 1, 2]);
     expect(await state.extendLock({ threadId: "t1", token: "cfdo_held0000000000000000000000", expiresAt: 0 }, 1_000)).toBe(true);
     expect((await state.dequeue("t1"))?.message).toBe(1);
     // Layouts 3 and 4 leave _schema_version at 2: a layout-2 build still opens the object.
     expect(await sql(name, "SELECT MAX(version) AS v FROM _schema_version")).toEqual([{ v: 2 }]);
-    expect(await sql(name, "SELECT MAX(version) AS v FROM _schema_layout")).toEqual([{ v: 4 }]);
+    expect(await sql(name, "SELECT MAX(version) AS v FROM _schema_layout")).toEqual([{ v: 5 }]);
   });
 
   it("a layout-2 build's statements keep working on a current-layout object and never see a receipt", async () => {

@@ -44,7 +44,7 @@ describe("persistence", () => {
     const inspection = (await reader.inspect())[0]!;
     expect(inspection).toMatchObject({
       objectName: name,
-      schemaVersion: 4,
+      schemaVersion: 5,
       subscriptions: 1,
       locks: 1,
       cacheEntries: 3,

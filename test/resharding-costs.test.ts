@@ -84,8 +84,10 @@ describe("re-sharding costs", () => {
     expect(first.rpc).toBe(1);
     expect(first.peer).toBe(1);
     // The previous home writes the seal (and, on the migration's first message, its one-row
-    // record of the migration); the new home inserts the unit's rows once, plus an import record.
-    expect(first.writtenAtPrevious).toBeLessThanOrEqual(2);
+    // record of the migration and the guard that refuses builds without the protocol,
+    // src/handoff_guard.rs); the new home inserts the unit's rows once, plus an import record
+    // (and, on its first import, the guard).
+    expect(first.writtenAtPrevious).toBeLessThanOrEqual(3);
     expect(first.writtenAtNew).toBeGreaterThan(6);
     for (const next of ["next call on it (get thread-state)", "next call on it (subscribe)"]) expect(figures[next]!.peer, next).toBe(0);
     expect(figures["next call on it (get thread-state)"]).toEqual({ rpc: 1, peer: 0, writtenAtPrevious: 0, writtenAtNew: 0 });

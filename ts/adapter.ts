@@ -57,6 +57,12 @@ export interface MigrationStatus {
   drained: boolean;
   /** Units it still holds for the new layout (counted up to 1,000). */
   unitsToMove: number;
+  /**
+   * Units their new home refused to import (it already holds rows of them): they stay sealed
+   * on this object, which does not drain until they move; `inspect().migration.stuckUnits` on it
+   * says which and why.
+   */
+  stuckUnits: number;
 }
 
 type RpcStub = Record<string, (...args: unknown[]) => Promise<unknown>>;
@@ -417,11 +423,12 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     const status: MigrationStatus[] = [];
     for (const objectName of previous.objectNames(labels)) {
       const stub = () => this.#stub(objectName) as unknown as RpcStub;
-      type Step = { drained: boolean; pending: { routingKey: string; threadUnit: boolean }[] };
+      type Step = { drained: boolean; pending: { routingKey: string; threadUnit: boolean }[]; blocked?: boolean };
       let step = (await withRetries(this.#retry, { method: "handoffDrain", objectName }, this.#logger, () =>
         stub().handoffDrain!(migration, objectName, []),
       )) as Step;
-      while (!step.drained && Date.now() < deadline) {
+      // Blocked: only units their new homes refused are left; asking again now changes nothing.
+      while (!step.drained && !step.blocked && Date.now() < deadline) {
         const assignments = step.pending.map(({ routingKey, threadUnit }) => ({
           routingKey,
           destination: layout.homeOfUnit(routingKey, threadUnit),
@@ -431,7 +438,12 @@ export class CloudflareDOStateAdapter implements StateAdapter {
         )) as Step;
       }
       const inspection = (await stub().inspect!()) as Inspection;
-      status.push({ objectName, drained: step.drained, unitsToMove: inspection.migration.unitsToMove });
+      status.push({
+        objectName,
+        drained: step.drained,
+        unitsToMove: inspection.migration.unitsToMove,
+        stuckUnits: inspection.migration.stuckCount ?? 0,
+      });
     }
     return status;
   }

@@ -45,6 +45,9 @@ const ARITY: Record<string, number> = {
 };
 type Answer<T> = T | Moved | Promise<T | Moved>;
 
+/** How soon the alarm tries a failed drain step again. */
+const DRAIN_RETRY_MS = 10_000;
+
 export class ChatStateDO extends DurableObject<unknown> {
   #core!: StateCore;
   readonly #held = new HeldDequeues();
@@ -260,9 +263,12 @@ export class ChatStateDO extends DurableObject<unknown> {
 
   // ---- re-sharding: what objects call on each other (./handoff.ts) ---------------------------
 
-  /** A new home asks for a unit: it is sealed for it and its rows answered. */
-  handOver(routingKey: string, destination: string, migration: Migration, selfName: string, sealId: string) {
-    const hand = () => this.#settle(this.#handoff.handOver(routingKey, destination, migration, selfName, sealId));
+  /**
+   * A new home asks for a unit: it is sealed for it and its rows answered — with `pageBytes`, the
+   * part from `from` that fits (src/handoff_pages.rs; older new homes send neither).
+   */
+  handOver(routingKey: string, destination: string, migration: Migration, selfName: string, sealId: string, from?: string, pageBytes?: number) {
+    const hand = () => this.#settle(this.#handoff.handOver(routingKey, destination, migration, selfName, sealId, from, pageBytes));
     const earlier = this.#handoff.retireEarlier(migration.id);
     return earlier ? earlier.then(hand) : hand();
   }
@@ -275,9 +281,13 @@ export class ChatStateDO extends DurableObject<unknown> {
   handoffImport(source: string, migrationId: string, units: Sealed[]): ImportResult[] | Promise<ImportResult[]> {
     const earlier = this.#handoff.retireEarlier(migrationId);
     if (earlier) return earlier.then(() => this.handoffImport(source, migrationId, units));
-    const results = units.map(({ unit, sealId }): ImportResult => {
+    const results = units.map(({ unit, sealId, page }): ImportResult => {
       try {
-        return this.#core.importUnit(source, migrationId, unit, sealId);
+        if (page && unit === undefined) {
+          const at = this.#core.importPage(source, migrationId, page.unit, sealId, page.from ?? "", page.next, page.shape);
+          return typeof at === "string" ? { expect: at } : at;
+        }
+        return this.#core.importUnit(source, migrationId, unit as unknown[], sealId);
       } catch (error) {
         return { refused: error instanceof Error ? error.message : String(error) };
       }
@@ -326,21 +336,33 @@ export class ChatStateDO extends DurableObject<unknown> {
     return this.#core.inspect();
   }
 
-  /** SQLite rows read and written by this instance since it started (billing counters). */
-  rowCounts(): { rowsRead: number; rowsWritten: number } {
-    const [rowsRead = 0, rowsWritten = 0] = this.#core.rowCounts();
-    return { rowsRead, rowsWritten };
+  /**
+   * SQLite rows read and written by this instance since it started (billing counters), and the
+   * SQL statements it ran.
+   */
+  rowCounts(): { rowsRead: number; rowsWritten: number; statements: number } {
+    const [rowsRead = 0, rowsWritten = 0, statements = 0] = this.#core.rowCounts();
+    return { rowsRead, rowsWritten, statements };
   }
 
   /**
    * Moves a batch of units of a layout change this object is a previous home of (when it can
    * compute their new homes), then sweeps expired rows in bounded batches (one transaction each),
-   * letting waiting requests run between batches, then arms the next alarm.
+   * letting waiting requests run between batches, then arms the next alarm. A drain step that
+   * fails (a new home unreachable) never keeps the sweep from running: it is tried again later.
    */
   async alarm(): Promise<void> {
     const startedAt = Date.now();
     this.#core.beginSweep();
-    if (this.#core.outgoing()?.migration.layout) await this.#handoff.drain();
+    if (this.#core.outgoing()?.migration.layout) {
+      try {
+        await this.#handoff.drain();
+      } catch (error) {
+        console.warn("chat-state-cloudflare-do: re-sharding: a drain step failed; it is tried again later", error);
+        this.#core.requestAlarmBy(Date.now() + DRAIN_RETRY_MS);
+      }
+    }
+    this.#core.expireMarkers();
     let more = false;
     for (let batch = 0; batch < StateCore.sweepMaxBatches(); batch++) {
       if (batch > 0) await new Promise((resolve) => setTimeout(resolve, 0));

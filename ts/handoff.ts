@@ -9,7 +9,7 @@
 import type { Logger } from "chat";
 import { newRequestId } from "./ids.js";
 import { DEFAULT_RETRY, withRetries } from "./retry.js";
-import type { LayoutDesc, Migration, Outgoing, StateCore } from "./wasm.js";
+import { StateCore, type LayoutDesc, type Migration, type Outgoing } from "./wasm.js";
 
 /** How the adapter routed a call: the object it meant, and the key's previous home if moving. */
 export interface Via {
@@ -39,34 +39,71 @@ export function isMoved(value: unknown): value is Moved {
 /** A unit's rows on the wire (src/handoff_wire.rs). */
 export type UnitWire = unknown[];
 
+/** A part of a unit moving in pages (src/handoff_pages.rs): where it starts and ends. */
+export interface PagePart {
+  /** `""` on the first page. */
+  from?: string;
+  /** Where the next page starts; null on the last (absent: a whole unit, from an older build). */
+  next?: string | null;
+  /** The unit's shape, on the first page. */
+  shape?: unknown;
+}
+
 export type Handed =
-  | { handed: "unit"; unit: UnitWire; sealId: string }
+  | ({ handed: "unit"; unit: UnitWire; sealId: string } & PagePart)
   | { handed: "nothing" }
   | { handed: "moved"; object: string };
 
 /** The RPC methods objects call on each other (ChatStateDO implements them). */
 export interface Peer {
-  handOver(routingKey: string, destination: string, migration: Migration, selfName: string, sealId: string): Promise<Handed>;
+  handOver(
+    routingKey: string,
+    destination: string,
+    migration: Migration,
+    selfName: string,
+    sealId: string,
+    from?: string,
+    pageBytes?: number,
+  ): Promise<Handed>;
   handoffImport(source: string, migrationId: string, units: Sealed[]): Promise<ImportResult[]>;
   handoffHasImport(units: { routingKey: string; sealId: string }[]): Promise<boolean[]>;
   handoffSourceDrained(source: string, migrationId: string): Promise<number>;
   handoffSourceRetired(source: string, migrationId: string): Promise<void>;
 }
 
-/** A unit sealed for its new home, as a previous home sends it. */
+/**
+ * A unit sealed for its new home, as a previous home sends it: whole (`unit`), or one page of it
+ * (`page`, with no `unit`: a build before pages refuses it as malformed rather than import a part).
+ */
 export interface Sealed {
-  unit: UnitWire;
+  unit?: UnitWire;
   sealId: string;
+  page?: { unit: UnitWire } & PagePart;
 }
 
-/** Per unit sent: imported now (true), imported before (false), or why the new home refused it. */
-export type ImportResult = boolean | { refused: string };
+/**
+ * Per unit sent: imported now (true), imported before (false), why the new home refused it, or —
+ * for a page — where the next page it wants starts.
+ */
+export type ImportResult = boolean | { refused: string } | { expect: string };
 
 /** What one drain step did: drained, or the units that still need a destination from the caller. */
 export interface DrainStep {
   drained: boolean;
   pending: { routingKey: string; threadUnit: boolean }[];
+  /**
+   * Units their new home refused, left sealed here (src/handoff_stuck.rs). With `blocked`, they
+   * are all that is left: another step at once would only be refused again.
+   */
+  stuck?: number;
+  blocked?: boolean;
 }
+
+/** The byte budget of one page of a unit (src/handoff_pages.rs, `PAGE_BYTES`). */
+const PAGE_BYTES = StateCore.pageBytes();
+
+/** Pages one unit may take before a move gives up (2 GB at 4 MiB a page: far past any unit). */
+const MAX_PAGES = 512;
 
 /** Units a drain step moves before it yields (the alarm re-arms to continue). */
 const DRAIN_BATCH = 50;
@@ -151,19 +188,38 @@ export class HandoffShell {
     return moved ?? (await again());
   }
 
-  /** Asks the previous home for the unit and imports it (one RPC; retried if transient). */
+  /**
+   * Asks the previous home for the unit and imports it: one RPC (retried if transient), or one
+   * per page for a unit larger than a page (src/handoff_pages.rs). The pages are asked for from
+   * wherever this object's import stands, so a reset here or there resumes instead of doubling.
+   */
   async #pull(routingKey: string, via: Via): Promise<Moved | null> {
     const migration = via.migration;
     const source = via.from;
     if (!migration || !source) throw new Error("Invalid argument `via`: a moving key needs `from` and `migration`");
-    const sealId = newRequestId();
-    const handed = await withRetries(DEFAULT_RETRY, { method: "handOver", objectName: source }, quiet, () =>
-      this.#peer(source, migration).handOver(routingKey, via.self, migration, source, sealId),
-    );
+    const ask = (sealId: string, from: string) =>
+      withRetries(DEFAULT_RETRY, { method: "handOver", objectName: source }, quiet, () =>
+        this.#peer(source, migration).handOver(routingKey, via.self, migration, source, sealId, from, PAGE_BYTES),
+      );
+    let handed = await ask(newRequestId(), "");
     // The unit went elsewhere: the caller follows, still naming `source` as its previous home.
     if (handed.handed === "moved") return { movedTo: handed.object, layout: null, from: source, migration };
     if (handed.handed === "unit") {
-      this.#core().importUnit(source, migration.id, handed.unit, handed.sealId);
+      const core = this.#core();
+      if (handed.next == null) {
+        // Whole (it fits in one page, or an older previous home sent it whole).
+        core.importUnit(source, migration.id, handed.unit, handed.sealId);
+      } else {
+        const sealId = handed.sealId;
+        for (let pages = 0; handed.handed === "unit"; pages++) {
+          const at = core.importPage(source, migration.id, handed.unit, sealId, handed.from ?? "", handed.next, handed.shape);
+          if (typeof at !== "string") break; // imported
+          if (pages > MAX_PAGES) throw new Error(`chat-state-cloudflare-do: re-sharding: ${routingKey} did not arrive in ${MAX_PAGES} pages`);
+          handed = await ask(sealId, at);
+        }
+        // Anything but a page: the previous home learned meanwhile (its drain) that this object
+        // has the unit; admission checks again.
+      }
     } else {
       this.#core().noteOwned(migration.id, routingKey);
     }
@@ -201,9 +257,20 @@ export class HandoffShell {
     return this.#retiring;
   }
 
-  /** A new home asks this (previous home) object for a unit: seal it and answer its rows. */
-  handOver(routingKey: string, destination: string, migration: Migration, selfName: string, sealId: string): Handed {
-    const handed = this.#core().handOver(routingKey, destination, migration, selfName, sealId) as Handed;
+  /**
+   * A new home asks this (previous home) object for a unit: seal it and answer its rows — the
+   * part from `from` that fits in `pageBytes`, if given (src/handoff_pages.rs).
+   */
+  handOver(
+    routingKey: string,
+    destination: string,
+    migration: Migration,
+    selfName: string,
+    sealId: string,
+    from?: string,
+    pageBytes?: number,
+  ): Handed {
+    const handed = this.#core().handOver(routingKey, destination, migration, selfName, sealId, from, pageBytes) as Handed;
     this.#written(routingKey); // a dequeue held on it now answers where it went
     return handed;
   }
@@ -242,7 +309,11 @@ export class HandoffShell {
       if (destination === out.name) core.stays(routingKey); // its new home is this very object
       else moves.push({ routingKey, destination });
     }
-    const items = core.drainCandidates(DRAIN_BATCH);
+    let items = core.drainCandidates(DRAIN_BATCH, false);
+    // Stuck units (a new home refused them) are offered again only when nothing else is left,
+    // so they never hold the others up.
+    const retrying = items.length === 0 && moves.length === 0 && core.stuckCount() > 0;
+    if (retrying) items = core.drainCandidates(DRAIN_BATCH, true);
     const pending: DrainStep["pending"] = [];
     for (const item of items) {
       if (item.destination == null) {
@@ -252,18 +323,24 @@ export class HandoffShell {
       }
     }
     await this.#moveAll(out, moves);
-    if (items.length > 0 && pending.length < items.length && out.migration.layout) {
+    const stuck = core.stuckCount();
+    if (!retrying && items.length > 0 && pending.length < items.length && out.migration.layout) {
       core.requestAlarmBy(Date.now()); // more to move: continue right after this step
-      return { drained: false, pending };
+      return { drained: false, pending, stuck };
     }
-    if (pending.length > 0 || !core.checkDrained()) return { drained: false, pending };
+    if (pending.length > 0 || !core.checkDrained()) {
+      // Only stuck units left: offer them again later, not in back-to-back alarms.
+      if (stuck > 0 && out.migration.layout) core.requestAlarmBy(Date.now() + StateCore.stuckRetryMs());
+      return { drained: false, pending, stuck, blocked: retrying && pending.length === 0 };
+    }
     return null;
   }
 
   /**
    * Moves units to their new homes, each new home in parallel with one RPC per step: seal (unless
    * sealed), import there, delete the copy here. A unit a new home refuses stays sealed (served
-   * nowhere but there) and the step fails with the reason, after the others have moved.
+   * nowhere but there) and is noted stuck with the reason (src/handoff_stuck.rs); the others move
+   * all the same. A new home that cannot be reached fails the step, after the others have moved.
    */
   async #moveAll(out: Outgoing, moves: Move[]): Promise<void> {
     const byDestination = new Map<string, Move[]>();
@@ -272,16 +349,25 @@ export class HandoffShell {
       group.push(move);
       byDestination.set(move.destination, group);
     }
-    const refusals: string[] = [];
     const failures = await Promise.allSettled(
-      [...byDestination].map(([destination, group]) => this.#moveTo(out, destination, group, refusals)),
+      [...byDestination].map(([destination, group]) => this.#moveTo(out, destination, group)),
     );
     const failed = failures.find((f): f is PromiseRejectedResult => f.status === "rejected");
     if (failed) throw failed.reason;
-    if (refusals.length > 0) throw new Error(`chat-state-cloudflare-do: re-sharding: ${refusals[0]}`);
   }
 
-  async #moveTo(out: Outgoing, destination: string, group: Move[], refusals: string[]): Promise<void> {
+  /** A new home refused a unit: it stays sealed here, reported and skipped (src/handoff_stuck.rs). */
+  #refused(routingKey: string, destination: string, reason: string): void {
+    if (this.#core().noteStuck(routingKey, destination, reason)) {
+      quiet.warn("re-sharding: a new home refused a unit; it stays sealed here and is offered again later", {
+        routingKey,
+        destination,
+        reason,
+      });
+    }
+  }
+
+  async #moveTo(out: Outgoing, destination: string, group: Move[]): Promise<void> {
     const core = this.#core();
     const peer = this.#peer(destination, out.migration);
     // Sealed earlier: the new home may have them already (then only the copy here goes).
@@ -299,18 +385,25 @@ export class HandoffShell {
       });
     }
     const sending: { routingKey: string; sealed: Sealed; bytes: number }[] = [];
+    const paged: { routingKey: string; sealId: string; first: { unit: UnitWire } & PagePart }[] = [];
     for (const move of group) {
       if (already.has(move.routingKey)) continue;
-      let sealed: Sealed;
+      let first: { unit: UnitWire } & PagePart;
+      let sealId: string;
       if (move.sealId === undefined) {
-        const handed = this.handOver(move.routingKey, destination, out.migration, out.name, newRequestId());
+        const handed = this.handOver(move.routingKey, destination, out.migration, out.name, newRequestId(), "", PAGE_BYTES);
         if (handed.handed !== "unit") continue; // nothing to move, or sealed for another home
-        sealed = { unit: handed.unit, sealId: handed.sealId };
+        ({ sealId } = handed);
+        first = handed;
       } else {
-        sealed = { unit: core.collectUnit(move.routingKey) as UnitWire, sealId: move.sealId };
+        sealId = move.sealId;
+        first = core.collectPage(move.routingKey, "", PAGE_BYTES) as { unit: UnitWire } & PagePart;
       }
-      sending.push({ routingKey: move.routingKey, sealed, bytes: JSON.stringify(sealed.unit).length * 2 });
+      // A unit larger than a page moves on its own, page by page; the others share messages.
+      if (first.next != null) paged.push({ routingKey: move.routingKey, sealId, first });
+      else sending.push({ routingKey: move.routingKey, sealed: { unit: first.unit, sealId }, bytes: JSON.stringify(first.unit).length * 2 });
     }
+    for (const unit of paged) await this.#sendPages(out, destination, unit.routingKey, unit.sealId, unit.first);
     for (let start = 0; start < sending.length; ) {
       let end = start + 1;
       let bytes = sending[start]!.bytes;
@@ -322,10 +415,37 @@ export class HandoffShell {
       chunk.forEach((c, i) => {
         const result = results[i];
         if (typeof result === "boolean") core.handedOver(c.routingKey, c.sealed.sealId);
-        else refusals.push(result?.refused ?? `${destination} did not answer for ${c.routingKey}`);
+        else this.#refused(c.routingKey, destination, refusal(result, destination, c.routingKey));
       });
       start = end;
     }
+  }
+
+  /**
+   * Sends a unit larger than a page to its new home, one `handoffImport` per page, each page the
+   * one the new home says it expects next (src/handoff_pages.rs); deletes the copy here once the
+   * last is in. A build before pages refuses the first page as malformed: the unit is noted stuck
+   * and offered again later (after that home is upgraded).
+   */
+  async #sendPages(out: Outgoing, destination: string, routingKey: string, sealId: string, first: { unit: UnitWire } & PagePart) {
+    const core = this.#core();
+    const peer = this.#peer(destination, out.migration);
+    let page = first;
+    for (let pages = 0; pages <= MAX_PAGES; pages++) {
+      const [result] = await withRetries(DEFAULT_RETRY, { method: "handoffImport", objectName: destination }, quiet, () =>
+        peer.handoffImport(out.name, out.migration.id, [{ sealId, page: { ...page, from: page.from ?? "" } }]),
+      );
+      if (typeof result === "boolean") {
+        core.handedOver(routingKey, sealId);
+        return;
+      }
+      if (typeof result !== "object" || result === null || !("expect" in result)) {
+        this.#refused(routingKey, destination, refusal(result, destination, routingKey));
+        return;
+      }
+      page = core.collectPage(routingKey, result.expect, PAGE_BYTES) as { unit: UnitWire } & PagePart;
+    }
+    this.#refused(routingKey, destination, `did not arrive in ${MAX_PAGES} pages`);
   }
 
   /** Another object of this class, in the migration's jurisdiction. */
@@ -352,4 +472,10 @@ export class HandoffShell {
     const scoped = migration?.jurisdiction ? ns.jurisdiction(migration.jurisdiction as DurableObjectJurisdiction) : ns;
     return scoped.getByName(name) as unknown as Peer;
   }
+}
+
+/** The reason a new home gave for not importing a unit. */
+function refusal(result: ImportResult | undefined, destination: string, routingKey: string): string {
+  if (typeof result === "object" && result !== null && "refused" in result) return result.refused;
+  return `${destination} did not answer for ${routingKey}`;
 }
