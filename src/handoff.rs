@@ -1070,13 +1070,23 @@ impl<D: Database> Store<D> {
             // A part of the unit may live here already under a layout that kept parts apart
             // (0.1.x kept thread-scoped rows and cache keys on different objects): the parts
             // merge. The same row in both would be two owners: refused, nothing overwritten.
-            if self.imported(r)? || self.overlaps(r, &Shape::of(unit), now)? {
+            // Pages of this very seal arrived first (the unit was larger then: rows have expired
+            // since): they are rows of the same sealed copy, so the whole unit completes them.
+            let paged = self.db.returned_row(
+                "DELETE FROM handoff_partial WHERE routing_key = ?1 AND seal_id = ?2 RETURNING 1",
+                &[Param::Text(r), Param::Text(seal_id)],
+            )?;
+            if !paged && (self.imported(r)? || self.overlaps(r, &Shape::of(unit), now)?) {
                 return Err(Error::storage(format!(
                     "cannot import routing key {r:?} from {source}: this object already holds some of its rows"
                 )));
             }
             self.raise_guard()?;
-            self.write_unit(unit)?;
+            if paged {
+                self.write_rows(unit)?;
+            } else {
+                self.write_unit(unit)?;
+            }
             self.db.exec(
                 "INSERT INTO handoff_in (routing_key, source, seal_id) VALUES (?1, ?2, ?3)",
                 &[Param::Text(r), Param::Text(source), Param::Text(seal_id)],
@@ -1197,7 +1207,8 @@ impl<D: Database> Store<D> {
         }
         for i in &unit.list_items {
             self.db.exec(
-                "INSERT INTO list_items (list_key, seq, value, requests, expires_at)
+                // OR REPLACE: a unit completing its own pages rewrites the same rows.
+                "INSERT OR REPLACE INTO list_items (list_key, seq, value, requests, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 &[
                     Param::Text(&i.list_key),
@@ -1210,7 +1221,7 @@ impl<D: Database> Store<D> {
         }
         for q in &unit.queue {
             self.db.exec(
-                "INSERT INTO queue_entries
+                "INSERT OR REPLACE INTO queue_entries
                      (queue_key, seq, value, expires_at, request_id, depth, taken_by, retain_until)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 &[

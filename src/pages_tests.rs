@@ -228,3 +228,53 @@ fn a_small_unit_is_one_page() {
         "a malformed cursor"
     );
 }
+
+#[test]
+fn a_whole_unit_completes_its_own_pages() {
+    // The drain sent pages; by the time the pull asked, rows had expired and the unit fitted one
+    // message: the whole unit (same seal, same sealed copy) completes the import.
+    let (src, dst) = (store(), store());
+    fill(&src);
+    let now = T0 + 100;
+    let Handed::Unit {
+        unit,
+        seal_id,
+        page,
+    } = src
+        .hand_over_page(
+            R,
+            "new:shard-1",
+            &migration(),
+            "old",
+            "seal1",
+            Some(("", 8 * 1024)),
+            now,
+        )
+        .unwrap()
+    else {
+        panic!("expected a unit");
+    };
+    let first = page.unwrap();
+    assert!(matches!(
+        dst.import_page(
+            "old",
+            "m",
+            &unit,
+            &seal_id,
+            "",
+            first.next.as_deref(),
+            first.shape.as_ref(),
+            now
+        )
+        .unwrap(),
+        PageImport::Expect(_)
+    ));
+    let whole = src.collect_unit(R, now).unwrap();
+    assert!(dst.import_unit("old", "m", &whole, &seal_id, now).unwrap());
+    assert_eq!(dst.partial_imports().unwrap(), 0);
+    let mut moved = dst.collect_unit(R, now).unwrap();
+    moved.tenure = None;
+    let mut expected = whole;
+    expected.tenure = None;
+    assert_eq!(moved, expected);
+}
