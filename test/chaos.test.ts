@@ -26,7 +26,10 @@ const number = (name: string): number | undefined => {
   return bindings[name] !== undefined && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
 };
 
-/** The seeds: CHAOS_SEEDS, else CHAOS_SEED or FAULT_SEED, else a fixed one and a fresh one. */
+/**
+ * The seeds: CHAOS_SEEDS, else CHAOS_SEED or FAULT_SEED, else two fixed ones — `npm test` is a
+ * gate and must be replayable as it stands; fresh seeds are the soak's job (scripts/soak.mjs).
+ */
 function seeds(): number[] {
   const list = (bindings.CHAOS_SEEDS ?? "")
     .split(",")
@@ -35,7 +38,7 @@ function seeds(): number[] {
   if (list.length > 0) return list;
   const one = number("CHAOS_SEED") ?? number("FAULT_SEED");
   if (one) return [one];
-  return [1818, 1 + Math.floor(Math.random() * 2 ** 31)];
+  return [1818, 427579913];
 }
 
 const strategies = (bindings.CHAOS_STRATEGIES ?? "queue,debounce,burst")
