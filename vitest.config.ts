@@ -4,10 +4,26 @@ import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 // Soak runs raise the counts of the correctness tests: MODEL_SEQUENCES (model-based, default
-// 1,000) and CONTENTION_ROUNDS (lock grants, default 1,000); FAULT_SEED replays the random faults
-// of the fault tests. Tests in workerd read them as bindings.
+// 1,000; MODEL_FLOW_SEQUENCES, its several-flows-in-one-adapter part, default 60) and CONTENTION_ROUNDS (lock grants, default 1,000); FAULT_SEED replays the random faults
+// of the fault tests. The chaos tests (test/chaos.test.ts, scripts/soak.mjs) take CHAOS_SEED (one
+// seed to replay), CHAOS_SEEDS (a comma-separated list), CHAOS_STRATEGIES, CHAOS_MESSAGES,
+// CHAOS_THREADS, CHAOS_ABORT_ALL (whole-runtime resets per run) and CHAOS_CALM (faults, resets and
+// the layout change off). Tests in workerd read them as
+// bindings.
 const soak = Object.fromEntries(
-  ["MODEL_SEQUENCES", "CONTENTION_ROUNDS", "FAULT_SEED"].flatMap((name) => {
+  [
+    "MODEL_SEQUENCES",
+    "MODEL_FLOW_SEQUENCES",
+    "CONTENTION_ROUNDS",
+    "FAULT_SEED",
+    "CHAOS_SEED",
+    "CHAOS_SEEDS",
+    "CHAOS_STRATEGIES",
+    "CHAOS_MESSAGES",
+    "CHAOS_THREADS",
+    "CHAOS_ABORT_ALL",
+    "CHAOS_CALM",
+  ].flatMap((name) => {
     const value = process.env[name];
     return value ? [[name, value]] : [];
   }),

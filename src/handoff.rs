@@ -49,7 +49,9 @@
 //!   run (tells its new homes, `source_retired`, then deletes its record, `forget_outgoing`).
 //! - **One migration at a time.** An object refuses to become the previous home of a second
 //!   migration while the first is not drained, and refuses to start one while it is still
-//!   receiving units of another: a clear error, nothing changed.
+//!   receiving units of another: a clear error, nothing changed. Admission (`admission`, with
+//!   the decision table in docs/resharding.md) refuses calls of a second one likewise, and takes
+//!   a Worker one change behind for an old-layout caller of the current change.
 
 use serde::Serialize;
 use tsify::Tsify;
@@ -212,7 +214,7 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
 }
 
 /// A key of the in-memory memos, scoped to one migration.
-fn memo_key(migration_id: &str, name: &str) -> String {
+pub(crate) fn memo_key(migration_id: &str, name: &str) -> String {
     format!("{migration_id}\u{0}{name}")
 }
 
@@ -310,6 +312,17 @@ impl<D: Database> Store<D> {
         {
             return Ok(());
         }
+        if self.is_behind_known(&migration.id)? {
+            // A Worker one change behind (its drain, say) must not restart a change that is over.
+            return Err(Error::invalid(
+                "migrateFrom",
+                format!(
+                    "object {self_name} takes part in a later layout change than migration {}: \
+                     that one is over here; deploy the new layout to every Worker",
+                    migration.id
+                ),
+            ));
+        }
         self.refuse_other_outgoing(&migration.id)?;
         if let Some(other) = self.db.query_text(
             "SELECT migration FROM handoff_sources WHERE drained = 0 AND migration <> ?1 LIMIT 1",
@@ -335,6 +348,7 @@ impl<D: Database> Store<D> {
         }
         // What this object knew as a new home of earlier migrations is over: it is a previous
         // home now. (Records of sources still draining were refused above.)
+        self.forget_incoming();
         self.db.exec(
             "DELETE FROM handoff_sources WHERE drained = 1 AND migration <> ?1",
             &[Param::Text(&migration.id)],
@@ -360,113 +374,30 @@ impl<D: Database> Store<D> {
         Ok(())
     }
 
-    // ---- admission ------------------------------------------------------------------------
-
-    /// Where a call for `routing_key` may be served. `from`: the key's previous home and the id
-    /// of the migration the caller routes with, when it routes with a new layout and that home
-    /// is another object. `thread_call`: the call is thread-scoped (subscriptions, locks, queues)
-    /// rather than on a cache or list key — a previous layout may have kept the two on different
-    /// objects (0.1.x did).
-    pub fn admit(
-        &self,
-        routing_key: &str,
-        thread_call: bool,
-        from: Option<(&str, &str)>,
-        now: i64,
-    ) -> Result<Admission> {
-        if let Some((_, migration_id)) = from {
-            self.refuse_other_outgoing(migration_id)?;
-        }
-        // As a previous home: a sealed unit is served elsewhere; under a layout this object can
-        // compute, so is every unit it does not hold whose new home is another object.
-        if let Some(out) = self.outgoing()? {
-            if let Some(dest) = self.sealed_for(routing_key)? {
-                return Ok(Admission::Moved {
-                    object: dest,
-                    layout: out.migration.layout,
-                });
-            }
-            if let Some(layout) = &out.migration.layout {
-                let home = Router::from_desc(layout)?.home_of(routing_key);
-                if home != out.name && !self.holds(routing_key, None, now)? {
-                    return Ok(Admission::Moved {
-                        object: home,
-                        layout: Some(layout.clone()),
-                    });
-                }
-            } else if out.drained_at.is_some() && !self.holds(routing_key, None, now)? {
-                // Drained under a shardKey layout: nowhere to send it, and creating it here would
-                // split it from its new home.
-                return Err(Error::invalid(
-                    "layout",
-                    format!(
-                        "routing key {routing_key:?}: object {} has handed its keys over to a \
-                         layout it cannot compute (a shardKey function); route this call with the \
-                         new layout",
-                        out.name
-                    ),
-                ));
-            }
-        }
-        // As a new home.
-        let Some((source, migration_id)) = from else {
-            return Ok(Admission::Serve);
-        };
-        if self
-            .owned_memo
-            .borrow()
-            .contains(&memo_key(migration_id, routing_key))
-            || self.source_drained(source, migration_id)?
-            || self.imported(routing_key)?
-            || self.holds(routing_key, Some(thread_call), now)?
-        {
-            return Ok(Admission::Serve);
-        }
-        Ok(Admission::Pull {
-            source: source.to_owned(),
-            routing_key: routing_key.to_owned(),
-        })
-    }
-
-    /// This object is about to take part in `migration_id` (as a new home serving or receiving
-    /// units, or as a previous home starting it). If it is the previous home of another
-    /// migration, that one must be over and retired first (see [`Store::forget_outgoing`]): an
-    /// undrained one means two migrations at once (refused); a drained one is retired by the
-    /// shell once its new homes have heard of it.
-    pub(crate) fn refuse_other_outgoing(&self, migration_id: &str) -> Result<()> {
-        let Some(out) = self.outgoing()? else {
-            return Ok(());
-        };
-        if out.migration.id == migration_id {
-            return Ok(());
-        }
-        if out.drained_at.is_none() {
-            return Err(Error::invalid(
-                "migrateFrom",
-                format!(
-                    "object {} is still moving its keys for another layout change (migration {}); \
-                     wait until it is drained (drainMigration() reports it) before changing the \
-                     layout again",
-                    out.name, out.migration.id
-                ),
-            ));
-        }
-        Err(Error::storage(format!(
-            "object {} must retire migration {} before it takes part in another",
-            out.name, out.migration.id
-        )))
-    }
-
     /// Retires the migration this object was a previous home of, once drained and its new homes
     /// told they no longer need to ask it (`source_retired` there): this object is about to be
     /// a home again under a later layout, so its redirects and markers are stale. Without this,
     /// a later migration with the same id (a → b → a → b) would meet the earlier one's records
     /// and serve keys nobody pulled.
-    pub fn forget_outgoing(&self) -> Result<()> {
+    pub fn forget_outgoing(&self, superseded_by: Option<&str>) -> Result<()> {
         *self.outgoing_cache.borrow_mut() = None;
+        self.forget_incoming();
         self.db.transaction(&mut || {
             self.db.exec("DELETE FROM handoff_out WHERE id = 1", &[])?;
             self.db.exec("DELETE FROM handoff_sealed", &[])?;
+            if let Some(current) = superseded_by {
+                // The change that retires this one is the current one here, even where this object
+                // is only a new home that has received nothing of it yet: a caller one change
+                // behind is then known as such (src/admission.rs), and never restarts the change
+                // retired here. One row, under a source no object is named (names are never
+                // empty), replaced by the next retirement and deleted when this object next
+                // becomes a previous home.
+                self.db.exec(
+                    "INSERT INTO handoff_sources (source, migration, drained) VALUES ('', ?1, 1)
+                     ON CONFLICT (source) DO UPDATE SET migration = excluded.migration, drained = 1",
+                    &[Param::Text(current)],
+                )?;
+            }
             self.lower_guard_if_done()
         })?;
         *self.drain_cursor.borrow_mut() = Default::default();
@@ -478,6 +409,7 @@ impl<D: Database> Store<D> {
     /// `source` has retired `migration_id` (see `forget_outgoing`): what this object knew of it
     /// as a new home — that it drained, which units are owned — no longer holds.
     pub fn source_retired(&self, source: &str, migration_id: &str) -> Result<()> {
+        self.forget_incoming();
         self.db.transaction(&mut || {
             self.db.exec(
                 "DELETE FROM handoff_sources WHERE source = ?1 AND migration = ?2",
@@ -519,7 +451,7 @@ impl<D: Database> Store<D> {
         stays.insert(routing_key.to_owned());
     }
 
-    fn sealed_for(&self, routing_key: &str) -> Result<Option<String>> {
+    pub(crate) fn sealed_for(&self, routing_key: &str) -> Result<Option<String>> {
         if self.no_seals()? {
             return Ok(None);
         }
@@ -538,7 +470,7 @@ impl<D: Database> Store<D> {
 
     /// Whether `source` has drained *this* migration: the same object may be a previous home
     /// again in a later one (a → b → a → b), and what it drained then says nothing about now.
-    fn source_drained(&self, source: &str, migration_id: &str) -> Result<bool> {
+    pub(crate) fn source_drained(&self, source: &str, migration_id: &str) -> Result<bool> {
         let memo_key = memo_key(migration_id, source);
         if self.drained_sources.borrow().contains(&memo_key) {
             return Ok(true);
@@ -1121,6 +1053,7 @@ impl<D: Database> Store<D> {
         validate::key("routingKey", &unit.routing_key)?;
         self.refuse_other_outgoing(migration_id)?;
         let r = unit.routing_key.as_str();
+        self.forget_incoming();
         let imported = self.db.transaction(&mut || {
             // A record of an earlier migration from the same source (drained, or it could not
             // have started this one) gives way to this one.
@@ -1356,6 +1289,7 @@ impl<D: Database> Store<D> {
             // News of an earlier migration than the one this object now receives: nothing to do.
             return Ok(0);
         }
+        self.forget_incoming();
         self.db.exec(
             "INSERT INTO handoff_sources (source, migration, drained) VALUES (?1, ?2, 1)
              ON CONFLICT (source) DO UPDATE SET drained = 1",

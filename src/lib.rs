@@ -17,6 +17,7 @@
 //! - [`db`] — the SQL interface; [`workerd`] implements it over `ctx.storage.sql` and exports
 //!   everything to JavaScript with `wasm-bindgen`.
 
+pub mod admission;
 pub mod announcements;
 pub mod cache;
 pub mod claims;

@@ -39,6 +39,9 @@ pub struct Store<D: Database> {
     /// Previous homes known to have drained (a drained one never undrains): once known, a call
     /// routed from one reads nothing for admission.
     pub(crate) drained_sources: std::cell::RefCell<std::collections::HashSet<String>>,
+    /// The migrations this object receives units of, with whether they drained (see
+    /// `admission`): read once, forgotten by every write to `handoff_sources`.
+    pub(crate) incoming_cache: std::cell::RefCell<Option<Vec<(String, bool)>>>,
     /// Units a new home refused, as this previous home remembers them (see `handoff_stuck`).
     pub(crate) stuck: crate::handoff_stuck::StuckUnits,
 }
@@ -64,6 +67,7 @@ impl<D: Database> Store<D> {
             stays: Default::default(),
             queue_floors: Default::default(),
             drained_sources: Default::default(),
+            incoming_cache: Default::default(),
             stuck: Default::default(),
         };
         // The tenures a reset would otherwise have forgotten (see `announcements`).

@@ -24,6 +24,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::{SqlStorage, State};
 
+use crate::admission::Caller;
 use crate::claims::Claim;
 use crate::db::{Database, Param, Row, RowCounts, Value};
 use crate::error::{Error, Result};
@@ -680,10 +681,11 @@ impl StateCore {
         Ok(crate::routing::routing_key(scope, &key).0.to_owned())
     }
 
-    /// Where a call on `key` may be served (`from`: its previous home, if the caller routes with
-    /// a new layout). With no migration going on this reads nothing and answers "serve" — as
-    /// `undefined`: it is every call's answer, and building an object for it through serde cost
-    /// an RPC about 10 µs (measured in workerd), more than the whole read it guards.
+    /// Where a call on `key` may be served, given the caller's `via` (`self`, `from`: its
+    /// previous home, `migration`'s id; see `admission`). With no migration going on this reads
+    /// nothing and answers "serve" — as `undefined`: it is every call's answer, and building an
+    /// object for it through serde cost an RPC about 10 µs (measured in workerd), more than the
+    /// whole read it guards.
     #[wasm_bindgen(unchecked_return_type = "Exclude<Admission, { admit: \"serve\" }> | undefined")]
     pub fn admit(
         &self,
@@ -691,10 +693,12 @@ impl StateCore {
         thread_scoped: bool,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] from: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string | undefined")] migration_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | undefined")] self_name: JsValue,
     ) -> std::result::Result<JsValue, JsError> {
         let from = optional_string_arg("via.from", &from).map_err(js_error)?;
         let migration_id =
             optional_string_arg("via.migration.id", &migration_id).map_err(js_error)?;
+        let self_name = optional_string_arg("via.self", &self_name).map_err(js_error)?;
         // A malformed key is the data method's to reject, with its own argument name.
         let Some(key) = key.as_string() else {
             return Ok(JsValue::UNDEFINED);
@@ -704,23 +708,36 @@ impl StateCore {
         } else {
             Scope::Key
         };
-        let routing_key = crate::routing::routing_key(scope, &key).0;
+        let (routing_key, thread_unit) = crate::routing::routing_key(scope, &key);
+        let caller = Caller {
+            self_name: self_name.as_deref(),
+            from: from.as_deref(),
+            // A previous home named without its migration matches no drained record: the unit
+            // is pulled, which is always safe.
+            migration: migration_id.as_deref().or(from.as_deref().map(|_| "")),
+        };
         let admission = self
             .store
-            .admit(
-                routing_key,
-                thread_scoped,
-                // A previous home named without its migration matches no drained record: the
-                // unit is pulled, which is always safe.
-                from.as_deref()
-                    .map(|f| (f, migration_id.as_deref().unwrap_or(""))),
-                now(),
-            )
+            .admit(routing_key, thread_scoped, thread_unit, caller, now())
             .map_err(js_error)?;
         match admission {
             Admission::Serve => Ok(JsValue::UNDEFINED),
             other => Ok(other.into_ts()?.into()),
         }
+    }
+
+    /// Whether a call on `migrationId` must wait for this object to retire the drained migration
+    /// it was a previous home of (see `Store::must_retire_for`): a boolean, no serde object.
+    #[wasm_bindgen(js_name = mustRetireFor)]
+    pub fn must_retire_for(&self, migration_id: &str) -> std::result::Result<bool, JsError> {
+        self.store.must_retire_for(migration_id).map_err(js_error)
+    }
+
+    /// Whether a call on `migrationId` is one layout change behind the change this object takes
+    /// part in now (see `admission`): such a call must not retire the later change.
+    #[wasm_bindgen(js_name = isBehind)]
+    pub fn is_behind(&self, migration_id: &str) -> std::result::Result<bool, JsError> {
+        self.store.is_behind_known(migration_id).map_err(js_error)
     }
 
     /// After a previous home answered it holds nothing of the key (see `Store::note_owned`).
@@ -756,18 +773,26 @@ impl StateCore {
                 (b.max(1.0) as usize).min(crate::handoff_pages::PAGE_BYTES),
             )
         });
-        let handed = self
+        // Asked by a new home of an earlier change (a Worker one change behind called it).
+        let behind = self
             .store
-            .hand_over_page(
-                routing_key,
-                destination,
-                &migration,
-                self_name,
-                seal_id,
-                page,
-                now(),
-            )
+            .hand_over_behind(routing_key, &migration.id, self_name, now())
             .map_err(js_error)?;
+        let handed = match behind {
+            Some(handed) => handed,
+            None => self
+                .store
+                .hand_over_page(
+                    routing_key,
+                    destination,
+                    &migration,
+                    self_name,
+                    seal_id,
+                    page,
+                    now(),
+                )
+                .map_err(js_error)?,
+        };
         let out = js_sys::Object::new();
         let set = |k: &str, v: &JsValue| Reflect::set(&out, &JsValue::from_str(k), v).map(drop);
         let result = match handed {
@@ -974,9 +999,15 @@ impl StateCore {
     }
 
     /// Retires the drained migration this object was a previous home of (`Store::forget_outgoing`).
+    /// `supersededBy`: the migration that retires it (see `Store::forget_outgoing`).
     #[wasm_bindgen(js_name = forgetOutgoing)]
-    pub fn forget_outgoing(&self) -> std::result::Result<(), JsError> {
-        self.store.forget_outgoing().map_err(js_error)
+    pub fn forget_outgoing(
+        &self,
+        superseded_by: Option<String>,
+    ) -> std::result::Result<(), JsError> {
+        self.store
+            .forget_outgoing(superseded_by.as_deref())
+            .map_err(js_error)
     }
 
     /// A previous home retired `migration_id` (`Store::source_retired`).

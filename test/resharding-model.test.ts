@@ -10,13 +10,25 @@
 // subscription, thread state, history and queue) and two plain keys; locks on two more threads.
 // Values never expire here (the TTL model is test/model.test.ts's): what is checked is where the
 // data lives and that it is never lost, doubled or served twice.
+//
+// A sequence may also make a second layout change (`change`: 4 → 8, 5 → 3, or b → b with 3
+// shards) once the first has drained; from then on the Workers of the first change are one change
+// behind — the long-lived one (it adopts the second layout at its first redirect) and fresh ones
+// (another isolate each, which have learned nothing) — beside the second change's own. And half of
+// the sequences lose replies and calls between adapter and object (`after`: the call ran, its
+// reply is lost; `before`: it never arrived), most often on the previous homes, whose answers are
+// redirects — and sometimes the unit moves while the reply of a call that ran at its previous home
+// is lost: the retry is then redirected to the new home, and must count once there.
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import type { Lock, QueueEntry } from "chat";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { CloudflareDOStateAdapter, CloudflareStateOptions } from "../ts/index.js";
 import type { ResettableMethod } from "./support/faulty-object.js";
-import { faultyAdapter, quiet } from "./helpers.js";
+import { Layout } from "../ts/layout.js";
+import { FaultyNamespace, retryableError } from "./support/faulty-namespace.js";
+import { seededRandom } from "./support/random.js";
+import { faultyAdapter } from "./helpers.js";
 
 const SEQUENCES = Number((env as unknown as Record<string, string | undefined>).MODEL_SEQUENCES || 1000) / 5;
 
@@ -35,6 +47,7 @@ type Op =
   | { op: "acquire"; side: Side; l: number }
   | { op: "release" | "extend"; side: Side; l: number }
   | { op: "drain" }
+  | { op: "change" }
   | { op: "evict"; which: number }
   | { op: "crash"; step: "handOver" | "handoffImport"; at: "before-commit" | "after-commit"; which: number };
 
@@ -54,6 +67,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ op: fc.constant("acquire"), side, l }), weight: 5 },
   { arbitrary: fc.record({ op: fc.constantFrom("release", "extend"), side, l }), weight: 5 },
   { arbitrary: fc.record({ op: fc.constant("drain") }), weight: 4 },
+  { arbitrary: fc.record({ op: fc.constant("change") }), weight: 3 },
   { arbitrary: fc.record({ op: fc.constant("evict"), which: fc.nat({ max: 7 }) }), weight: 2 },
   {
     arbitrary: fc.record({
@@ -66,27 +80,117 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
 ) as fc.Arbitrary<Op>;
 
-const LAYOUTS: { from: Omit<CloudflareStateOptions, "namespace">; to: Omit<CloudflareStateOptions, "namespace"> }[] = [
-  { from: {}, to: { shards: 4 } },
-  { from: { shards: 2 }, to: { shards: 5 } },
-  { from: {}, to: { name: "renamed" } },
+type LayoutOpts = Omit<CloudflareStateOptions, "namespace">;
+const LAYOUTS: { from: LayoutOpts; to: LayoutOpts; then: LayoutOpts }[] = [
+  { from: {}, to: { shards: 4 }, then: { shards: 8 } },
+  { from: { shards: 2 }, to: { shards: 5 }, then: { shards: 3 } },
+  { from: {}, to: { name: "renamed" }, then: { name: "renamed", shards: 3 } },
 ];
 
-const stats = { sequences: 0, operations: 0, drains: 0, evictions: 0, crashes: 0, crashesFired: 0 };
+const stats = {
+  sequences: 0,
+  operations: 0,
+  drains: 0,
+  evictions: 0,
+  crashes: 0,
+  crashesFired: 0,
+  secondChanges: 0,
+  callsBehind: 0,
+  faultsAtPreviousHomes: 0,
+  faultsElsewhere: 0,
+  movedWhileLost: 0,
+};
+
+/** A namespace whose every RPC passes through `hook(call, forward)` (it may run other calls first). */
+function hooked(
+  inner: unknown,
+  hook: (call: { objectName: string; method: string }, forward: () => Promise<unknown>) => Promise<unknown>,
+): never {
+  const ns = inner as { idFromName(n: string): DurableObjectId; getByName(n: string): unknown };
+  const wrap = (objectName: string, stub: unknown) =>
+    new Proxy(
+      {},
+      {
+        get: (_t, method) => {
+          if (typeof method !== "string" || method === "then") return undefined;
+          const real = (stub as Record<string, (...a: unknown[]) => Promise<unknown>>)[method]!;
+          return (...args: unknown[]) => hook({ objectName, method }, () => real(...args));
+        },
+      },
+    );
+  return { idFromName: (n: string) => ns.idFromName(n), getByName: (n: string) => wrap(n, ns.getByName(n)) } as never;
+}
+
+/** Methods the fault plan may fail (data calls and drain steps; never inspection or test hooks). */
+const FAULTABLE = new Set([
+  "subscribe",
+  "unsubscribe",
+  "isSubscribed",
+  "acquireLock",
+  "releaseLock",
+  "extendLock",
+  "get",
+  "set",
+  "delete",
+  "appendToList",
+  "getList",
+  "enqueue",
+  "dequeue",
+  "queueDepth",
+  "handoffDrain",
+]);
 let execution = 0;
 
-async function runSequence(ops: Op[]): Promise<void> {
+async function runSequence(ops: Op[], faultSeed: number | null): Promise<void> {
   const run = execution++;
   const layouts = LAYOUTS[run % LAYOUTS.length]!;
   const prefix = `rm${run}-`;
   const from = { ...layouts.from, name: `${prefix}${layouts.from.name ?? "default"}` };
   const to = { ...layouts.to, name: `${prefix}${layouts.to.name ?? "default"}` };
-  const make = faultyAdapter;
-  const adapters: Record<Side, CloudflareDOStateAdapter> = {
+  const then = { ...layouts.then, name: `${prefix}${layouts.then.name ?? "default"}` };
+  // Where each layout puts a key, computed without an adapter (an adapter may adopt a newer one).
+  const [l1, l2, l3] = [from, to, then].map((o) => new Layout({ name: o.name, shards: o.shards }, "")) as [Layout, Layout, Layout];
+  const homeOfThread = (layout: Layout, x: string) => layout.locate(x, "thread", "threadId").object;
+  const homeOfKey = (layout: Layout, x: string) => layout.locate(x, "key", "key").object;
+  // Previous homes of the change under way: where redirects come from, so most faults go there.
+  let redirecting = new Set<string>();
+  const random = faultSeed === null ? null : seededRandom(faultSeed);
+  const faults = new FaultyNamespace(
+    env.FAULTY_STATE as never,
+    ({ objectName, method }) => {
+      if (random === null || !FAULTABLE.has(method)) return null;
+      const atPrevious = redirecting.has(objectName);
+      const r = random();
+      if (r >= (atPrevious ? 0.25 : 0.05)) return null;
+      if (atPrevious) stats.faultsAtPreviousHomes++;
+      else stats.faultsElsewhere++;
+      return r < (atPrevious ? 0.15 : 0.03) ? "after" : "before";
+    },
+    { maxConsecutive: 2 },
+  );
+  // The key moves while a reply is lost: a call that ran at a previous home loses its reply, and
+  // before its retry a fault-free Worker of the change under way drains every unit, so the retry
+  // is redirected to the unit's new home — where it must count as the retry it is.
+  const movers: CloudflareDOStateAdapter[] = [];
+  const moveWhileLost = hooked(faults.namespace, async (call, forward) => {
+    if (random === null || !FAULTABLE.has(call.method) || call.method === "handoffDrain" || !redirecting.has(call.objectName)) {
+      return await forward();
+    }
+    if (random() >= 0.08) return await forward();
+    stats.movedWhileLost++;
+    await forward();
+    await movers.at(-1)!.drainMigration().catch(() => {});
+    throw retryableError();
+  });
+  const make = (options: LayoutOpts) => faultyAdapter({ ...options, namespace: moveWhileLost } as LayoutOpts);
+  movers.push(await faultyAdapter({ ...to, migrateFrom: { name: from.name, shards: from.shards } }));
+  const adapters: Record<Side, CloudflareDOStateAdapter> & { next?: CloudflareDOStateAdapter } = {
     old: await make(from),
     stale: await make(from),
     new: await make({ ...to, migrateFrom: { name: from.name, shards: from.shards } }),
   };
+  /** After the second change: the first change's Workers are one change behind. */
+  let second = false;
   const threads = [0, 1, 2].map((i) => `slack:C${run}:${i}.1`);
   const lockKeys = [0, 1].map((i) => `lock:${run}:${i}`);
   const keys = [
@@ -96,14 +200,10 @@ async function runSequence(ops: Op[]): Promise<void> {
     `dedupe:slack:${run}:a`,
     `modal-context:${run}`,
   ];
-  const oldObjects = [...new Set([...threads, ...lockKeys].map((x) => adapters.old.objectNameForThread(x)))];
-  const allObjects = () => [
-    ...new Set([
-      ...threads.flatMap((x) => [adapters.old.objectNameForThread(x), adapters.new.objectNameForThread(x)]),
-      ...lockKeys.flatMap((x) => [adapters.old.objectNameForThread(x), adapters.new.objectNameForThread(x)]),
-      ...keys.flatMap((x) => [adapters.old.objectNameForKey(x), adapters.new.objectNameForKey(x)]),
-    ]),
+  const homesUnder = (layout: Layout) => [
+    ...new Set([...threads, ...lockKeys].map((x) => homeOfThread(layout, x)).concat(keys.map((x) => homeOfKey(layout, x)))),
   ];
+  const allObjects = () => [...new Set([...homesUnder(l1), ...homesUnder(l2), ...(second ? homesUnder(l3) : [])])];
   // The model: one logical store.
   const m = {
     subs: new Set<number>(),
@@ -113,19 +213,25 @@ async function runSequence(ops: Op[]): Promise<void> {
     locks: new Map<number, Lock>(),
   };
   const armedOn = new Set<string>();
-  const newHomes = [
-    ...new Set([
-      ...threads.map((x) => adapters.new.objectNameForThread(x)),
-      ...keys.map((x) => adapters.new.objectNameForKey(x)),
-    ]),
-  ];
-  const previousHomes = [...new Set(oldObjects.concat(keys.map((x) => adapters.old.objectNameForKey(x))))];
+  let newHomes = homesUnder(l2);
+  let previousHomes = homesUnder(l1);
+  redirecting = new Set(previousHomes);
+  /** The adapter that drives the change under way. */
+  const driver = () => (second ? adapters.next! : adapters.new);
 
   const drainOnce = async () => {
-    await adapters.new.drainMigration().catch(() => {});
+    await driver().drainMigration().catch(() => {});
     for (const name of previousHomes) {
       await runDurableObjectAlarm(env.FAULTY_STATE.getByName(name)).catch(() => {});
     }
+  };
+  const drainToTheEnd = async () => {
+    for (let round = 0; round < 30; round++) {
+      await drainOnce();
+      const inspections = await Promise.all(previousHomes.map((n) => env.FAULTY_STATE.getByName(n).inspect()));
+      if (inspections.every((i) => !i.migration.previousHomeOf || (i.migration.drained && i.migration.sealedUnits === 0))) return true;
+    }
+    return false;
   };
 
   for (const [step, op] of ops.entries()) {
@@ -144,6 +250,19 @@ async function runSequence(ops: Op[]): Promise<void> {
       );
       continue;
     }
+    if (op.op === "change") {
+      if (second) continue;
+      // The second change may start once the first has drained (it is refused before).
+      expect(await drainToTheEnd(), `${where}: the first change drains`).toBe(true);
+      adapters.next = await make({ ...then, migrateFrom: { name: to.name, shards: to.shards } });
+      movers.push(await faultyAdapter({ ...then, migrateFrom: { name: to.name, shards: to.shards } }));
+      second = true;
+      stats.secondChanges++;
+      previousHomes = homesUnder(l2);
+      newHomes = homesUnder(l3);
+      redirecting = new Set(previousHomes);
+      continue;
+    }
     if (op.op === "crash") {
       // A previous home seals (handOver); a new home imports (handoffImport).
       const names = op.step === "handOver" ? previousHomes : newHomes;
@@ -153,7 +272,16 @@ async function runSequence(ops: Op[]): Promise<void> {
       await env.FAULTY_STATE.getByName(target).armReset(op.step as ResettableMethod, op.at);
       continue;
     }
-    const a = op.side === "old" ? await make(from) : adapters[op.side];
+    // Before the second change: a fresh old-layout Worker, the long-lived one, the new one.
+    // After it: a fresh Worker of the first change, the long-lived one of the first change (both
+    // one change behind), the second change's.
+    let a: CloudflareDOStateAdapter;
+    if (!second) a = op.side === "old" ? await make(from) : adapters[op.side];
+    else if (op.side === "new") a = adapters.next!;
+    else {
+      stats.callsBehind++;
+      a = op.side === "old" ? await make({ ...to, migrateFrom: { name: from.name, shards: from.shards } }) : adapters.new;
+    }
     switch (op.op) {
       case "subscribe":
         await a.subscribe(threads[op.t]!);
@@ -227,12 +355,9 @@ async function runSequence(ops: Op[]): Promise<void> {
   }
 
   // Drain to the end, then: every read agrees, and every row sits in its new home only.
-  for (let round = 0; round < 30; round++) {
-    await drainOnce();
-    const inspections = await Promise.all(previousHomes.map((n) => env.FAULTY_STATE.getByName(n).inspect()));
-    if (inspections.every((i) => !i.migration.previousHomeOf || (i.migration.drained && i.migration.sealedUnits === 0))) break;
-  }
-  const reader = adapters.new;
+  await drainToTheEnd();
+  faults.enabled = false;
+  const reader = driver();
   for (const [i, thread] of threads.entries()) {
     expect(await reader.isSubscribed(thread), `final ${thread}`).toBe(m.subs.has(i));
     expect(await reader.getList(`msg-history:${thread}`), `final list ${thread}`).toEqual(m.lists.get(i) ?? []);
@@ -248,7 +373,7 @@ async function runSequence(ops: Op[]): Promise<void> {
     runInDurableObject(env.FAULTY_STATE.getByName(name), (_i, ctx) => ctx.storage.sql.exec(query, ...b).toArray().length);
   for (const name of allObjects()) {
     for (const thread of threads) {
-      const expected = name === reader.objectNameForThread(thread) ? null : 0;
+      const expected = name === homeOfThread(second ? l3 : l2, thread) ? null : 0;
       const n =
         (await rows(name, "SELECT 1 FROM subscriptions WHERE thread_id = ?", thread)) +
         (await rows(name, "SELECT 1 FROM queue_entries WHERE queue_key = ?", thread)) +
@@ -256,7 +381,7 @@ async function runSequence(ops: Op[]): Promise<void> {
       if (expected === 0) expect(n, `${thread}'s rows left in ${name}`).toBe(0);
     }
     for (const key of keys) {
-      if (name !== reader.objectNameForKey(key)) {
+      if (name !== homeOfKey(second ? l3 : l2, key)) {
         expect(await rows(name, "SELECT 1 FROM cache WHERE key = ?", key), `${key} left in ${name}`).toBe(0);
       }
     }
@@ -270,14 +395,21 @@ async function runSequence(ops: Op[]): Promise<void> {
 describe("model-based: online re-sharding keeps one logical store", () => {
   it(`${SEQUENCES} random sequences across a layout change`, { timeout: 900_000 }, async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 4, maxLength: 30 }), async (ops) => {
-        await runSequence(ops);
-      }),
+      fc.asyncProperty(
+        fc.array(opArb, { minLength: 4, maxLength: 30 }),
+        fc.option(fc.integer({ min: 1, max: 2 ** 31 - 1 }), { freq: 2 }),
+        async (ops, faultSeed) => {
+          await runSequence(ops, faultSeed);
+        },
+      ),
       { numRuns: SEQUENCES },
     );
     console.log(
       `re-sharding model: ${stats.sequences} sequences, ${stats.operations} operations, ${stats.drains} drain steps, ` +
-        `${stats.evictions} evictions, ${stats.crashes} crashes armed (${stats.crashesFired} objects reset mid-handoff)`,
+        `${stats.evictions} evictions, ${stats.crashes} crashes armed (${stats.crashesFired} objects reset mid-handoff), ` +
+        `${stats.secondChanges} second changes with ${stats.callsBehind} calls one change behind, ` +
+        `${stats.faultsAtPreviousHomes} faults at previous homes and ${stats.faultsElsewhere} elsewhere, ` +
+        `${stats.movedWhileLost} units moved while a reply was lost`,
     );
     expect(stats.sequences).toBeGreaterThanOrEqual(SEQUENCES);
   });

@@ -9,8 +9,8 @@ import { newLockToken, newRequestId } from "./ids.js";
 import { LockTracker } from "./lock-tracker.js";
 import { isMoved, type Via } from "./handoff.js";
 import { Layout, type LayoutOptions } from "./layout.js";
-import { resolveRetryPolicy, withRetries, type RetryOptions, type RetryPolicy } from "./retry.js";
-import type { Claim, Inspection, Migration } from "./wasm.js";
+import { resolveRetryPolicy, RetrySession, withRetries, type RetryOptions, type RetryPolicy } from "./retry.js";
+import type { Claim, Inspection, LayoutDesc, Migration } from "./wasm.js";
 
 export type ChatStateNamespace = DurableObjectNamespace<ChatStateDO>;
 
@@ -109,6 +109,30 @@ function migrationBetween(previous: Layout, layout: Layout, jurisdiction: string
   };
 }
 
+/**
+ * Two `shardKey` functions cannot be compared, so a change from one to the other has an identity
+ * (a migration id every Worker and object agrees on, and no other change shares) only when both
+ * are named (docs/resharding.md, "What identifies a migration").
+ */
+function refuseIndistinct(previous: Layout, layout: Layout): void {
+  if (!previous.shardKey || !layout.shardKey || previous.legacy) return;
+  const missing = [layout.shardKeyName === undefined && "`shardKeyName`", previous.shardKeyName === undefined && "`migrateFrom.shardKeyName`"].filter(Boolean);
+  if (missing.length > 0) {
+    throw new Error(
+      `Invalid option ${missing.join(" and ")}: a change from one shardKey function to another needs both named ` +
+        "(shardKeyName: a name that changes whenever the function places threads differently), so that every Worker " +
+        "and object can tell this layout change from any other",
+    );
+  }
+  if (previous.describe() === layout.describe()) {
+    throw new Error("Invalid option `shardKeyName`: the new and the previous shardKey layouts have the same name; give the new function a new name");
+  }
+}
+
+function sameDesc(a: LayoutDesc | null | undefined, b: LayoutDesc | null | undefined): boolean {
+  return !!a && !!b && a.name === b.name && a.shards === b.shards;
+}
+
 /** The layout calls are routed with, the one it replaces (if any) and their migration. */
 interface Routing {
   layout: Layout;
@@ -138,7 +162,10 @@ export class CloudflareDOStateAdapter implements StateAdapter {
         "Invalid argument `namespace`: must be the Durable Object namespace bound to ChatStateDO (e.g. env.CHAT_STATE)",
       );
     }
-    const layout = new Layout({ name: options.name, shards: options.shards, shardKey: options.shardKey }, "");
+    const layout = new Layout(
+      { name: options.name, shards: options.shards, shardKey: options.shardKey, shardKeyName: options.shardKeyName },
+      "",
+    );
     let previous: Layout | undefined;
     if (options.migrateFrom !== undefined) {
       if (typeof options.migrateFrom !== "object" || options.migrateFrom === null) {
@@ -146,6 +173,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
       }
       previous = new Layout(options.migrateFrom, "migrateFrom.");
       if (previous.sameAs(layout)) previous = undefined; // nothing changes
+      else refuseIndistinct(previous, layout);
     }
     this.#jurisdiction = options.jurisdiction;
     const migration = previous && migrationBetween(previous, layout, options.jurisdiction);
@@ -457,51 +485,85 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   /**
    * One logical call: attempts on fresh stubs under the retry policy, on the key's home — and,
    * if that object answers that the key lives elsewhere now, on that object (a redirect is not a
-   * failure: it costs no attempt). `retry` tells the object that an earlier attempt may have run,
-   * so it looks for what that attempt left; a first attempt skips the lookup.
+   * failure: it costs no attempt). The whole call keeps one retry session across its hops
+   * (docs/resharding.md, "The client across a redirect"): `retry` tells the object that an
+   * earlier attempt, on this object or another, may have run, so it looks for what that attempt
+   * left (its receipts move with the key); a first attempt skips the lookup.
    */
   async #call<T>(method: string, key: string, call: "thread" | "key", argument: string, args: Args): Promise<T> {
     let routing = this.#routing();
-    let located = routing.layout.locate(key, call, argument);
+    const located = routing.layout.locate(key, call, argument);
     let object = located.object;
-    let via: Via = { self: object };
+    let via: Via;
     const moved = this.#movedKeys.get(located.routingKey);
     if (moved) {
       object = moved.object;
       via = { self: object, from: moved.from, migration: moved.migration };
-    } else if (routing.previous) {
-      const from = routing.previous.locate(key, call, argument).object;
-      if (from !== object) via = { self: object, from, migration: routing.migration };
+    } else {
+      via = this.#via(routing, object, key, call, argument);
     }
+    // Only a dequeue may be held by the object (src/tenure.rs).
+    const session = new RetrySession(this.#retry, this.#logger, method === "dequeue");
     for (let hop = 0; ; hop++) {
       const target = object;
       const at = via;
-      const result = await withRetries(
-        this.#retry,
-        { method, objectName: target },
-        this.#logger,
-        (attempt) => (this.#stub(target) as unknown as RpcStub)[method]!(...args(attempt > 1), at),
-        // Only a dequeue may be held by the object (src/tenure.rs).
-        method === "dequeue",
-      );
+      let result: unknown;
+      for (;;) {
+        const attemptStarted = Date.now();
+        try {
+          result = await (this.#stub(target) as unknown as RpcStub)[method]!(...args(session.mayHaveRun), at);
+          break;
+        } catch (error) {
+          await session.failed(error, { method, objectName: target }, attemptStarted);
+        }
+      }
       if (!isMoved(result)) return result as T;
       if (hop >= MAX_REDIRECTS) {
         throw new Error(`chat-state-cloudflare-do: ${method} on ${JSON.stringify(key)} was redirected ${hop + 1} times; last to ${result.movedTo}`);
       }
       this.#logger.debug("key moved", { method, from: target, to: result.movedTo });
-      if (result.layout && JSON.stringify(result.layout) !== JSON.stringify(this.#routing().layout.desc())) {
-        // The whole new layout: route every key with it from now on, this one included.
-        const previous = this.#configured.layout;
-        const layout = Layout.fromDesc(result.layout);
-        this.#adopted = { layout, previous, migration: migrationBetween(previous, layout, this.#jurisdiction) };
-        routing = this.#adopted;
+      // The key's previous home and its migration, as the object that redirected knows them
+      // (a new home relaying its previous home's answer names that one); an older object says
+      // neither: then the object that redirected is the previous home, in this call's migration.
+      const from = result.from ?? target;
+      if (result.layout) {
+        // The whole new layout: route every key with it from now on, this one included. Another
+        // call may have adopted it already (calls run concurrently): then this one uses that.
+        const current = this.#routing();
+        if (sameDesc(result.layout, current.layout.desc())) {
+          routing = current;
+        } else {
+          const previous = this.#configured.layout;
+          const layout = Layout.fromDesc(result.layout);
+          this.#adopted = {
+            layout,
+            previous,
+            migration: result.migration ?? migrationBetween(previous, layout, this.#jurisdiction),
+          };
+          routing = this.#adopted;
+        }
+        via = { self: result.movedTo, from, migration: result.migration ?? routing.migration };
       } else {
+        const migration = result.migration ?? routing.migration;
         if (this.#movedKeys.size >= MOVED_KEYS_MAX) this.#movedKeys.clear();
-        this.#movedKeys.set(located.routingKey, { object: result.movedTo, from: target, migration: routing.migration });
+        this.#movedKeys.set(located.routingKey, { object: result.movedTo, from, migration });
+        via = { self: result.movedTo, from, migration };
       }
-      via = { self: result.movedTo, from: target, migration: routing.migration };
+      if (via.from === via.self) delete via.from;
       object = result.movedTo;
     }
+  }
+
+  /**
+   * What a call routed with `routing` says of itself: the object it meant and, while migrating,
+   * the migration — always, so that the object can refuse a second change it is not ready for
+   * even where a key's previous and new homes coincide — and the key's previous home when that is
+   * another object.
+   */
+  #via(routing: Routing, object: string, key: string, call: "thread" | "key", argument: string): Via {
+    if (!routing.previous) return { self: object };
+    const from = routing.previous.locate(key, call, argument).object;
+    return from === object ? { self: object, migration: routing.migration } : { self: object, from, migration: routing.migration };
   }
 
   /** A fresh stub per call: stubs are cheap, and a stub that saw an error may be broken. */

@@ -194,7 +194,7 @@ export class ChatStateDO extends DurableObject<unknown> {
     return this.#on("dequeue", threadId, true, args, via, () => {
       const ask = (): string | null | number => {
         // A held dequeue asks again under admission too: its key may have moved meanwhile.
-        const admission = this.#core.admit(threadId, true, via?.from, via?.migration?.id);
+        const admission = this.#core.admit(threadId, true, via?.from, via?.migration?.id, via?.self);
         if (admission !== undefined) throw new MovedWhileHeld();
         return this.#core.dequeue(threadId, requestId, retry, holder) as string | null | number;
       };
@@ -321,6 +321,8 @@ export class ChatStateDO extends DurableObject<unknown> {
     selfName: string,
     assignments?: { routingKey: string; destination: string }[],
   ): Promise<DrainStep> {
+    // A Worker one change behind drains a change that is over here: nothing to do.
+    if (this.#core.isBehind(migration.id)) return { drained: true, pending: [] };
     await this.#handoff.retireEarlier(migration.id);
     this.#core.beginOutgoing(migration, selfName);
     await this.#settle(undefined);

@@ -17,6 +17,7 @@ export interface Via {
   self: string;
   /** The key's previous home under `migration`, if it is another object. */
   from?: string;
+  /** The migration the caller routes with: on every call while it migrates (src/admission.rs). */
   migration?: Migration;
 }
 
@@ -25,6 +26,10 @@ export interface Moved {
   movedTo: string;
   /** The whole new layout, when known: route every key with it from now on. */
   layout: LayoutDesc | null;
+  /** The key's previous home, to name as `via.from` at `movedTo` (older builds: the answering object). */
+  from?: string;
+  /** The migration the key moves in (older builds: none; the caller uses its own). */
+  migration?: Migration;
 }
 
 export function isMoved(value: unknown): value is Moved {
@@ -157,15 +162,16 @@ export class HandoffShell {
     run: () => T | Promise<T>,
     proxy: (peer: Record<string, (...args: unknown[]) => Promise<unknown>>, via: Via) => Promise<unknown>,
   ): T | Promise<T> | Moved | Promise<T | Moved> {
-    const retiring = via?.from ? this.retireEarlier(via.migration?.id) : null;
+    const retiring = via?.migration ? this.retireEarlier(via.migration.id) : null;
     if (retiring) return retiring.then(() => this.serve(key, threadScoped, via, run, proxy));
-    const admission = this.#core().admit(key, threadScoped, via?.from, via?.migration?.id);
+    const admission = this.#core().admit(key, threadScoped, via?.from, via?.migration?.id, via?.self);
     if (admission === undefined) return run(); // serve here
     if (admission.admit === "moved") {
-      const moved: Moved = { movedTo: admission.object, layout: admission.layout ?? null };
+      // Only a previous home redirects (src/admission.rs): it is the key's previous home.
+      const out = this.#core().outgoing();
+      const moved: Moved = { movedTo: admission.object, layout: admission.layout ?? null, from: out?.name, migration: out?.migration };
       if (via) return moved;
       // A caller that cannot follow: serve it from the new home, as a caller that routes there.
-      const out = this.#core().outgoing();
       const forward: Via = { self: admission.object, from: out?.name, migration: out?.migration };
       return proxy(this.#peer(admission.object, out?.migration) as never, forward) as Promise<T>;
     }
@@ -196,7 +202,8 @@ export class HandoffShell {
         this.#peer(source, migration).handOver(routingKey, via.self, migration, source, sealId, from, PAGE_BYTES),
       );
     let handed = await ask(newRequestId(), "");
-    if (handed.handed === "moved") return { movedTo: handed.object, layout: null };
+    // The unit went elsewhere: the caller follows, still naming `source` as its previous home.
+    if (handed.handed === "moved") return { movedTo: handed.object, layout: null, from: source, migration };
     if (handed.handed === "unit") {
       const core = this.#core();
       if (handed.next == null) {
@@ -230,9 +237,10 @@ export class HandoffShell {
    */
   retireEarlier(migrationId: string | undefined): Promise<void> | null {
     const core = this.#core();
-    const out = core.outgoing();
-    if (!out || migrationId === undefined || out.migration.id === migrationId) return null;
-    if (out.drainedAt == null) return null; // undefined or null: not drained
+    // Not when the call is of the change before this one (a Worker one change behind): it is
+    // served as an old-layout call of this one, which it must not end (src/admission.rs).
+    if (migrationId === undefined || !core.mustRetireFor(migrationId)) return null;
+    const out = core.outgoing()!;
     this.#retiring ??= (async () => {
       try {
         if (out.notifiedAt == null) await this.drain([]);
@@ -241,7 +249,7 @@ export class HandoffShell {
             this.#peer(destination, out.migration).handoffSourceRetired(out.name, out.migration.id),
           );
         }
-        core.forgetOutgoing();
+        core.forgetOutgoing(migrationId);
       } finally {
         this.#retiring = undefined;
       }

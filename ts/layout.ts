@@ -25,8 +25,24 @@ export interface LayoutOptions {
   shards?: number;
   /** Your own object name for thread-scoped calls and thread-derived keys. */
   shardKey?: (threadId: string) => string;
+  /**
+   * The identity of the `shardKey` function: any name that changes whenever the function starts
+   * placing threads differently. A change from one `shardKey` layout to another needs both named
+   * (functions cannot be compared), and the same name on both sides means the same layout.
+   */
+  shardKeyName?: string;
   /** The layout of chat-state-cloudflare-do 0.1.x (only in `migrateFrom`). */
   legacy?: "0.1";
+}
+
+/**
+ * A name inside a layout identity: `%`, `(`, `)` and `,` are %-escaped, so an identity's fields and
+ * a migration id's two identities (`<previous>-><new>`, split at the first `)->`, see
+ * src/admission.rs) can always be told apart. Names without those characters read as they are,
+ * so ids of such layouts are those earlier builds computed.
+ */
+function escaped(name: string): string {
+  return name.replace(/[%(),]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 export class Layout {
@@ -34,6 +50,7 @@ export class Layout {
   readonly shards: number;
   readonly shardKey: ((threadId: string) => string) | undefined;
   readonly legacy: boolean;
+  readonly shardKeyName: string | undefined;
   readonly router: ShardRouter;
 
   constructor(options: LayoutOptions, argument: string) {
@@ -49,6 +66,15 @@ export class Layout {
     if (options.legacy !== undefined && options.shards !== undefined) {
       throw new Error(`Invalid options: 0.1.x had no \`shards\`; pass \`${argument}shardKey\` or nothing`);
     }
+    if (options.shardKeyName !== undefined) {
+      if (typeof options.shardKeyName !== "string" || options.shardKeyName.length === 0) {
+        throw new Error(`Invalid option \`${argument}shardKeyName\`: must be a non-empty string naming the shardKey function`);
+      }
+      if (options.shardKey === undefined) {
+        throw new Error(`Invalid option \`${argument}shardKeyName\`: it names a \`${argument}shardKey\` function; pass one with it`);
+      }
+    }
+    this.shardKeyName = options.shardKeyName;
     this.name = options.name ?? "default";
     this.shards = options.shards ?? 1;
     this.shardKey = options.shardKey;
@@ -97,11 +123,16 @@ export class Layout {
     return this.shardKey || this.legacy ? null : { name: this.name, shards: this.shards };
   }
 
-  /** A stable description, for the migration id. */
+  /**
+   * The layout's identity, for the migration id (docs/resharding.md, "What identifies a
+   * migration"): every Worker computes the same one for the same layout. A `shardKey` function is
+   * known by its `shardKeyName` (without one, all `shardKey` layouts of one `name` look alike).
+   */
   describe(): string {
-    if (this.legacy) return `0.1(${this.name}${this.shardKey ? ",shardKey" : ""})`;
-    if (this.shardKey) return `shardKey(${this.name})`;
-    return `shards(${this.name},${this.shards})`;
+    const name = escaped(this.name);
+    if (this.legacy) return `0.1(${name}${this.shardKey ? ",shardKey" : ""})`;
+    if (this.shardKey) return `shardKey(${name}${this.shardKeyName !== undefined ? `,${escaped(this.shardKeyName)}` : ""})`;
+    return `shards(${name},${this.shards})`;
   }
 
   /** Every object this layout sends to (with `shardKey`: the base object and the given labels). */
@@ -110,7 +141,10 @@ export class Layout {
     return this.router.objectNames();
   }
 
+  /** The same layout: the same identity, and — unless both name it — the same `shardKey` function. */
   sameAs(other: Layout): boolean {
-    return this.describe() === other.describe() && this.shardKey === other.shardKey;
+    if (this.describe() !== other.describe()) return false;
+    const named = this.shardKeyName !== undefined && other.shardKeyName !== undefined;
+    return named || this.shardKey === other.shardKey;
   }
 }

@@ -161,6 +161,69 @@ export const MAX_HOLD_MS = 2 * (MAX_RETRY_ELAPSED_MS + 1_000);
 const HOLDABLE_CUTOFF_MS = 100_000;
 
 /**
+ * The retry state of one logical call, however many objects it is sent to (a redirect sends it on
+ * to the key's new home; docs/resharding.md, "The client across a redirect"): one count of
+ * attempts, one time budget, and one retry identity — once any attempt may have run anywhere,
+ * every later attempt, on any object, is a retry, so the object looks for what it left (the
+ * receipts move with the key). A redirect is not a failure: it costs no attempt.
+ */
+export class RetrySession {
+  readonly #policy: RetryPolicy | null;
+  readonly #logger: Logger;
+  readonly #holdable: boolean;
+  readonly #started = Date.now();
+  #longestAttempt = 0;
+  #failures = 0;
+
+  /** `holdable`: see [`withRetries`]. */
+  constructor(policy: RetryPolicy | null, logger: Logger, holdable = false) {
+    this.#policy = policy;
+    this.#logger = logger;
+    this.#holdable = holdable;
+  }
+
+  /** Whether an earlier attempt of this call may have run (on any object): the next is a retry. */
+  get mayHaveRun(): boolean {
+    return this.#failures > 0;
+  }
+
+  /** The 1-based number of the next attempt. */
+  get nextAttempt(): number {
+    return this.#failures + 1;
+  }
+
+  /**
+   * An attempt started at `attemptStarted` failed with `error`: rethrows it if it may not be
+   * retried (not retryable, or the policy's attempts or time are spent); else logs the retry at
+   * `warn` and waits the backoff.
+   */
+  async failed(error: unknown, site: CallSite, attemptStarted: number): Promise<void> {
+    this.#failures++;
+    // The object holds a dequeue within one attempt: only the longest is excused, not the time of
+    // every attempt (a slow connection's attempts would otherwise retry on and on).
+    this.#longestAttempt = Math.max(this.#longestAttempt, Date.now() - attemptStarted);
+    const policy = this.#policy;
+    const n = this.#failures;
+    if (policy === null || n >= policy.attempts || !isRetryable(error)) throw error;
+    const delayMs = backoffMs(n, policy);
+    const excused = this.#holdable ? Math.min(this.#longestAttempt, MAX_HOLD_MS) : 0;
+    if (Date.now() + delayMs - this.#started - excused > policy.maxElapsedMs) throw error;
+    // Every receipt a holdable call's attempts may have written is written after its first
+    // attempt started and kept two minutes: no retry starts later than that, less a margin.
+    if (this.#holdable && Date.now() + delayMs - this.#started > HOLDABLE_CUTOFF_MS) throw error;
+    this.#logger.warn("Durable Object call failed; retrying", {
+      method: site.method,
+      objectName: site.objectName,
+      attempt: n,
+      attempts: policy.attempts,
+      delayMs,
+      error: error instanceof Error ? error.message : String(error),
+    });
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+  }
+}
+
+/**
  * Runs `attempt` until it succeeds, fails with an error that is not retryable, or the policy's
  * attempts or time run out; then rethrows the last error itself. Each retry is logged at `warn`.
  *
@@ -171,6 +234,9 @@ const HOLDABLE_CUTOFF_MS = 100_000;
  * not be retried, and the entry it took, already marked taken, would be lost with the reply.
  * The retry stays safe: its receipt is written when the held call commits, and the retry comes
  * within the budget of the failure, well inside the receipt window.
+ *
+ * A call that may be redirected to another object keeps one [`RetrySession`] across its hops
+ * instead (ts/adapter.ts).
  */
 export async function withRetries<T>(
   policy: RetryPolicy | null,
@@ -179,32 +245,13 @@ export async function withRetries<T>(
   attempt: (attemptNumber: number) => Promise<T>,
   holdable = false,
 ): Promise<T> {
-  const started = Date.now();
-  let longestAttempt = 0;
-  for (let n = 1; ; n++) {
+  const session = new RetrySession(policy, logger, holdable);
+  for (;;) {
     const attemptStarted = Date.now();
     try {
-      return await attempt(n);
+      return await attempt(session.nextAttempt);
     } catch (error) {
-      // The object holds a dequeue within one attempt: only the longest is excused, not the
-      // time of every attempt (a slow connection's attempts would otherwise retry on and on).
-      longestAttempt = Math.max(longestAttempt, Date.now() - attemptStarted);
-      if (policy === null || n >= policy.attempts || !isRetryable(error)) throw error;
-      const delayMs = backoffMs(n, policy);
-      const excused = holdable ? Math.min(longestAttempt, MAX_HOLD_MS) : 0;
-      if (Date.now() + delayMs - started - excused > policy.maxElapsedMs) throw error;
-      // Every receipt a holdable call's attempts may have written is written after its first
-      // attempt started and kept two minutes: no retry starts later than that, less a margin.
-      if (holdable && Date.now() + delayMs - started > HOLDABLE_CUTOFF_MS) throw error;
-      logger.warn("Durable Object call failed; retrying", {
-        method: site.method,
-        objectName: site.objectName,
-        attempt: n,
-        attempts: policy.attempts,
-        delayMs,
-        error: error instanceof Error ? error.message : String(error),
-      });
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await session.failed(error, site, attemptStarted);
     }
   }
 }
