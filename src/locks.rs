@@ -55,12 +55,17 @@ fn new_token() -> Result<String> {
     Ok(token)
 }
 
+/// What an acquire that may be held answers (see [`Store::acquire_lock_or_hold`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acquired {
+    Granted(Lock),
+    Refused,
+    /// Held: ask again, with the same arguments, by this time (Unix ms) or when the key is written.
+    WaitUntil(i64),
+}
+
 impl<D: Database> Store<D> {
-    /// Grants the lock if no unexpired holder has it. `token` is the caller's (`None`: draw one).
-    /// A retry whose token already holds the lock is a retry of a granted acquire: it gets the
-    /// lock back with its stored expiry, and nothing is written. `patience_ms` is how long the
-    /// caller may take between its calls (its retry budget), for the announcement a refusal
-    /// makes (see `tenure`).
+    /// [`Store::acquire_lock_or_hold`] without holding: a refusal is answered at once.
     pub fn acquire_lock(
         &self,
         thread_id: &str,
@@ -69,19 +74,45 @@ impl<D: Database> Store<D> {
         patience_ms: Option<f64>,
         now: i64,
     ) -> Result<Option<Lock>> {
+        Ok(
+            match self.acquire_lock_or_hold(thread_id, ttl_ms, token, patience_ms, false, now)? {
+                Acquired::Granted(lock) => Some(lock),
+                Acquired::Refused | Acquired::WaitUntil(_) => None,
+            },
+        )
+    }
+
+    /// Grants the lock if no unexpired holder has it. `token` is the caller's (`None`: draw one).
+    /// A retry whose token already holds the lock is a retry of a granted acquire: it gets the
+    /// lock back with its stored expiry, and nothing is written. `patience_ms` is how long the
+    /// caller may take between its calls (its retry budget), for the announcement a refusal
+    /// makes (see `tenure`). `hold`: a refusal that could strand the newcomer's entry (the
+    /// holder of a restored tenure may only have its release left) may be held instead
+    /// ([`Acquired::WaitUntil`]; the caller asks again) — only for a caller that sent its token,
+    /// so that every ask is the same acquire.
+    pub fn acquire_lock_or_hold(
+        &self,
+        thread_id: &str,
+        ttl_ms: f64,
+        token: Option<Attempt<'_>>,
+        patience_ms: Option<f64>,
+        hold: bool,
+        now: i64,
+    ) -> Result<Acquired> {
         let thread_id = validate::key("threadId", thread_id)?;
         let ttl_ms = validate::required_ttl("ttlMs", ttl_ms)?;
+        let hold = hold && token.is_some();
         let retry = token.is_some_and(|t| t.retry);
         let token = match token {
             Some(token) => validate::new_token("token", token.id)?.to_owned(),
             None => new_token()?,
         };
         let expires_at = now + ttl_ms;
-        let granted = |token: String| -> Result<Option<Lock>> {
+        let granted = |token: String| -> Result<Acquired> {
             self.alarm.note_deadline(expires_at, Cleanup::Eventually);
             let had_rows = self.tenures.granted(thread_id, &token, expires_at, now);
             self.tenure_ended(thread_id, had_rows)?;
-            Ok(Some(Lock {
+            Ok(Acquired::Granted(Lock {
                 thread_id: thread_id.to_owned(),
                 token,
                 expires_at,
@@ -96,7 +127,7 @@ impl<D: Database> Store<D> {
             .transpose()?
             .flatten()
         {
-            return Ok(Some(Lock {
+            return Ok(Acquired::Granted(Lock {
                 thread_id: thread_id.to_owned(),
                 token,
                 expires_at: held_until,
@@ -118,9 +149,25 @@ impl<D: Database> Store<D> {
                 return granted(token);
             }
         }
+        let patience = tenure::patience(patience_ms);
+        // Held by the holder of a restored tenure that may have made its final dequeue: wait for
+        // its next call rather than guess (see `tenure`, "Unknown is not final"). Writes nothing.
+        if hold {
+            if let Some((holder, holder_expires_at)) = self.lock_holder(thread_id, now)? {
+                if let Some(at) = self.tenures.hold_acquire(
+                    thread_id,
+                    &holder,
+                    holder_expires_at,
+                    &token,
+                    patience,
+                    now,
+                ) {
+                    return Ok(Acquired::WaitUntil(at));
+                }
+            }
+        }
         // Refused: announce the newcomer's coming enqueue, durably (src/announcements.rs), in
         // one transaction with the read of the holder it waits on. Memory follows the commit.
-        let patience = tenure::patience(patience_ms);
         let holder = self.db.transaction(&mut || {
             let Some((holder, holder_expires_at)) = self.lock_holder(thread_id, now)? else {
                 return Ok(None);
@@ -145,7 +192,7 @@ impl<D: Database> Store<D> {
                 now,
             );
         }
-        Ok(None)
+        Ok(Acquired::Refused)
     }
 
     /// One upsert that only overwrites an expired holder — or the holder `handover_from`, whose

@@ -66,12 +66,29 @@
 //!   tenure hands the lock over only after two empty dequeues it saw itself — never while a
 //!   handler may still run. Everything else lost with memory (the holder's own enqueue, a held
 //!   dequeue's wait start) costs at most a wait up to an announcement's deadline, never data and
-//!   never exclusivity. The one thing a restart does lose: a tenure *drained* in memory (its final
-//!   dequeue made, its release not yet) is restored undrained, so an acquire arriving between a
-//!   restart and that release is refused instead of handed the lock, and its entry waits for the
-//!   next message (the #928 race in a one-call window; closing it needs the final dequeue to be
-//!   known after a restart — a row on every queue-strategy message — or the refused acquire held
-//!   until the holder's next call shows whether it was final).
+//!   never exclusivity. What a restart cannot recover — whether the holder's last dequeue was
+//!   final — is waited for instead of guessed: a tenure drained in memory (its final dequeue
+//!   made, its release not yet) is restored undrained, and refusing an acquire then could strand
+//!   its entry (the holder's release would leave it queued: the #928 race in a one-call window),
+//!   while granting it could give a second flow the lock beside a running handler. So while the
+//!   holder of a restored tenure may have made its final dequeue (its last dequeue is unknown, or
+//!   its one empty dequeue since followed an unknown one), a newcomer's acquire is **held**
+//!   ([`Tenures::hold_acquire`]; the shell re-asks on every write to the key, every dequeue and at
+//!   the deadline) until the holder's next call settles it: its release (or the lock's expiry, or
+//!   a force release) frees the lock and the re-asked acquire is granted — an ordinary grant, one
+//!   holder; its dequeue shows the previous one was not final, and the acquire is refused and
+//!   announced as before (a held acquire counts as an announcement meanwhile, so that dequeue
+//!   waits for its entry). With neither within [`ACQUIRE_HOLD_MS`] (1 s, or the caller's retry
+//!   budget if smaller; the adapter excuses a held acquire from that budget as it does a held
+//!   dequeue, ts/retry.ts), it is refused as before: the window
+//!   then stays open only for a holder whose release comes more than a second after its final
+//!   dequeue *and* after a restart. A held acquire writes nothing; its retry (same token) keeps
+//!   its start, and one granted meanwhile finds its token holding the lock. Only acquires that
+//!   send their token are held. `claimOrEnqueue` is not held: its refusal enqueues in the same
+//!   transaction and the holder's `releaseOrDequeue` sees the entry atomically, so it strands
+//!   nothing. What is not carried: a held acquire does not move with its unit (its re-ask is
+//!   admitted like any call and follows the key), and a moved tenure whose one empty dequeue
+//!   followed an unknown one arrives as "last empty, known".
 //! - **Only where chat needs it.** With no `acquireLock` refused (or refusable) during a tenure,
 //!   nothing differs from the plain contract: no announcement means no wait (and no row, and no
 //!   statement on `lock_announcements`), and a handover needs an acquire arriving while the lock
@@ -92,6 +109,10 @@ pub const MAX_PATIENCE_MS: i64 = MAX_RETRY_ELAPSED_MS + 1_000;
 pub const DEFAULT_PATIENCE_MS: i64 = 1_000;
 /// The longest one dequeue is ever held.
 pub const MAX_WAIT_MS: i64 = 2 * MAX_PATIENCE_MS;
+/// The longest a newcomer's acquire is held while the holder of a restored tenure may already
+/// have made its final dequeue (see "Unknown is not final"): well within the adapter's retry
+/// budget (5 s by default), so the held call needs no excuse from it (ts/retry.ts).
+pub const ACQUIRE_HOLD_MS: i64 = 1_000;
 /// Tenures kept before expired ones are pruned.
 const PRUNE_ABOVE: usize = 1_024;
 
@@ -101,6 +122,17 @@ struct Announcement {
     token: Option<String>,
     deadline: i64,
     patience: i64,
+    /// Of an acquire being held (not refused yet): no row, and the refusal makes it one.
+    held: bool,
+}
+
+/// A newcomer's acquire being held (see [`Tenures::hold_acquire`]).
+#[derive(Debug, Clone)]
+struct HeldAcquire {
+    token: String,
+    since: i64,
+    /// The holder's dequeues counted when it was first held: one more settles it.
+    dequeues_seen: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +164,13 @@ struct Tenure {
     /// Rows of this tenure's announcements that may still be in `lock_announcements` (see
     /// `announcements`): its release deletes them if any.
     rows: u32,
+    /// The holder may already have made its final dequeue and this instance cannot tell: the
+    /// tenure was rebuilt after a restart and the holder's last dequeue before it is unknown (or
+    /// its one empty dequeue since followed such an unknown one). Acquires are then held.
+    final_unknown: bool,
+    /// The holder's dequeues this instance saw (a held acquire is settled by the next one).
+    dequeues: u64,
+    held_acquires: Vec<HeldAcquire>,
 }
 
 impl Tenure {
@@ -147,6 +186,9 @@ impl Tenure {
             dequeued: false,
             own_enqueue: None,
             rows: 0,
+            final_unknown: last_dequeue == Some(LastDequeue::Unknown),
+            dequeues: 0,
+            held_acquires: Vec::new(),
         }
     }
 
@@ -268,9 +310,88 @@ impl Tenures {
                 token: Some(token),
                 deadline,
                 patience,
+                held: false,
             })
             .collect();
         self.insert(key, tenure, now);
+    }
+
+    /// An acquire by `token` finds the lock held by `holder` (until `holder_expires_at`) and
+    /// cannot be handed it. If this instance cannot tell whether the holder has already made its
+    /// final dequeue (a restored tenure, see "Unknown is not final"), refusing could strand the
+    /// newcomer's entry (the holder may only have its release left), and granting could give a
+    /// second flow the lock while a handler runs: the acquire is held instead, until the holder's
+    /// next call settles it — its release (the caller's re-ask is then granted), or its dequeue
+    /// (the previous one was not final: refuse, and that dequeue is held for the entry) — or
+    /// until [`ACQUIRE_HOLD_MS`] have passed (refuse). While held it counts as an announcement
+    /// (in memory only), so a dequeue of the holder meanwhile waits for it. Answers the time by
+    /// which to ask again, or `None`: refuse now (then [`Tenures::announce`]).
+    pub fn hold_acquire(
+        &self,
+        key: &str,
+        holder: &str,
+        holder_expires_at: i64,
+        token: &str,
+        patience: i64,
+        now: i64,
+    ) -> Option<i64> {
+        if holder_expires_at <= now {
+            return None;
+        }
+        self.ensure(key, holder, holder_expires_at, now);
+        let mut map = self.map.borrow_mut();
+        let t = map.get_mut(key)?;
+        if acquire_hold_ms(patience) == 0 {
+            return None;
+        }
+        let i = match t.held_acquires.iter().position(|h| h.token == token) {
+            Some(i) => i,
+            None => {
+                if !t.final_unknown
+                    || t.announcements
+                        .iter()
+                        .any(|a| a.token.as_deref() == Some(token))
+                {
+                    return None; // known not final, or refused before (a retry)
+                }
+                t.held_acquires.push(HeldAcquire {
+                    token: token.to_owned(),
+                    since: now,
+                    dequeues_seen: t.dequeues,
+                });
+                t.announcements.push(Announcement {
+                    token: Some(token.to_owned()),
+                    deadline: now + acquire_hold_ms(patience) + 2 * patience,
+                    patience,
+                    held: true,
+                });
+                t.held_acquires.len() - 1
+            }
+        };
+        let h = &t.held_acquires[i];
+        let until = h.since + acquire_hold_ms(patience);
+        if h.dequeues_seen != t.dequeues || now >= until {
+            t.held_acquires.remove(i);
+            return None;
+        }
+        Some(until)
+    }
+
+    /// Makes sure `key` has a live tenure of `holder`: one granted before this instance started
+    /// gets one now, as [`Tenures::restore`] would build it.
+    fn ensure(&self, key: &str, holder: &str, holder_expires_at: i64, now: i64) {
+        let known = self
+            .map
+            .borrow()
+            .get(key)
+            .is_some_and(|t| t.live(now) && t.token == holder);
+        if !known {
+            self.insert(
+                key,
+                Tenure::new(holder, holder_expires_at, Some(LastDequeue::Unknown)),
+                now,
+            );
+        }
     }
 
     /// `token` extended its lock.
@@ -317,29 +438,34 @@ impl Tenures {
         if holder_expires_at <= now {
             return None;
         }
+        self.ensure(key, holder, holder_expires_at, now);
         let mut map = self.map.borrow_mut();
-        if !map
-            .get(key)
-            .is_some_and(|t| t.live(now) && t.token == holder)
-        {
-            drop(map);
-            self.insert(
-                key,
-                Tenure::new(holder, holder_expires_at, Some(LastDequeue::Unknown)),
-                now,
-            );
-            map = self.map.borrow_mut();
-        }
         let t = map.get_mut(key)?;
         t.prune_announcements(now);
-        if token.is_some() && t.announcements.iter().any(|a| a.token.as_deref() == token) {
-            return None;
-        }
         let deadline = now + 2 * patience;
+        if let Some(token) = token {
+            t.held_acquires.retain(|h| h.token != token);
+            if let Some(a) = t
+                .announcements
+                .iter_mut()
+                .find(|a| a.token.as_deref() == Some(token))
+            {
+                if !a.held {
+                    return None; // a retry
+                }
+                // The held acquire is refused now: its announcement becomes a row.
+                a.held = false;
+                a.deadline = deadline;
+                a.patience = patience;
+                t.rows = t.rows.saturating_add(1);
+                return Some(deadline);
+            }
+        }
         t.announcements.push(Announcement {
             token: token.map(str::to_owned),
             deadline,
             patience,
+            held: false,
         });
         if token.is_some() {
             t.rows = t.rows.saturating_add(1);
@@ -399,7 +525,7 @@ impl Tenures {
         match picked {
             Some(a) => EnqueuePlan::Fulfils {
                 token: a.token.clone(),
-                persisted: t.rows > 0 && a.token.is_some(),
+                persisted: t.rows > 0 && a.token.is_some() && !a.held,
             },
             None => EnqueuePlan::Nothing,
         }
@@ -467,6 +593,8 @@ impl Tenures {
             t.last_dequeue = Some(LastDequeue::Entry);
             t.waiting_since = None;
             t.dequeued = true;
+            t.dequeues += 1;
+            t.final_unknown = false;
         }
     }
 
@@ -478,6 +606,9 @@ impl Tenures {
             return EmptyDequeue::Answer;
         };
         t.dequeued = true;
+        // Another dequeue: the previous one was not final (a held acquire is settled by this).
+        t.dequeues += 1;
+        t.final_unknown = false;
         // After a restart the previous dequeue is unknown: this one may be final (hold it, or
         // the announced entry is stranded) but may end a round chat follows with a handler (so
         // it never drains the tenure: a handover now could give a second flow the lock).
@@ -491,7 +622,10 @@ impl Tenures {
                     return EmptyDequeue::WaitUntil(deadline.min(cap));
                 }
             }
-            if t.last_dequeue != Some(LastDequeue::Unknown) {
+            if t.last_dequeue == Some(LastDequeue::Unknown) {
+                // Final if the unknown one before it was empty: still cannot tell.
+                t.final_unknown = true;
+            } else {
                 t.drained = true;
             }
         }
@@ -584,6 +718,7 @@ impl Tenures {
                 token: Some(token),
                 deadline,
                 patience,
+                held: false,
             })
             .collect();
         tenure.waiting_since = moving
@@ -612,6 +747,13 @@ impl Tenures {
     pub fn is_empty(&self) -> bool {
         self.map.borrow().is_empty()
     }
+}
+
+/// How long an acquire of a caller with this patience may be held: [`ACQUIRE_HOLD_MS`], or the
+/// caller's retry budget (its patience less the second added to it) if that is smaller — nothing
+/// for a caller that declared none.
+fn acquire_hold_ms(patience: i64) -> i64 {
+    (patience - 1_000).clamp(0, ACQUIRE_HOLD_MS)
 }
 
 /// Clamps a caller's declared patience (ms) to what this object honours.
@@ -798,6 +940,97 @@ mod tests {
             EmptyDequeue::WaitUntil(at) => assert!(at <= T0 + 20 + 2 * MAX_PATIENCE_MS),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_restored_tenure_holds_an_acquire_until_the_holders_next_call() {
+        // The lock was granted before this instance started: its holder may have made its final
+        // dequeue (only its release left) or be in a handler. The newcomer's acquire is held.
+        let t = Tenures::default();
+        let hold = |tok: &str, now: i64| t.hold_acquire("k", "h", T0 + 30_000, tok, 6_000, now);
+        assert_eq!(hold("n", T0), Some(T0 + ACQUIRE_HOLD_MS));
+        assert_eq!(
+            hold("n", T0 + 10),
+            Some(T0 + ACQUIRE_HOLD_MS),
+            "a re-ask or a retry keeps its start"
+        );
+        // The holder's dequeue meanwhile is held for it (it counts as an announcement)...
+        assert!(matches!(
+            t.found_empty("k", None, T0 + 20),
+            EmptyDequeue::WaitUntil(_)
+        ));
+        // ...and settles it: the previous dequeue was not final, so refuse and announce.
+        assert_eq!(hold("n", T0 + 30), None);
+        assert_eq!(
+            t.announce("k", "h", T0 + 30_000, Some("n"), 1_000, T0 + 30),
+            Some(T0 + 2_030)
+        );
+        assert_eq!(
+            t.announce("k", "h", T0 + 30_000, Some("n"), 1_000, T0 + 31),
+            None,
+            "a retry"
+        );
+        assert_eq!(
+            hold("n", T0 + 32),
+            None,
+            "refused before: a retry is refused again"
+        );
+        t.enqueued("k", Some("n"), None, T0 + 40);
+        t.took_entry("k", T0 + 40);
+        assert_eq!(
+            hold("m", T0 + 50),
+            None,
+            "known not final: refused as before"
+        );
+
+        // Without any call of the holder: refused after the bound.
+        let u = Tenures::default();
+        assert_eq!(
+            u.hold_acquire("k", "h", T0 + 30_000, "n", 6_000, T0),
+            Some(T0 + ACQUIRE_HOLD_MS)
+        );
+        assert_eq!(
+            u.hold_acquire("k", "h", T0 + 30_000, "n", 6_000, T0 + ACQUIRE_HOLD_MS),
+            None
+        );
+
+        // A restored tenure's one empty dequeue may itself have been final: still held.
+        let r = Tenures::default();
+        r.restore("k", "h", T0 + 30_000, Vec::new(), T0);
+        assert_eq!(r.found_empty("k", None, T0 + 1), EmptyDequeue::Answer);
+        assert_eq!(r.handover_from("k", T0 + 1), None);
+        assert_eq!(
+            r.hold_acquire("k", "h", T0 + 30_000, "n", 6_000, T0 + 2),
+            Some(T0 + 2 + ACQUIRE_HOLD_MS)
+        );
+        // A second empty dequeue is final and known: no hold, a handover.
+        let s = Tenures::default();
+        s.restore("k", "h", T0 + 30_000, Vec::new(), T0);
+        s.found_empty("k", None, T0 + 1);
+        s.found_empty("k", None, T0 + 2);
+        assert_eq!(s.handover_from("k", T0 + 2).as_deref(), Some("h"));
+
+        // A caller that declared no retry budget is not held.
+        let d = Tenures::default();
+        assert_eq!(
+            d.hold_acquire("k", "h", T0 + 30_000, "n", DEFAULT_PATIENCE_MS, T0),
+            None
+        );
+        // A small budget bounds the hold.
+        assert_eq!(
+            d.hold_acquire("k", "h", T0 + 30_000, "n", 1_250, T0),
+            Some(T0 + 250)
+        );
+
+        // A tenure this instance granted never holds an acquire.
+        let g = Tenures::default();
+        g.granted("k", "h", T0 + 30_000, T0);
+        assert_eq!(g.hold_acquire("k", "h", T0 + 30_000, "n", 6_000, T0), None);
+        g.found_empty("k", None, T0 + 1);
+        assert_eq!(
+            g.hold_acquire("k", "h", T0 + 30_000, "n", 6_000, T0 + 2),
+            None
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@ use crate::handoff_pages::PageImport;
 use crate::handoff_wire::{migration_from_js, set_page, shape_from_js, unit_from_js, unit_to_js};
 use crate::idempotency::Attempt;
 use crate::lists::AppendOptions;
+use crate::locks::Acquired;
 use crate::queues::Dequeued;
 use crate::routing::{Route, Router, Scope};
 use crate::store::Store;
@@ -367,7 +368,9 @@ impl StateCore {
         self.store.is_subscribed(&thread_id).map_err(js_error)
     }
 
-    #[wasm_bindgen(js_name = acquireLock, unchecked_return_type = "Lock | null")]
+    /// The lock, `null` when refused, or — for an acquire that is held (see `tenure`) — a number:
+    /// the Unix ms by which to ask again (the shell also asks again whenever the key is written).
+    #[wasm_bindgen(js_name = acquireLock, unchecked_return_type = "Lock | null | number")]
     pub fn acquire_lock(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
@@ -381,15 +384,17 @@ impl StateCore {
             let ttl_ms = number_arg("ttlMs", &ttl_ms)?;
             let token = attempt_arg("token", &token, &retry)?;
             let patience_ms = optional_number_arg("patienceMs", &patience_ms)?;
-            match self.store.acquire_lock(
+            match self.store.acquire_lock_or_hold(
                 &thread_id,
                 ttl_ms,
                 as_attempt(&token),
                 patience_ms,
+                true,
                 now(),
             )? {
-                None => Ok(JsValue::NULL),
-                Some(lock) => Ok(lock
+                Acquired::Refused => Ok(JsValue::NULL),
+                Acquired::WaitUntil(at) => Ok(JsValue::from_f64(at as f64)),
+                Acquired::Granted(lock) => Ok(lock
                     .into_ts()
                     .map_err(|e| Error::storage(e.to_string()))?
                     .js_value()),

@@ -184,3 +184,54 @@ describe("a runtime reset inside a contended tenure", () => {
     });
   }
 });
+
+// The window a restart still opened (issue 18, the remaining stranded messages of the reset
+// soak): the holder's final empty dequeue has been answered (in memory the tenure is drained and
+// would hand the lock over), then every object is reset before its releaseLock. The fresh
+// instance cannot know that dequeue was final; a newcomer's acquire arriving now used to be
+// refused, its entry enqueued, and the holder's release left it queued with nobody draining.
+// Forced with a gate on the holder's releaseLock at the adapter's surface.
+describe("a runtime reset between the holder's final dequeue and its release", () => {
+  it("the newcomer arriving in that window still has its message handled", { timeout: 60_000 }, async () => {
+    const name = `reset-final-release-${runs++}`;
+    const base = createCloudflareState({ namespace: env.CHAT_STATE as never, name, logger: recordingLogger() });
+    await base.connect();
+    const threadTs = nextTs();
+    const threadId = threadIdOf(CHANNEL_ID, threadTs);
+    await base.subscribe(threadId);
+
+    let released!: () => void;
+    const releaseReached = new Promise<void>((resolve) => (released = resolve));
+    let letRelease!: () => void;
+    const releaseMayGo = new Promise<void>((resolve) => (letRelease = resolve));
+    let releases = 0;
+    const hook: Hook = async (method) => {
+      if (method === "releaseLock" && ++releases === 1) {
+        released();
+        await releaseMayGo;
+      }
+    };
+    const state = new InstrumentedState(base, { hook });
+    const logger = recordingLogger();
+    const first = RecordingBot.reply(threadTs, "first");
+    const second = RecordingBot.reply(threadTs, "second");
+    const bot = new RecordingBot(state, { concurrency: "queue", threadState: false, logger });
+    const firstDone = bot.deliver(first.payload);
+    await releaseReached; // the holder's final empty dequeue was answered; its release waits
+    await abortAllDurableObjects(); // the drained tenure is forgotten
+    const secondDone = bot.deliver(second.payload);
+    await sleep(300); // the newcomer's acquire reaches the fresh instance
+    letRelease();
+    await Promise.all([firstDone, secondDone]);
+    await state.settled();
+
+    expect(state.calls.filter((c) => c.method === "dequeue").length).toBeGreaterThan(0);
+    expect(logger.lines.filter((l) => l.level === "error")).toEqual([]);
+    expect(bot.handled.get(first.id)).toBe(1);
+    // Before: undefined — refused, enqueued, and left queued by the holder's release.
+    expect(bot.handled.get(second.id)).toBe(1);
+    expect(bot.overlaps).toBe(0);
+    const [inspection] = await base.inspect();
+    expect(inspection).toMatchObject({ locks: 0, queuedEntries: 0 });
+  });
+});

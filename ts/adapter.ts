@@ -502,8 +502,10 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     } else {
       via = this.#via(routing, object, key, call, argument);
     }
-    // Only a dequeue may be held by the object (src/tenure.rs).
-    const session = new RetrySession(this.#retry, this.#logger, method === "dequeue");
+    // Only a dequeue and an acquireLock may be held by the object (src/tenure.rs): an acquire for
+    // at most ACQUIRE_HOLD_MS (1 s), which a budget smaller than that would not survive. Its retry
+    // is safe however late: it carries its token, and one granted meanwhile finds it holding.
+    const session = new RetrySession(this.#retry, this.#logger, method === "dequeue" || method === "acquireLock");
     for (let hop = 0; ; hop++) {
       const target = object;
       const at = via;

@@ -113,9 +113,29 @@ export class ChatStateDO extends DurableObject<unknown> {
    */
   acquireLock(threadId: string, ttlMs: number, token?: string, retry?: boolean, patienceMs?: number, via?: Via): Answer<Lock | null> {
     const args = [threadId, ttlMs, token, retry, patienceMs];
-    return this.#write("acquireLock", threadId, true, args, via, () =>
-      this.#core.acquireLock(threadId, ttlMs, token, retry, patienceMs),
-    );
+    return this.#on("acquireLock", threadId, true, args, via, () => {
+      const answer = this.#core.acquireLock(threadId, ttlMs, token, retry, patienceMs) as Lock | null | number;
+      if (typeof answer !== "number") {
+        this.#held.written(threadId);
+        return this.#settle(answer);
+      }
+      // Held until the holder's next call settles it (src/tenure.rs, "Unknown is not final").
+      const ask = (): Lock | null | number => {
+        const admission = this.#core.admit(threadId, true, via?.from, via?.migration?.id, via?.self);
+        if (admission !== undefined) throw new MovedWhileHeld();
+        return this.#core.acquireLock(threadId, ttlMs, token, retry, patienceMs) as Lock | null | number;
+      };
+      return this.#held.hold(threadId, answer, ask).then(
+        (lock) => {
+          this.#held.written(threadId);
+          return this.#settle(lock);
+        },
+        (error: unknown) => {
+          if (error instanceof MovedWhileHeld) return this.acquireLock(threadId, ttlMs, token, retry, patienceMs, via) as Promise<Lock | null>;
+          throw error;
+        },
+      );
+    });
   }
 
   releaseLock(threadId: string, token: string, via?: Via): Answer<void> {
@@ -199,6 +219,8 @@ export class ChatStateDO extends DurableObject<unknown> {
         return this.#core.dequeue(threadId, requestId, retry, holder) as string | null | number;
       };
       const answer = this.#core.dequeue(threadId, requestId, retry, holder) as string | null | number;
+      // A holder's dequeue settles a held acquire (its previous dequeue was not final).
+      this.#held.written(threadId);
       if (typeof answer !== "number") return this.#settle(answer);
       return this.#held.hold(threadId, answer, ask).then(
         (entry) => this.#settle(entry),

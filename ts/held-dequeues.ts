@@ -2,9 +2,9 @@
 // refused has not enqueued yet, the core answers the holder's final empty dequeue with a time
 // (Unix ms) instead of null. This keeps that reply pending and asks the core again, with the same
 // arguments, whenever the key is written and at that time, until it answers an entry or null.
-// Only the waiting lives here; every decision is the core's.
-
-type Answer = string | null | number;
+// Only the waiting lives here; every decision is the core's. A newcomer's acquireLock may be held
+// the same way (while the holder of a restored tenure may only have its release left): its answer
+// is then a lock or null.
 
 export class HeldDequeues {
   readonly #waiting = new Map<string, Set<() => void>>();
@@ -18,8 +18,8 @@ export class HeldDequeues {
   }
 
   /** Waits until `ask` answers an entry or null; `first` is the time its first answer named. */
-  async hold(key: string, first: number, ask: () => Answer): Promise<string | null> {
-    let answer: Answer = first;
+  async hold<T>(key: string, first: number, ask: () => T | number): Promise<T> {
+    let answer: T | number = first;
     while (typeof answer === "number") {
       const until = answer;
       await new Promise<void>((resolve) => {
@@ -35,6 +35,6 @@ export class HeldDequeues {
       });
       answer = ask();
     }
-    return answer;
+    return answer as T;
   }
 }

@@ -228,7 +228,7 @@ export class RetrySession {
  * attempts or time run out; then rethrows the last error itself. Each retry is logged at `warn`.
  *
  * `holdable` marks a call the object may hold on purpose (a lock holder's final dequeue, held
- * for a newcomer): the time of its longest attempt — the hold, up to [`MAX_HOLD_MS`] — is not
+ * for a newcomer; a newcomer's acquireLock, held up to 1 s for the holder's next call): the time of its longest attempt — the hold, up to [`MAX_HOLD_MS`] — is not
  * counted against `maxElapsedMs`, and no retry starts later than `HOLDABLE_CUTOFF_MS` after the
  * first attempt. Otherwise a dequeue held past the budget whose reply is then lost would
  * not be retried, and the entry it took, already marked taken, would be lost with the reply.
