@@ -4,7 +4,7 @@ import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 // Soak runs raise the counts of the correctness tests: MODEL_SEQUENCES (model-based, default
-// 1,000; MODEL_FLOW_SEQUENCES, its several-flows-in-one-adapter part, default 60, with MODEL_FLOW_SEED its fast-check seed) and CONTENTION_ROUNDS (lock grants, default 1,000); FAULT_SEED replays the random faults
+// 1,000, with MODEL_SEED its fast-check seed; MODEL_FLOW_SEQUENCES, its several-flows-in-one-adapter part, default 60, with MODEL_FLOW_SEED its fast-check seed) and CONTENTION_ROUNDS (lock grants, default 1,000); FAULT_SEED replays the random faults
 // of the fault tests. The chaos tests (test/chaos.test.ts, scripts/soak.mjs) take CHAOS_SEED (one
 // seed to replay), CHAOS_SEEDS (a comma-separated list), CHAOS_STRATEGIES, CHAOS_MESSAGES,
 // CHAOS_THREADS, CHAOS_ABORT_ALL (whole-runtime resets per run) and CHAOS_CALM (faults, resets and
@@ -13,6 +13,7 @@ import { defineConfig } from "vitest/config";
 const soak = Object.fromEntries(
   [
     "MODEL_SEQUENCES",
+    "MODEL_SEED",
     "MODEL_FLOW_SEQUENCES",
     "MODEL_FLOW_SEED",
     "CONTENTION_ROUNDS",
