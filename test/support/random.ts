@@ -8,8 +8,11 @@ export function seededRandom(seed: number): () => number {
   return () => uniformFloat64(rng);
 }
 
-/** The seed a test uses: FAULT_SEED from the environment (via bindings), else a fresh one. */
+/**
+ * The seed a test uses: FAULT_SEED from the environment (via bindings), else a fixed one —
+ * `npm test` is a gate and replays as it stands; other seeds are for soak runs (FAULT_SEED=<n>).
+ */
 export function faultSeed(env: unknown): number {
   const given = Number((env as Record<string, string | undefined>).FAULT_SEED);
-  return Number.isSafeInteger(given) && given > 0 ? given : Math.floor(Math.random() * 2 ** 31);
+  return Number.isSafeInteger(given) && given > 0 ? given : 20261202;
 }
