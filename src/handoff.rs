@@ -652,6 +652,29 @@ impl<D: Database> Store<D> {
     }
 
     /// Every live row of a unit.
+    /// The live lock of `routing_key` (token, deadline): what a unit carries of it, on the whole
+    /// path and the paged one alike.
+    pub(crate) fn live_lock(&self, routing_key: &str, now: i64) -> Result<Option<(String, i64)>> {
+        Ok(self
+            .db
+            .exec(
+                &format!(
+                    "SELECT token, expires_at FROM locks WHERE thread_id = ?1 AND {}",
+                    crate::handoff_live::lock("?2")
+                ),
+                &[Param::Text(routing_key), Param::Int(now)],
+            )?
+            .into_iter()
+            .next()
+            .map(|row| {
+                let mut c = cols(row).into_iter();
+                (
+                    text(c.next().flatten()).unwrap_or_default(),
+                    int(&c.next().flatten()).unwrap_or(0),
+                )
+            }))
+    }
+
     pub fn collect_unit(&self, routing_key: &str, now: i64) -> Result<Unit> {
         let keys = unit_keys(routing_key);
         let key_params: Vec<Param<'_>> = keys.iter().map(|k| Param::Text(k)).collect();
@@ -664,21 +687,7 @@ impl<D: Database> Store<D> {
         let subscribed = self
             .db
             .returned_row("SELECT 1 FROM subscriptions WHERE thread_id = ?1", &r[..1])?;
-        let lock = self
-            .db
-            .exec(
-                "SELECT token, expires_at FROM locks WHERE thread_id = ?1 AND expires_at > ?2",
-                &r,
-            )?
-            .into_iter()
-            .next()
-            .map(|row| {
-                let mut c = cols(row).into_iter();
-                (
-                    text(c.next().flatten()).unwrap_or_default(),
-                    int(&c.next().flatten()).unwrap_or(0),
-                )
-            });
+        let lock = self.live_lock(routing_key, now)?;
         let cache = self
             .db
             .exec(

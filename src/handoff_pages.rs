@@ -330,24 +330,7 @@ impl<D: Database> Store<D> {
         let subscribed = self
             .db
             .returned_row("SELECT 1 FROM subscriptions WHERE thread_id = ?1", &r[..1])?;
-        let lock = self
-            .db
-            .exec(
-                &format!(
-                    "SELECT token, expires_at FROM locks WHERE thread_id = ?1 AND {}",
-                    live::lock("?2")
-                ),
-                &r,
-            )?
-            .into_iter()
-            .next()
-            .map(|row| {
-                let mut c = cols(row).into_iter();
-                (
-                    text(c.next().flatten()).unwrap_or_default(),
-                    int(&c.next().flatten()).unwrap_or(0),
-                )
-            });
+        let lock = self.live_lock(routing_key, now)?;
         let tenure = lock
             .as_ref()
             .and_then(|(token, _)| self.tenures.export(routing_key, token, now));
