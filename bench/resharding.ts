@@ -12,8 +12,8 @@
 // RPC methods, called in the object (the rows are the adapter's by construction, without 50,000
 // RPCs); a few threads are written through the adapter over RPC and compared row by row.
 import { createCloudflareState, type CloudflareDOStateAdapter } from "../ts/index.js";
-import { newRequestId } from "../ts/ids.js";
-import { Layout } from "../ts/layout.js";
+import { newRequestId } from "../ts/shared/ids.js";
+import { Layout } from "../ts/worker/layout.js";
 import { countingNamespace, type ObjectRef, type RowCounts, type RpcCounter } from "./counting.js";
 import { DEDUPE_TTL, LOCK_TTL, message } from "./scenarios.js";
 import type { Env } from "./worker.js";
@@ -41,7 +41,7 @@ export async function preloadThreads(object: object, from: number, count: number
   const o = object as Target;
   for (let i = from; i < from + count; i++) {
     const t = reshardThread(i);
-    // The arguments the adapter sends (ts/adapter.ts), `via` left out as a 1-object layout does.
+    // The arguments the adapter sends (ts/worker/adapter.ts), `via` left out as a 1-object layout does.
     await o.subscribe!(t);
     await o.set!(`thread-state:${t}`, JSON.stringify(threadState), TTL);
     for (let m = 0; m < HISTORY_ITEMS; m++) {

@@ -214,7 +214,7 @@ export function queueLines(s) {
 \`setIfNotExists\` and \`isSubscribed\` for every message; the holder \`acquireLock\`, its handler (\`get\` + \`set\` thread
 state, two \`appendToList\`), its drain, \`releaseLock\`. The second message of a pair (its own adapter, as another Worker
 request) is refused the lock and calls \`queueDepth\` and \`enqueue\`; the holder's drain starts right after the refusal, so
-its \`dequeue\` reaches the object before that entry, while the refusal's announcement is live (src/tenure.rs). The
+its \`dequeue\` reaches the object before that entry, while the refusal's announcement is live (src/guarantees/tenure.rs). The
 object held that dequeue until the entry landed in ${fmt(q.held)} of ${fmt(q.pairs)} pairs (counted in the object: an \`enqueue\` arriving
 while a \`dequeue\` on its key was pending); then it answers the entry, the next \`dequeue\` is empty, the handler runs for the
 second message, the final \`dequeue\` is empty, \`releaseLock\`. A pair is ${fmt(k.pair.rpc * 2)} RPCs for the two messages: the second
@@ -227,7 +227,7 @@ message's handler runs under the first one's lock.
   expired after 90 s (vercel/chat#928). The pair's final \`dequeue\`, with no announcement left, took ${ms(q.pairFinalDequeue.mean)} ms.
 ${
   q.pairRowsRead
-    ? `- Rows read: a pair's grow with the taken entries its thread's queue still keeps as retry receipts (src/queues.rs), which
+    ? `- Rows read: a pair's grow with the taken entries its thread's queue still keeps as retry receipts (src/model/queues.rs), which
   \`enqueue\` and \`dequeue\` read: ${rows(q.pairRowsRead.first)} rows read per message over the first ${fmt(q.pairRowsRead.n)} pairs, ${rows(q.pairRowsRead.last)} over the last ${fmt(q.pairRowsRead.n)},
   after ${fmt(q.pairs)} entries queued on that thread in ${fmt(q.seconds, 1)} s.\n`
     : ""

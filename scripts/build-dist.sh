@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 rm -rf dist
 npx tsc -p tsconfig.build.json
-cp ts/wasm-module.d.ts dist/wasm-module.d.ts
+mkdir -p dist/shared && cp ts/shared/wasm-module.d.ts dist/shared/wasm-module.d.ts
 echo "dist/: $(ls dist | tr '\n' ' ')"

@@ -76,7 +76,7 @@ describe("rows written per call", () => {
     expect(figures["set (new, TTL)"]).toBe(2);
     expect(figures["set (new, no TTL)"]).toBe(1);
     // The new item (carrying the list's exact expiry) and the trimmed oldest; the `lists` row's
-    // bound is still ahead of the new deadline (src/lists.rs).
+    // bound is still ahead of the new deadline (src/model/lists.rs).
     expect(figures["appendToList (100 items, TTL)"]).toBe(2);
     expect(figures["appendToList (100 items, no TTL)"]).toBe(2);
     expect(figures["enqueue"]).toBe(1);
@@ -179,7 +179,7 @@ describe("a contended message (a newcomer refused while the lock is held)", () =
     figures["acquireLock (holder)"] = await rowsWritten(name, async () => {
       lock = await holder.acquireLock("t1", 30_000);
     });
-    // chat's newcomer: refused, asks the depth, enqueues (src/announcements.rs).
+    // chat's newcomer: refused, asks the depth, enqueues (src/guarantees/announcements.rs).
     figures["acquireLock (refused)"] = await rowsWritten(name, async () => {
       expect(await newcomer.acquireLock("t1", 30_000)).toBeNull();
     });

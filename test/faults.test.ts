@@ -376,7 +376,7 @@ describe("mixed versions during a deploy or a rollback", () => {
   });
 });
 
-/** Layout 2 (schema::V2_TABLES_FOR_TESTS in src/schema.rs), as the previous build created it. */
+/** Layout 2 (schema::V2_TABLES_FOR_TESTS in src/base/schema.rs), as the previous build created it. */
 const V2_SCHEMA = `
 CREATE TABLE _schema_version (version INTEGER PRIMARY KEY);
 INSERT INTO _schema_version VALUES (2);

@@ -1,8 +1,8 @@
-// Which flow a queue call belongs to (ts/lock-tracker.ts): the hints an adapter attaches when a
+// Which flow a queue call belongs to (ts/worker/lock-tracker.ts): the hints an adapter attaches when a
 // lock holder and refused newcomers share one adapter. Hints never change data, but a wrong one
 // makes the object wait for an entry that is not coming, or stop waiting for one that is.
 import { describe, expect, it } from "vitest";
-import { LockTracker } from "../ts/lock-tracker.js";
+import { LockTracker } from "../ts/worker/lock-tracker.js";
 
 async function nextTurn(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 1));

@@ -12,7 +12,7 @@
 // to come close to, so every compared result is unambiguous. A sequence in which one call took
 // so long that it straddled a deadline anyway is discarded (counted and reported), never
 // guessed. The exact-clock model, with boundaries to the millisecond, sweeps and injected
-// faults, is the Rust proptest in src/model_tests.rs.
+// faults, is the Rust proptest in src/tests/model.rs.
 //
 // Faults are commands too: `fault` makes the next call's first attempt fail before reaching the
 // object, lose its reply after running, or reset the object (ctx.abort()) before or after its write
@@ -22,7 +22,7 @@
 // FaultyChatStateDO (test/support/faulty-object.ts) behind a FaultyNamespace
 // (test/support/faulty-namespace.ts).
 //
-// Tenures (src/tenure.rs): the object remembers, in memory only, each lock it granted — what the
+// Tenures (src/guarantees/tenure.rs): the object remembers, in memory only, each lock it granted — what the
 // holder's dequeues got, and the newcomers whose acquireLock it refused during it — and the
 // model mirrors that memory: a refused acquire announces the newcomer's enqueue (due within two
 // patiences; its queueDepth moves that to one patience; its enqueue fulfils it); a holder's
@@ -30,10 +30,10 @@
 // can fulfil it, so it answers null at the deadline); after the final dequeue the next acquire
 // is handed the lock at once. Evictions and resets wipe that memory (for the keys of the object
 // concerned), as they wipe the object's — but for the announcements, which are rows too
-// (src/announcements.rs): a tenure with announcement rows comes back from them, its last dequeue
+// (src/guarantees/announcements.rs): a tenure with announcement rows comes back from them, its last dequeue
 // unknown (its next empty dequeue may be held but hands nothing over), and a refusal of a lock
 // granted before the reset starts such a tenure. Which calls count as whose is decided by each adapter's
-// LockTracker (ts/lock-tracker.ts), so the model mirrors both trackers too (they go by each flow's
+// LockTracker (ts/worker/lock-tracker.ts), so the model mirrors both trackers too (they go by each flow's
 // call order, not by turns; calls are still made in a turn of their own unless they continue the
 // one before, as chat's flows do, which no longer matters to a tracker). Announcement
 // deadlines and the trackers' expiries are windows like the TTLs: slept past, never guessed. A
@@ -182,7 +182,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 
 // Random single calls seldom line up into what the queue handover is about (a holder, a refused
 // newcomer and the holder's dequeues, on one key, while the lock is held), so sequences also get
-// fragments in the order chat makes those calls (src/tenure.rs, "The race"): the holder `a`
+// fragments in the order chat makes those calls (src/guarantees/tenure.rs, "The race"): the holder `a`
 // acquires (and, as debounce does, enqueues its own message); the newcomer `b` is refused, asks
 // the depth and enqueues, each in the continuation of the last; the holder drains (rounds of
 // dequeues until one that got nothing); `b` tries again (handed the lock, after a final dequeue);
@@ -258,7 +258,7 @@ const sequenceArb: fc.Arbitrary<Op[]> = fc
  * fault fails (a reset's take 10-30 ms, more under load; 50 ms proved too little).
  */
 const RETRY = { baseDelayMs: 1, maxDelayMs: 4, maxElapsedMs: 250 };
-/** The patience both adapters send with acquireLock (ts/adapter.ts), in whole ms as the object keeps it. */
+/** The patience both adapters send with acquireLock (ts/worker/adapter.ts), in whole ms as the object keeps it. */
 const PATIENCE_MS = RETRY.maxElapsedMs + 1_000;
 
 /** Whether a deadline is still ahead at the moment judged; throws Inconclusive when unknown. */
@@ -272,7 +272,7 @@ interface Announcement {
 }
 
 /**
- * A grant of a lock (a plain one or a handover) as the object remembers it: src/tenure.rs. It
+ * A grant of a lock (a plain one or a handover) as the object remembers it: src/guarantees/tenure.rs. It
  * expires with the lock it granted (the model's `locks` entry with the same token).
  */
 interface Tenure {
@@ -290,7 +290,7 @@ interface Tenure {
   /** An enqueue named as the holder's own was seen (chat's holder makes at most one). */
   ownEnqueued: boolean;
   /**
-   * The announcements' rows (src/announcements.rs), with the refusal's deadline: a reset brings
+   * The announcements' rows (src/guarantees/announcements.rs), with the refusal's deadline: a reset brings
    * the tenure back from them.
    */
   rows: Announcement[];
@@ -310,7 +310,7 @@ function restoredTenure(token: string, rows: Announcement[]): Tenure {
 }
 
 /**
- * What one adapter instance's LockTracker (ts/lock-tracker.ts) holds, with its expiries as windows:
+ * What one adapter instance's LockTracker (ts/worker/lock-tracker.ts) holds, with its expiries as windows:
  * the locks it was granted (the newest one live is a dequeue's `holder`; *fresh* until it
  * enqueues or dequeues), the acquires it was refused (each asks queueDepth, then enqueues), and
  * the refusal answered last (preferred among those yet to ask). Pruning is mirrored where the
@@ -437,7 +437,7 @@ function pick(tenure: Tenure, token: string | undefined, live: Live): Announceme
 
 /** What a dequeue does, decided (without changing the model) as its object sees the time. */
 type Dequeue =
-  /** A retried dequeue whose caller's lock is held by another token: null (src/queues.rs). */
+  /** A retried dequeue whose caller's lock is held by another token: null (src/model/queues.rs). */
   | { kind: "fenced" }
   | { kind: "entry" | "empty"; queue: { json: string; expires: Window }[]; tenure: Tenure | undefined }
   /** The holder's would-be final dequeue while an announcement is awaited: held until `until`. */
@@ -751,7 +751,7 @@ async function runSequence(ops: Op[]): Promise<void> {
 
     // The object's own now lies within the call.
     const live = within(before, after);
-    // A queueDepth answered: the tracker notes its flow (ts/adapter.ts).
+    // A queueDepth answered: the tracker notes its flow (ts/worker/adapter.ts).
     if (op.op === "queueDepth") answered(hint);
     // A reset before the commit: the call ran again on a fresh instance, which remembers no tenure.
     if (fault === "before-commit") forget(reset);
@@ -780,7 +780,7 @@ async function runSequence(ops: Op[]): Promise<void> {
         if (!free && !tenure?.drained) {
           expect(result, where).toBeNull();
           // The refusal is announced, in memory and as a row (a holder the object has no tenure
-          // of, granted before a reset, gets one: src/tenure.rs), and the adapter notes it.
+          // of, granted before a reset, gets one: src/guarantees/tenure.rs), and the adapter notes it.
           if (tenure === undefined) {
             tenure = restoredTenure(held!.token, []);
             m.tenures.set(op.k, tenure);

@@ -5,7 +5,7 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createCloudflareState, type CloudflareDOStateAdapter } from "../ts/index.js";
-import { Layout } from "../ts/layout.js";
+import { Layout } from "../ts/worker/layout.js";
 import { FaultyNamespace } from "./support/faulty-namespace.js";
 import { quiet } from "./helpers.js";
 
@@ -85,7 +85,7 @@ describe("re-sharding costs", () => {
     expect(first.peer).toBe(1);
     // The previous home writes the seal (and, on the migration's first message, its one-row
     // record of the migration and the guard that refuses builds without the protocol,
-    // src/handoff_guard.rs); the new home inserts the unit's rows once, plus an import record
+    // src/sharding/guard.rs); the new home inserts the unit's rows once, plus an import record
     // (and, on its first import, the guard).
     expect(first.writtenAtPrevious).toBeLessThanOrEqual(3);
     expect(first.writtenAtNew).toBeGreaterThan(6);

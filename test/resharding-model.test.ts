@@ -25,7 +25,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { CloudflareDOStateAdapter, CloudflareStateOptions } from "../ts/index.js";
 import type { ResettableMethod } from "./support/faulty-object.js";
-import { Layout } from "../ts/layout.js";
+import { Layout } from "../ts/worker/layout.js";
 import { FaultyNamespace, retryableError } from "./support/faulty-namespace.js";
 import { seededRandom } from "./support/random.js";
 import { faultyAdapter } from "./helpers.js";

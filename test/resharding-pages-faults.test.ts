@@ -1,9 +1,9 @@
-// Paged units across resets (issue 15, finding 9; src/handoff_pages.rs): the previous home reset
+// Paged units across resets (issue 15, finding 9; src/sharding/pages.rs): the previous home reset
 // after committing a seal and losing its reply, or a new home reset while importing a page —
 // every row of a unit larger than one page arrives once, and reads back in order.
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { expect, it } from "vitest";
-import { Layout } from "../ts/layout.js";
+import { Layout } from "../ts/worker/layout.js";
 import { faultyAdapter } from "./helpers.js";
 
 const seqs = (name: string, key: string) =>

@@ -6,7 +6,7 @@ import { abortAllDurableObjects, env, evictDurableObject, runDurableObjectAlarm 
 import type { QueueEntry } from "chat";
 import { describe, expect, it } from "vitest";
 import { createCloudflareState, type CloudflareDOStateAdapter, type CloudflareStateOptions } from "../ts/index.js";
-import { Layout } from "../ts/layout.js";
+import { Layout } from "../ts/worker/layout.js";
 import { quiet, sleep, sql, stubFor } from "./helpers.js";
 
 let run = 0;
@@ -227,7 +227,7 @@ describe("a moved tenure's announcements are rows at the new home too", () => {
     expect(await rows(base)).toEqual([{ n: 1 }]);
 
     // The unit moves (a new-layout Worker touches the thread); the announcement goes with it,
-    // in the unit's wire form, and the new home keeps it as a row (src/announcements.rs).
+    // in the unit's wire form, and the new home keeps it as a row (src/guarantees/announcements.rs).
     const grown = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
     expect(await grown.isSubscribed(thread)).toBe(false);
     expect(await rows(home)).toEqual([{ n: 1 }]);
@@ -254,7 +254,7 @@ describe("what a migration leaves behind (finding 10)", () => {
     expect(await required(base)).toBe(2);
     const grown = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
     expect(await grown.isSubscribed(thread)).toBe(true);
-    // Builds before layout 5 refuse `_schema_version` 5 (src/schema.rs): the previous home holds
+    // Builds before layout 5 refuse `_schema_version` 5 (src/base/schema.rs): the previous home holds
     // a sealed copy, the new home a unit it pulled while the previous home has not drained.
     expect(await required(base)).toBe(5);
     expect(await required(home)).toBe(5);

@@ -1,10 +1,10 @@
-// The adapter's retry policy (ts/retry.ts) through the public API: what is retried, how often,
+// The adapter's retry policy (ts/worker/retry.ts) through the public API: what is retried, how often,
 // what is logged, what the caller finally sees.
 import { env } from "cloudflare:test";
 import type { Logger } from "chat";
 import { describe, expect, it } from "vitest";
 import { createCloudflareState, DEFAULT_RETRY, type RetryOptions } from "../ts/index.js";
-import { backoffMs, isRetryable, resolveRetryPolicy } from "../ts/retry.js";
+import { backoffMs, isRetryable, resolveRetryPolicy } from "../ts/worker/retry.js";
 import { FaultyNamespace, retryableError, type FaultKind } from "./support/faulty-namespace.js";
 
 let run = 0;
@@ -150,7 +150,7 @@ describe("retries", () => {
 
   it("a dequeue the object held past the budget, whose reply is then lost, is still retried", async () => {
     // The holder's final empty dequeue is held while a refused newcomer's entry is on its way
-    // (src/tenure.rs): up to two of the newcomer's patiences (its budget + 1 s), longer than the
+    // (src/guarantees/tenure.rs): up to two of the newcomer's patiences (its budget + 1 s), longer than the
     // holder's own budget. A reply lost after that must still be retried, or the dequeue's
     // answer — an entry already marked taken — would be lost with it.
     const budget: RetryOptions = { baseDelayMs: 1, maxDelayMs: 2, maxElapsedMs: 200 };

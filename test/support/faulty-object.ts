@@ -25,7 +25,7 @@ export const RESETTABLE_METHODS = [
   "enqueue",
   "dequeue",
   "queueDepth",
-  // The re-sharding messages objects send each other (ts/handoff.ts).
+  // The re-sharding messages objects send each other (ts/object/handoff.ts).
   "handOver",
   "handoffImport",
   "handoffSourceDrained",
@@ -34,7 +34,7 @@ export type ResettableMethod = (typeof RESETTABLE_METHODS)[number];
 
 type Armed = { method: ResettableMethod; at: ResetPoint; times: number };
 
-/** The RPCs objects make to each other while re-sharding (ts/handoff.ts), counted as received. */
+/** The RPCs objects make to each other while re-sharding (ts/object/handoff.ts), counted as received. */
 export const PEER_METHODS = ["handOver", "handoffImport", "handoffHasImport", "handoffSourceDrained", "handoffSourceRetired"] as const;
 type PeerMethod = (typeof PEER_METHODS)[number];
 

@@ -6,7 +6,7 @@ import { summarize } from "./trace.js";
 
 /** A dequeue answering later than this after the last announced enqueue arrived was held for nothing. */
 export const STUCK_MS = 3_000;
-/** The default retry policy's patience (ts/adapter.ts): a refused newcomer's enqueue is awaited 2× this. */
+/** The default retry policy's patience (ts/worker/adapter.ts): a refused newcomer's enqueue is awaited 2× this. */
 const PATIENCE_MS = 6_000;
 
 export interface WaitFigures {

@@ -1,18 +1,18 @@
 // The Durable Object the chaos tests run on: a FaultyChatStateDO (resets armed mid-call) whose
-// calls to *other objects* — the re-sharding messages of ts/handoff.ts: handOver,
+// calls to *other objects* — the re-sharding messages of ts/object/handoff.ts: handOver,
 // handoffImport, handoffHasImport, handoffSourceDrained, handoffSourceRetired — go through a
 // FaultyNamespace too, so they can be lost on the way (never arrive) or lose their reply after
 // they ran, exactly as adapter → object calls can. Objects reach each other through
 // `ctx.exports`; this class shadows `ctx.exports` on its own state object with a wrapper before
 // the product's constructor reads it, so no product code knows about the faults.
 //
-// It also records, for the figures, every dequeue the object holds (ts/held-dequeues.ts): when
+// It also records, for the figures, every dequeue the object holds (ts/object/held-dequeues.ts): when
 // the hold started and when it answered. That is a patch of HeldDequeues' prototype in this
 // isolate, recording only while `chaosObjects.recording` is set; it changes no answer.
 //
 // The configuration is module state: the test and the objects run in one isolate (the vitest
 // pool), so a test sets `chaosObjects.peerPlan` and every object sees it, across resets.
-import { HeldDequeues } from "../../../ts/held-dequeues.js";
+import { HeldDequeues } from "../../../ts/object/held-dequeues.js";
 import { FaultyNamespace, type FaultPlan } from "../faulty-namespace.js";
 import { FaultyChatStateDO, PEER_METHODS, RESETTABLE_METHODS } from "../faulty-object.js";
 
@@ -72,7 +72,7 @@ export class ChaosChatStateDO extends FaultyChatStateDO {
   constructor(ctx: DurableObjectState, env: unknown) {
     const exports = (ctx as unknown as { exports?: Record<string, unknown> }).exports;
     if (exports) {
-      // Only this class's own namespace (the one ts/handoff.ts calls peers through) is wrapped.
+      // Only this class's own namespace (the one ts/object/handoff.ts calls peers through) is wrapped.
       const view = new Proxy(exports, {
         get: (target, prop) => {
           const value = Reflect.get(target, prop);

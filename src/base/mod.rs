@@ -1,0 +1,8 @@
+//! What every operation stands on: the SQL interface, the schema, the [`store::Store`], argument
+//! checks and the error type.
+
+pub mod db;
+pub mod error;
+pub mod schema;
+pub mod store;
+pub mod validate;
