@@ -3,6 +3,7 @@
 
 pub mod db;
 pub mod error;
+pub mod live;
 pub mod schema;
 pub mod store;
 pub mod validate;

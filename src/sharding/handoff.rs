@@ -61,7 +61,7 @@ use crate::base::error::{Error, Result};
 use crate::base::store::Store;
 use crate::base::validate;
 use crate::model::expiry::Cleanup;
-use crate::sharding::live;
+use crate::base::live;
 use crate::sharding::pages::Shape;
 use crate::sharding::routing::{LayoutDesc, Router, THREAD_KEY_PREFIXES};
 
@@ -660,7 +660,7 @@ impl<D: Database> Store<D> {
             .exec(
                 &format!(
                     "SELECT token, expires_at FROM locks WHERE thread_id = ?1 AND {}",
-                    crate::sharding::live::lock("?2")
+                    crate::base::live::lock("?2")
                 ),
                 &[Param::Text(routing_key), Param::Int(now)],
             )?

@@ -5,7 +5,6 @@
 pub mod admission;
 pub mod guard;
 pub mod handoff;
-pub mod live;
 pub mod pages;
 pub mod routing;
 pub mod stuck;
