@@ -11,7 +11,7 @@
 // Callers that send no `via` (0.1.x Workers during an upgrade) cannot follow, so their calls are
 // served on the key's new home by this object instead.
 //
-// The core is synchronous (src/platform/workerd.rs says why); what this shell awaits for it is `setAlarm`
+// The core is synchronous (src/platform/workerd/mod.rs says why); what this shell awaits for it is `setAlarm`
 // (after a write the core may ask for the alarm to move, and the reply then waits for it, so no
 // deadline is left without an alarm), a held dequeue (./held-dequeues.ts) and other objects.
 // Most calls need none of these and complete synchronously, with no extra turn.
