@@ -239,15 +239,7 @@ export class HandoffShell {
    * A new home asks this (previous home) object for a unit: seal it and answer its rows — the
    * part from `from` that fits in `pageBytes`, if given (src/sharding/pages.rs).
    */
-  handOver(
-    routingKey: string,
-    destination: string,
-    migration: Migration,
-    selfName: string,
-    sealId: string,
-    from?: string,
-    pageBytes?: number,
-  ): Handed {
+  handOver(...[routingKey, destination, migration, selfName, sealId, from, pageBytes]: Parameters<Peer["handOver"]>): Handed {
     const handed = this.#core().handOver(routingKey, destination, migration, selfName, sealId, from, pageBytes) as Handed;
     this.#written(routingKey); // a dequeue held on it now answers where it went
     return handed;
