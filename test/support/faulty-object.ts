@@ -4,6 +4,7 @@
 // when an object is reset for a deploy). Only the test Worker exports it, under the FAULTY_STATE
 // binding; production code has no such hook. `takeArmedReset` is not for RPC callers.
 import { ChatStateDO } from "../../ts/index.js";
+import type { MethodName } from "../../ts/shared/methods.js";
 
 export type ResetPoint = "before-commit" | "after-commit";
 
@@ -29,13 +30,13 @@ export const RESETTABLE_METHODS = [
   "handOver",
   "handoffImport",
   "handoffSourceDrained",
-] as const;
+] as const satisfies readonly MethodName[];
 export type ResettableMethod = (typeof RESETTABLE_METHODS)[number];
 
 type Armed = { method: ResettableMethod; at: ResetPoint; times: number };
 
 /** The RPCs objects make to each other while re-sharding (ts/object/handoff.ts), counted as received. */
-export const PEER_METHODS = ["handOver", "handoffImport", "handoffHasImport", "handoffSourceDrained", "handoffSourceRetired"] as const;
+export const PEER_METHODS = ["handOver", "handoffImport", "handoffHasImport", "handoffSourceDrained", "handoffSourceRetired"] as const satisfies readonly MethodName[];
 type PeerMethod = (typeof PEER_METHODS)[number];
 
 /** Peer RPCs received, by object id then method (module state: survives a reset, as `armed`). */

@@ -11,38 +11,17 @@
 // Callers that send no `via` (0.1.x Workers during an upgrade) cannot follow, so their calls are
 // served on the key's new home by this object instead.
 //
-// The core is synchronous (src/platform/workerd.rs says why); what this shell awaits for it is `setAlarm`
+// The core is synchronous (src/platform/workerd/mod.rs says why); what this shell awaits for it is `setAlarm`
 // (after a write the core may ask for the alarm to move, and the reply then waits for it, so no
 // deadline is left without an alarm), a held dequeue (./held-dequeues.ts) and other objects.
 // Most calls need none of these and complete synchronously, with no extra turn.
 import { DurableObject } from "cloudflare:workers";
-import { HandoffShell, type DrainStep, type ImportResult, type Moved, type Sealed, type Via } from "./handoff.js";
+import { HandoffShell, type DrainStep, type ImportResult, type Sealed } from "./handoff.js";
 import { HeldDequeues } from "./held-dequeues.js";
+import { DATA_METHODS, type DataMethod, type DataMethodName, type ObjectStub } from "../shared/methods.js";
+import type { Moved, Via } from "../shared/via.js";
 import { StateCore, type Claim, type Inspection, type Lock, type Migration } from "../shared/wasm.js";
 
-type Peer = Record<string, (...args: unknown[]) => Promise<unknown>>;
-
-/** How many arguments each data method takes before `via`. */
-const ARITY: Record<string, number> = {
-  subscribe: 1,
-  unsubscribe: 1,
-  isSubscribed: 1,
-  acquireLock: 5,
-  releaseLock: 2,
-  extendLock: 3,
-  forceReleaseLock: 1,
-  get: 1,
-  set: 3,
-  setIfNotExists: 5,
-  delete: 1,
-  appendToList: 5,
-  getList: 1,
-  enqueue: 7,
-  dequeue: 4,
-  queueDepth: 2,
-  claimOrEnqueue: 8,
-  releaseOrDequeue: 4,
-};
 type Answer<T> = T | Moved | Promise<T | Moved>;
 
 /** How soon the alarm tries a failed drain step again. */
@@ -78,9 +57,10 @@ export class ChatStateDO extends DurableObject<unknown> {
 
   /** Serves a call on a thread-scoped key (`threadScoped`) or a cache/list key where admitted. */
   #on<T>(method: string, key: string, threadScoped: boolean, args: unknown[], via: Via | undefined, run: () => T | Promise<T>): Answer<T> {
-    return this.#handoff.serve(key, threadScoped, via, run, (peer: Peer, forward) => {
+    return this.#handoff.serve(key, threadScoped, via, run, (peer: ObjectStub, forward) => {
       // The positional arguments up to `via`, then `via`.
-      const padded = [...args, ...Array(Math.max(0, ARITY[method]! - args.length)).fill(undefined)];
+      const arity = DATA_METHODS[method as DataMethodName].args.length;
+      const padded = [...args, ...Array(Math.max(0, arity - args.length)).fill(undefined)];
       return peer[method]!(...padded, forward);
     });
   }
@@ -94,16 +74,26 @@ export class ChatStateDO extends DurableObject<unknown> {
     });
   }
 
-  subscribe(threadId: string, via?: Via): Answer<void> {
-    return this.#on("subscribe", threadId, true, [threadId], via, () => this.#core.subscribe(threadId));
-  }
-
-  unsubscribe(threadId: string, via?: Via): Answer<void> {
-    return this.#on("unsubscribe", threadId, true, [threadId], via, () => this.#core.unsubscribe(threadId));
-  }
-
-  isSubscribed(threadId: string, via?: Via): Answer<boolean> {
-    return this.#on("isSubscribed", threadId, true, [threadId], via, () => this.#core.isSubscribed(threadId));
+  // The data methods the table (ts/shared/methods.ts) says are served by forwarding (`"call"`,
+  // `"write"`) are defined here, on the prototype, as a class method would be (workerd's RPC
+  // serves methods of the prototype chain); the others (`"own"`) are written out below.
+  static {
+    for (const [name, method] of Object.entries(DATA_METHODS) as [DataMethodName, DataMethod][]) {
+      if (method.serve === "own") continue;
+      const arity = method.args.length;
+      const threadScoped = method.route === "thread";
+      const forward = function (this: ChatStateDO, ...received: unknown[]): Answer<unknown> {
+        const args = Array.from({ length: arity }, (_, i) => received[i]);
+        const via = received[arity] as Via | undefined;
+        const run = () => {
+          const value = (this.#core[name as keyof StateCore] as (...a: unknown[]) => unknown)(...args);
+          return method.orNull ? (value ?? null) : value;
+        };
+        const serve = method.serve === "write" ? this.#write : this.#on;
+        return serve.call(this, name, args[0] as string, threadScoped, args, via, run);
+      };
+      Object.defineProperty(ChatStateDO.prototype, name, { value: forward, writable: true, configurable: true });
+    }
   }
 
   /**
@@ -136,72 +126,6 @@ export class ChatStateDO extends DurableObject<unknown> {
         },
       );
     });
-  }
-
-  releaseLock(threadId: string, token: string, via?: Via): Answer<void> {
-    return this.#write("releaseLock", threadId, true, [threadId, token], via, () => this.#core.releaseLock(threadId, token));
-  }
-
-  extendLock(threadId: string, token: string, ttlMs: number, via?: Via): Answer<boolean> {
-    return this.#write("extendLock", threadId, true, [threadId, token, ttlMs], via, () =>
-      this.#core.extendLock(threadId, token, ttlMs),
-    );
-  }
-
-  forceReleaseLock(threadId: string, via?: Via): Answer<void> {
-    return this.#write("forceReleaseLock", threadId, true, [threadId], via, () => this.#core.forceReleaseLock(threadId));
-  }
-
-  /** The value's JSON text, or null. */
-  get(key: string, via?: Via): Answer<string | null> {
-    return this.#on("get", key, false, [key], via, () => this.#core.get(key) ?? null);
-  }
-
-  set(key: string, json: string, ttlMs?: number, via?: Via): Answer<void> {
-    return this.#write("set", key, false, [key, json, ttlMs], via, () => this.#core.set(key, json, ttlMs));
-  }
-
-  setIfNotExists(key: string, json: string, ttlMs?: number, requestId?: string, retry?: boolean, via?: Via): Answer<boolean> {
-    return this.#write("setIfNotExists", key, false, [key, json, ttlMs, requestId, retry], via, () =>
-      this.#core.setIfNotExists(key, json, ttlMs, requestId, retry),
-    );
-  }
-
-  delete(key: string, via?: Via): Answer<void> {
-    return this.#write("delete", key, false, [key], via, () => this.#core.delete(key));
-  }
-
-  appendToList(
-    key: string,
-    json: string,
-    options?: { maxLength?: number; ttlMs?: number },
-    requestId?: string,
-    retry?: boolean,
-    via?: Via,
-  ): Answer<void> {
-    return this.#write("appendToList", key, false, [key, json, options, requestId, retry], via, () =>
-      this.#core.appendToList(key, json, options, requestId, retry),
-    );
-  }
-
-  /** The list as JSON array text. */
-  getList(key: string, via?: Via): Answer<string> {
-    return this.#on("getList", key, false, [key], via, () => this.#core.getList(key));
-  }
-
-  enqueue(
-    threadId: string,
-    entryJson: string,
-    expiresAt: number,
-    maxSize: number,
-    requestId?: string,
-    retry?: boolean,
-    caller?: string,
-    via?: Via,
-  ): Answer<number> {
-    return this.#write("enqueue", threadId, true, [threadId, entryJson, expiresAt, maxSize, requestId, retry, caller], via, () =>
-      this.#core.enqueue(threadId, entryJson, expiresAt, maxSize, requestId, retry, caller),
-    );
   }
 
   /**
@@ -239,31 +163,6 @@ export class ChatStateDO extends DurableObject<unknown> {
       this.#held.written(threadId);
       return depth;
     });
-  }
-
-  /** Takes the lock if it is free, else enqueues the entry, in one transaction. */
-  claimOrEnqueue(
-    threadId: string,
-    entryJson: string,
-    expiresAt: number,
-    ttlMs: number,
-    maxSize: number | undefined,
-    token: string,
-    requestId?: string,
-    retry?: boolean,
-    via?: Via,
-  ): Answer<Claim> {
-    const args = [threadId, entryJson, expiresAt, ttlMs, maxSize, token, requestId, retry];
-    return this.#write("claimOrEnqueue", threadId, true, args, via, () =>
-      this.#core.claimOrEnqueue(threadId, entryJson, expiresAt, ttlMs, maxSize, token, requestId, retry),
-    );
-  }
-
-  /** For the holder: the next entry's JSON text (lock kept), or null with the lock released. */
-  releaseOrDequeue(threadId: string, token: string, requestId?: string, retry?: boolean, via?: Via): Answer<string | null> {
-    return this.#write("releaseOrDequeue", threadId, true, [threadId, token, requestId, retry], via, () =>
-      this.#core.releaseOrDequeue(threadId, token, requestId, retry) ?? null,
-    );
   }
 
   // ---- the RPC methods of chat-state-cloudflare-do 0.1.x, for its Workers during an upgrade --
@@ -394,6 +293,29 @@ export class ChatStateDO extends DurableObject<unknown> {
     this.#core.finishSweep(more);
     await this.#settle(undefined);
   }
+}
+
+/** The data methods defined from the table (ts/shared/methods.ts) in `ChatStateDO`'s static block. */
+export interface ChatStateDO {
+  subscribe(threadId: string, via?: Via): Answer<void>;
+  unsubscribe(threadId: string, via?: Via): Answer<void>;
+  isSubscribed(threadId: string, via?: Via): Answer<boolean>;
+  releaseLock(threadId: string, token: string, via?: Via): Answer<void>;
+  extendLock(threadId: string, token: string, ttlMs: number, via?: Via): Answer<boolean>;
+  forceReleaseLock(threadId: string, via?: Via): Answer<void>;
+  /** The value's JSON text, or null. */
+  get(key: string, via?: Via): Answer<string | null>;
+  set(key: string, json: string, ttlMs?: number, via?: Via): Answer<void>;
+  setIfNotExists(key: string, json: string, ttlMs?: number, requestId?: string, retry?: boolean, via?: Via): Answer<boolean>;
+  delete(key: string, via?: Via): Answer<void>;
+  appendToList(key: string, json: string, options?: { maxLength?: number; ttlMs?: number }, requestId?: string, retry?: boolean, via?: Via): Answer<void>;
+  /** The list as JSON array text. */
+  getList(key: string, via?: Via): Answer<string>;
+  enqueue(threadId: string, entryJson: string, expiresAt: number, maxSize: number, requestId?: string, retry?: boolean, caller?: string, via?: Via): Answer<number>;
+  /** Takes the lock if it is free, else enqueues the entry, in one transaction. */
+  claimOrEnqueue(threadId: string, entryJson: string, expiresAt: number, ttlMs: number, maxSize: number | undefined, token: string, requestId?: string, retry?: boolean, via?: Via): Answer<Claim>;
+  /** For the holder: the next entry's JSON text (lock kept), or null with the lock released. */
+  releaseOrDequeue(threadId: string, token: string, requestId?: string, retry?: boolean, via?: Via): Answer<string | null>;
 }
 
 /** A held dequeue's key moved to another object: the call is answered from there. */

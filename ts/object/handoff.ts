@@ -10,31 +10,9 @@ import type { Logger } from "chat";
 import { newRequestId } from "../shared/ids.js";
 import { DEFAULT_RETRY, withRetries } from "../worker/retry.js";
 import { StateCore, type LayoutDesc, type Migration, type Outgoing } from "../shared/wasm.js";
+import type { Moved, Via } from "../shared/via.js";
 
-/** How the adapter routed a call: the object it meant, and the key's previous home if moving. */
-export interface Via {
-  /** The object the caller routed this call to (its own name: objects do not know theirs). */
-  self: string;
-  /** The key's previous home under `migration`, if it is another object. */
-  from?: string;
-  /** The migration the caller routes with: on every call while it migrates (src/sharding/admission.rs). */
-  migration?: Migration;
-}
-
-/** The answer to a call whose key lives elsewhere now (the adapter follows it). */
-export interface Moved {
-  movedTo: string;
-  /** The whole new layout, when known: route every key with it from now on. */
-  layout: LayoutDesc | null;
-  /** The key's previous home, to name as `via.from` at `movedTo` (older builds: the answering object). */
-  from?: string;
-  /** The migration the key moves in (older builds: none; the caller uses its own). */
-  migration?: Migration;
-}
-
-export function isMoved(value: unknown): value is Moved {
-  return typeof value === "object" && value !== null && typeof (value as Moved).movedTo === "string";
-}
+export { isMoved, type Moved, type Via } from "../shared/via.js";
 
 /** A unit's rows on the wire (src/sharding/wire.rs). */
 export type UnitWire = unknown[];
@@ -261,15 +239,7 @@ export class HandoffShell {
    * A new home asks this (previous home) object for a unit: seal it and answer its rows — the
    * part from `from` that fits in `pageBytes`, if given (src/sharding/pages.rs).
    */
-  handOver(
-    routingKey: string,
-    destination: string,
-    migration: Migration,
-    selfName: string,
-    sealId: string,
-    from?: string,
-    pageBytes?: number,
-  ): Handed {
+  handOver(...[routingKey, destination, migration, selfName, sealId, from, pageBytes]: Parameters<Peer["handOver"]>): Handed {
     const handed = this.#core().handOver(routingKey, destination, migration, selfName, sealId, from, pageBytes) as Handed;
     this.#written(routingKey); // a dequeue held on it now answers where it went
     return handed;

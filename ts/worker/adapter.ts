@@ -4,68 +4,27 @@
 // (and billed). Lock tokens and request ids are drawn here too, before the first attempt, so a
 // retry carries the same ones and the object can answer it once (src/guarantees/idempotency.rs).
 import { ConsoleLogger, type Lock, type Logger, type QueueEntry, type StateAdapter } from "chat";
-import type { ChatStateDO } from "../object/durable-object.js";
 import { newLockToken, newRequestId } from "../shared/ids.js";
 import { LockTracker } from "./lock-tracker.js";
-import { isMoved, type Via } from "../object/handoff.js";
+import { DATA_METHODS, type DataMethodName, type ObjectStub } from "../shared/methods.js";
+import { isMoved, type Via } from "../shared/via.js";
 import { Layout, type LayoutOptions } from "./layout.js";
-import { resolveRetryPolicy, RetrySession, withRetries, type RetryOptions, type RetryPolicy } from "./retry.js";
-import type { Claim, Inspection, LayoutDesc, Migration } from "../shared/wasm.js";
+import { resolveRetryPolicy, RetrySession, withRetries, type RetryPolicy } from "./retry.js";
+import {
+  isNamespace,
+  migrationBetween,
+  refuseIndistinct,
+  sameDesc,
+  toJson,
+  type ChatStateNamespace,
+  type CloudflareStateOptions,
+  type MigrationStatus,
+  type ShardInspection,
+} from "./options.js";
+import type { Claim, Inspection, Migration } from "../shared/wasm.js";
 
-export type ChatStateNamespace = DurableObjectNamespace<ChatStateDO>;
+export type { ChatStateNamespace, CloudflareStateOptions, MigrationStatus, ShardInspection } from "./options.js";
 
-export interface CloudflareStateOptions extends Omit<LayoutOptions, "legacy"> {
-  /** The Durable Object namespace bound to `ChatStateDO` (e.g. `env.CHAT_STATE`). */
-  namespace: ChatStateNamespace;
-  /** Name of the base object. Default `"default"`. */
-  name?: string;
-  /**
-   * Your own object for thread-scoped calls and thread-derived keys: receives the thread (or
-   * channel) id and returns the name of its object (as in 0.1.x). Other keys stay on `name`.
-   */
-  shardKey?: (threadId: string) => string;
-  /** Built-in hash sharding over this many objects (1–1024). Exclusive with `shardKey`. */
-  shards?: number;
-  /**
-   * The layout this bot used before (`name`, `shards`, `shardKey`; an omitted field takes the
-   * default: `name` "default", one object; `legacy: "0.1"` for chat-state-cloudflare-do 0.1.x's).
-   * Keys still in their previous home move to their new one as they are used, and in the
-   * background (README, Sharding).
-   */
-  migrateFrom?: LayoutOptions;
-  /** Where new objects are first placed. */
-  locationHint?: DurableObjectLocationHint;
-  /** Keep all state inside a jurisdiction (a separate id space: switching shows empty state). */
-  jurisdiction?: DurableObjectJurisdiction;
-  /** Logger; defaults to chat's `ConsoleLogger("info")` with the prefix `cloudflare-do`. */
-  logger?: Logger;
-  /**
-   * Retries of calls that failed transiently (a dropped connection, an object reset); `false`
-   * turns them off. Defaults: 6 attempts, 100 ms base, 2 s cap, 5 s budget (see README).
-   */
-  retry?: false | RetryOptions;
-}
-
-/** Per-object inspection, keyed by object name. */
-export interface ShardInspection extends Inspection {
-  objectName: string;
-}
-
-/** What `drainMigration()` found and did, per previous home. */
-export interface MigrationStatus {
-  objectName: string;
-  drained: boolean;
-  /** Units it still holds for the new layout (counted up to 1,000). */
-  unitsToMove: number;
-  /**
-   * Units their new home refused to import (it already holds rows of them): they stay sealed
-   * on this object, which does not drain until they move; `inspect().migration.stuckUnits` on it
-   * says which and why.
-   */
-  stuckUnits: number;
-}
-
-type RpcStub = Record<string, (...args: unknown[]) => Promise<unknown>>;
 /** The arguments of one attempt (before `via`); `retry` is true from the second attempt on. */
 type Args = (retry: boolean) => unknown[];
 
@@ -74,64 +33,6 @@ const MAX_REDIRECTS = 4;
 /** Keys this adapter remembers as moved to an object it could not compute. */
 const MOVED_KEYS_MAX = 10_000;
 
-function toJson(argument: string, value: unknown): string {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(value);
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new Error(`Invalid argument \`${argument}\`: cannot be serialised as JSON (${reason})`);
-  }
-  if (json === undefined) {
-    throw new Error(`Invalid argument \`${argument}\`: a ${typeof value} cannot be stored as JSON`);
-  }
-  return json;
-}
-
-function isNamespace(value: unknown): value is ChatStateNamespace {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as { idFromName?: unknown }).idFromName === "function"
-  );
-}
-
-/**
- * The migration from `previous` to `layout`, as objects see it: its id is derived from both
- * layouts, so every Worker running the same change names it alike.
- */
-function migrationBetween(previous: Layout, layout: Layout, jurisdiction: string | undefined): Migration {
-  return {
-    id: `${previous.describe()}->${layout.describe()}`,
-    layout: layout.desc() ?? undefined,
-    jurisdiction,
-    base: layout.name,
-  };
-}
-
-/**
- * Two `shardKey` functions cannot be compared, so a change from one to the other has an identity
- * (a migration id every Worker and object agrees on, and no other change shares) only when both
- * are named (docs/resharding.md, "What identifies a migration").
- */
-function refuseIndistinct(previous: Layout, layout: Layout): void {
-  if (!previous.shardKey || !layout.shardKey || previous.legacy) return;
-  const missing = [layout.shardKeyName === undefined && "`shardKeyName`", previous.shardKeyName === undefined && "`migrateFrom.shardKeyName`"].filter(Boolean);
-  if (missing.length > 0) {
-    throw new Error(
-      `Invalid option ${missing.join(" and ")}: a change from one shardKey function to another needs both named ` +
-        "(shardKeyName: a name that changes whenever the function places threads differently), so that every Worker " +
-        "and object can tell this layout change from any other",
-    );
-  }
-  if (previous.describe() === layout.describe()) {
-    throw new Error("Invalid option `shardKeyName`: the new and the previous shardKey layouts have the same name; give the new function a new name");
-  }
-}
-
-function sameDesc(a: LayoutDesc | null | undefined, b: LayoutDesc | null | undefined): boolean {
-  return !!a && !!b && a.name === b.name && a.shards === b.shards;
-}
 
 /** The layout calls are routed with, the one it replaces (if any) and their migration. */
 interface Routing {
@@ -201,15 +102,15 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   // ---- subscriptions ----
 
   async subscribe(threadId: string): Promise<void> {
-    await this.#thread("subscribe", threadId, () => [threadId]);
+    await this.#send("subscribe", threadId, () => [threadId]);
   }
 
   async unsubscribe(threadId: string): Promise<void> {
-    await this.#thread("unsubscribe", threadId, () => [threadId]);
+    await this.#send("unsubscribe", threadId, () => [threadId]);
   }
 
   async isSubscribed(threadId: string): Promise<boolean> {
-    return await this.#thread<boolean>("isSubscribed", threadId, () => [threadId]);
+    return await this.#send<boolean>("isSubscribed", threadId, () => [threadId]);
   }
 
   // ---- locks ----
@@ -217,7 +118,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   async acquireLock(threadId: string, ttlMs: number): Promise<Lock | null> {
     // Our token, not the object's: a retry whose first attempt won finds it and gets the lock back.
     const token = newLockToken();
-    const lock = await this.#thread<Lock | null>("acquireLock", threadId, (retry) => [
+    const lock = await this.#send<Lock | null>("acquireLock", threadId, (retry) => [
       threadId,
       ttlMs,
       token,
@@ -233,7 +134,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   async releaseLock(lock: Lock): Promise<void> {
     const { threadId, token } = lock ?? ({} as Partial<Lock>);
     try {
-      await this.#thread("releaseLock", threadId as string, () => [threadId, token], "lock.threadId");
+      await this.#send("releaseLock", threadId as string, () => [threadId, token], "lock.threadId");
     } finally {
       if (typeof threadId === "string") this.#locks.released(threadId, token);
     }
@@ -241,7 +142,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
 
   async extendLock(lock: Lock, ttlMs: number): Promise<boolean> {
     const { threadId, token } = lock ?? ({} as Partial<Lock>);
-    const extended = await this.#thread<boolean>(
+    const extended = await this.#send<boolean>(
       "extendLock",
       threadId as string,
       () => [threadId, token, ttlMs],
@@ -252,30 +153,30 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   }
 
   async forceReleaseLock(threadId: string): Promise<void> {
-    await this.#thread("forceReleaseLock", threadId, () => [threadId]);
+    await this.#send("forceReleaseLock", threadId, () => [threadId]);
     this.#locks.released(threadId);
   }
 
   // ---- cache ----
 
   async get<T = unknown>(key: string): Promise<T | null> {
-    const json = await this.#key<string | null>("get", key, () => [key]);
+    const json = await this.#send<string | null>("get", key, () => [key]);
     return json === null ? null : (JSON.parse(json) as T);
   }
 
   async set<T = unknown>(key: string, value: T, ttlMs?: number): Promise<void> {
     const json = toJson("value", value);
-    await this.#key("set", key, () => [key, json, ttlMs]);
+    await this.#send("set", key, () => [key, json, ttlMs]);
   }
 
   async setIfNotExists(key: string, value: unknown, ttlMs?: number): Promise<boolean> {
     const json = toJson("value", value);
     const requestId = newRequestId();
-    return await this.#key<boolean>("setIfNotExists", key, (retry) => [key, json, ttlMs, requestId, retry]);
+    return await this.#send<boolean>("setIfNotExists", key, (retry) => [key, json, ttlMs, requestId, retry]);
   }
 
   async delete(key: string): Promise<void> {
-    await this.#key("delete", key, () => [key]);
+    await this.#send("delete", key, () => [key]);
   }
 
   // ---- lists ----
@@ -292,11 +193,11 @@ export class CloudflareDOStateAdapter implements StateAdapter {
         ? { maxLength: options.maxLength, ttlMs: options.ttlMs }
         : options;
     const requestId = newRequestId();
-    await this.#key("appendToList", key, (retry) => [key, json, forwarded, requestId, retry]);
+    await this.#send("appendToList", key, (retry) => [key, json, forwarded, requestId, retry]);
   }
 
   async getList<T = unknown>(key: string): Promise<T[]> {
-    return JSON.parse(await this.#key<string>("getList", key, () => [key])) as T[];
+    return JSON.parse(await this.#send<string>("getList", key, () => [key])) as T[];
   }
 
   // ---- queues ----
@@ -307,7 +208,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     const requestId = newRequestId();
     // Whose entry: a refused newcomer's (the object was awaiting it) or the holder's own.
     const caller = typeof threadId === "string" ? this.#locks.enqueuer(threadId) : undefined;
-    return await this.#thread<number>("enqueue", threadId, (retry) => [
+    return await this.#send<number>("enqueue", threadId, (retry) => [
       threadId,
       json,
       expiresAt,
@@ -323,13 +224,13 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     const holder = typeof threadId === "string" ? this.#locks.holder(threadId) : undefined;
     // A holder that dequeues makes no own enqueue after this (ts/worker/lock-tracker.ts).
     if (typeof threadId === "string") this.#locks.dequeued(threadId, holder);
-    const json = await this.#thread<string | null>("dequeue", threadId, (retry) => [threadId, requestId, retry, holder]);
+    const json = await this.#send<string | null>("dequeue", threadId, (retry) => [threadId, requestId, retry, holder]);
     return json === null ? null : (JSON.parse(json) as QueueEntry);
   }
 
   async queueDepth(threadId: string): Promise<number> {
     const caller = typeof threadId === "string" ? this.#locks.depthAsker(threadId) : undefined;
-    const depth = await this.#thread<number>("queueDepth", threadId, () => [threadId, caller]);
+    const depth = await this.#send<number>("queueDepth", threadId, () => [threadId, caller]);
     this.#locks.answered(threadId, caller);
     return depth;
   }
@@ -352,7 +253,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     const { ttlMs, maxSize } = (options ?? {}) as { ttlMs: number; maxSize?: number };
     const token = newLockToken();
     const requestId = newRequestId();
-    const claim = await this.#thread<Claim>("claimOrEnqueue", threadId, (retry) => [
+    const claim = await this.#send<Claim>("claimOrEnqueue", threadId, (retry) => [
       threadId,
       json,
       expiresAt,
@@ -374,7 +275,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   async releaseOrDequeue(lock: Lock): Promise<QueueEntry | null> {
     const { threadId, token } = lock ?? ({} as Partial<Lock>);
     const requestId = newRequestId();
-    const json = await this.#thread<string | null>(
+    const json = await this.#send<string | null>(
       "releaseOrDequeue",
       threadId as string,
       (retry) => [threadId, token, requestId, retry],
@@ -399,7 +300,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     return await Promise.all(
       names.map(async (objectName) => ({
         objectName,
-        ...((await (this.#stub(objectName) as unknown as RpcStub).inspect!()) as Inspection),
+        ...((await (this.#stub(objectName) as unknown as ObjectStub).inspect!()) as Inspection),
       })),
     );
   }
@@ -422,7 +323,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     const deadline = Date.now() + budgetMs;
     const status: MigrationStatus[] = [];
     for (const objectName of previous.objectNames(labels)) {
-      const stub = () => this.#stub(objectName) as unknown as RpcStub;
+      const stub = () => this.#stub(objectName) as unknown as ObjectStub;
       type Step = { drained: boolean; pending: { routingKey: string; threadUnit: boolean }[]; blocked?: boolean };
       let step = (await withRetries(this.#retry, { method: "handoffDrain", objectName }, this.#logger, () =>
         stub().handoffDrain!(migration, objectName, []),
@@ -470,16 +371,14 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     return this.#adopted ?? this.#configured;
   }
 
-  /** A thread-scoped call (subscriptions, locks, queues), routed by its thread id. */
-  #thread<T = void>(method: string, threadId: string, args: Args, argument = "threadId"): Promise<T> {
+  /**
+   * A data call, routed by its first argument (`by`) as the protocol table says
+   * (ts/shared/methods.ts): a thread-scoped call by its thread id, a cache or list call by its key.
+   * `argument` names `by` in errors.
+   */
+  #send<T = void>(method: DataMethodName, by: string, args: Args, argument: string = DATA_METHODS[method].args[0]): Promise<T> {
     this.#ensureConnected();
-    return this.#call<T>(method, threadId, "thread", argument, args);
-  }
-
-  /** A cache or list call, routed by its key. */
-  #key<T = void>(method: string, key: string, args: Args): Promise<T> {
-    this.#ensureConnected();
-    return this.#call<T>(method, key, "key", "key", args);
+    return this.#call<T>(method, by, DATA_METHODS[method].route, argument, args);
   }
 
   /**
@@ -513,7 +412,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
       for (;;) {
         const attemptStarted = Date.now();
         try {
-          result = await (this.#stub(target) as unknown as RpcStub)[method]!(...args(session.mayHaveRun), at);
+          result = await (this.#stub(target) as unknown as ObjectStub)[method]!(...args(session.mayHaveRun), at);
           break;
         } catch (error) {
           await session.failed(error, { method, objectName: target }, attemptStarted);
@@ -569,7 +468,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   }
 
   /** A fresh stub per call: stubs are cheap, and a stub that saw an error may be broken. */
-  #stub(objectName: string): DurableObjectStub<ChatStateDO> {
+  #stub(objectName: string): ReturnType<ChatStateNamespace["get"]> {
     const ns = this.#namespace;
     return typeof ns.getByName === "function"
       ? ns.getByName(objectName, this.#stubOptions)

@@ -3,6 +3,7 @@
 // plan is a pure function of the seed and the options, so a failing seed replays the same
 // scenario (timing on a real runtime still varies from run to run: the faults and delays are
 // drawn from seeded streams, but in the order the calls happen).
+import type { MethodName } from "../../../ts/shared/methods.js";
 import { seededRandom } from "../random.js";
 import type { Strategy } from "./bot.js";
 
@@ -89,7 +90,7 @@ const ARMABLE = [
   "set",
   "handOver",
   "handoffImport",
-] as const;
+] as const satisfies readonly MethodName[];
 
 export type PlannedReset =
   | { atMessage: number; kind: "evict"; object: number }
