@@ -4,6 +4,7 @@
 pub mod db;
 pub mod error;
 pub mod live;
+pub mod memo;
 pub mod schema;
 pub mod store;
 pub mod validate;

@@ -12,10 +12,15 @@
 
 use crate::base::db::{Database, RowCounts};
 use crate::base::error::Result;
+use crate::base::memo::{Memo, MemoSet};
 use crate::base::schema;
 use crate::guarantees::read_cache::ReadCache;
 use crate::guarantees::tenure::Tenures;
 use crate::model::expiry::AlarmSchedule;
+
+/// Entries each memo of the store holds before it is cleared (see `memo`): queues, units and
+/// previous homes a single object meets between two resets rarely come near it.
+const MEMO_CAPACITY: usize = 10_000;
 
 pub struct Store<D: Database> {
     pub(crate) db: D,
@@ -31,15 +36,15 @@ pub struct Store<D: Database> {
     /// with no migration going on pays no read for admission.
     pub(crate) outgoing_cache:
         std::cell::RefCell<Option<Option<crate::sharding::handoff::Outgoing>>>,
-    /// Routing keys known to be this object's during a migration (see `handoff`); memory only.
-    pub(crate) owned_memo: std::cell::RefCell<std::collections::HashSet<String>>,
-    /// Units a caller said stay on this object under a layout it cannot compute; memory only.
-    pub(crate) stays: std::cell::RefCell<std::collections::HashSet<String>>,
-    /// The live floor of each queue this instance has met (see `queues`); memory only.
-    pub(crate) queue_floors: std::cell::RefCell<std::collections::HashMap<String, i64>>,
+    /// Routing keys known to be this object's during a migration (see `handoff`).
+    pub(crate) owned_memo: MemoSet<String>,
+    /// Units a caller said stay on this object under a layout it cannot compute.
+    pub(crate) stays: MemoSet<String>,
+    /// The live floor of each queue this instance has met (see `queues`).
+    pub(crate) queue_floors: Memo<String, i64>,
     /// Previous homes known to have drained (a drained one never undrains): once known, a call
     /// routed from one reads nothing for admission.
-    pub(crate) drained_sources: std::cell::RefCell<std::collections::HashSet<String>>,
+    pub(crate) drained_sources: MemoSet<String>,
     /// The migrations this object receives units of, with whether they drained (see
     /// `admission`): read once, forgotten by every write to `handoff_sources`.
     pub(crate) incoming_cache: std::cell::RefCell<Option<Vec<(String, bool)>>>,
@@ -64,10 +69,10 @@ impl<D: Database> Store<D> {
             tenures: Tenures::default(),
             drain_cursor: Default::default(),
             outgoing_cache: Default::default(),
-            owned_memo: Default::default(),
-            stays: Default::default(),
-            queue_floors: Default::default(),
-            drained_sources: Default::default(),
+            owned_memo: Memo::new(MEMO_CAPACITY),
+            stays: Memo::new(MEMO_CAPACITY),
+            queue_floors: Memo::new(MEMO_CAPACITY),
+            drained_sources: Memo::new(MEMO_CAPACITY),
             incoming_cache: Default::default(),
             stuck: Default::default(),
         };
@@ -114,7 +119,7 @@ impl<D: Database> Store<D> {
     /// hand-over: forgetting them is always safe, and the next call reads SQLite again.
     pub(crate) fn forget_row_memos(&self) {
         self.reads.clear();
-        self.queue_floors.borrow_mut().clear();
+        self.queue_floors.clear();
     }
 
     /// Cumulative SQLite rows read and written by this instance (what Cloudflare bills).

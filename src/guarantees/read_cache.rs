@@ -24,8 +24,9 @@
 //! kind wholesale — simpler and cheaper per call than an LRU, and a miss only costs the read the
 //! cache saves.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::cell::Cell;
+
+use crate::base::memo::Memo;
 
 /// Entries per kind (subscriptions, values) before that kind is cleared.
 pub const MAX_ENTRIES: usize = 10_000;
@@ -40,38 +41,42 @@ struct Value {
     expires_at: Option<i64>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ReadCache {
-    subscribed: RefCell<HashMap<String, bool>>,
+    subscribed: Memo<String, bool>,
     /// `None`: known to have no live value.
-    values: RefCell<HashMap<String, Option<Value>>>,
+    values: Memo<String, Option<Value>>,
     value_bytes: Cell<usize>,
+}
+
+impl Default for ReadCache {
+    fn default() -> Self {
+        ReadCache {
+            subscribed: Memo::new(MAX_ENTRIES),
+            values: Memo::new(MAX_ENTRIES),
+            value_bytes: Cell::new(0),
+        }
+    }
 }
 
 impl ReadCache {
     /// Whether `thread_id` is subscribed, if known.
     pub fn subscribed(&self, thread_id: &str) -> Option<bool> {
-        self.subscribed.borrow().get(thread_id).copied()
+        self.subscribed.get(thread_id)
     }
 
     /// Records what the table now says of `thread_id`.
     pub fn note_subscribed(&self, thread_id: &str, subscribed: bool) {
-        let mut map = self.subscribed.borrow_mut();
-        if map.len() >= MAX_ENTRIES && !map.contains_key(thread_id) {
-            map.clear();
-        }
-        map.insert(thread_id.to_owned(), subscribed);
+        self.subscribed.insert(thread_id.to_owned(), subscribed);
     }
 
     /// The live value of `key` at `now`, if known: `Some(None)` when it has none.
     pub fn value(&self, key: &str, now: i64) -> Option<Option<String>> {
-        let values = self.values.borrow();
-        let entry = values.get(key)?;
+        let entry = self.values.get(key)?;
         Some(
             entry
-                .as_ref()
                 .filter(|v| v.expires_at.is_none_or(|at| at > now))
-                .map(|v| v.json.clone()),
+                .map(|v| v.json),
         )
     }
 
@@ -81,14 +86,14 @@ impl ReadCache {
             self.forget_value(key);
             return;
         }
-        let mut values = self.values.borrow_mut();
         let added = value.map_or(0, |(json, _)| json.len());
-        let full = values.len() >= MAX_ENTRIES && !values.contains_key(key);
-        if full || self.value_bytes.get() + added > MAX_VALUE_BYTES_TOTAL {
-            values.clear();
+        // Clearing for the count is the memo's own rule; the byte budget is this cache's, and the
+        // byte total restarts with either.
+        if self.values.full_for(key) || self.value_bytes.get() + added > MAX_VALUE_BYTES_TOTAL {
+            self.values.clear();
             self.value_bytes.set(0);
         }
-        let old = values.insert(
+        let old = self.values.insert(
             key.to_owned(),
             value.map(|(json, expires_at)| Value {
                 json: json.to_owned(),
@@ -102,7 +107,7 @@ impl ReadCache {
 
     /// Drops what is known of `key`: the next read asks SQLite.
     pub fn forget_value(&self, key: &str) {
-        if let Some(Some(v)) = self.values.borrow_mut().remove(key) {
+        if let Some(Some(v)) = self.values.remove(key) {
             self.value_bytes
                 .set(self.value_bytes.get().saturating_sub(v.json.len()));
         }
@@ -110,8 +115,8 @@ impl ReadCache {
 
     /// Drops everything (rows were written behind the store's back).
     pub fn clear(&self) {
-        self.subscribed.borrow_mut().clear();
-        self.values.borrow_mut().clear();
+        self.subscribed.clear();
+        self.values.clear();
         self.value_bytes.set(0);
     }
 }
@@ -134,7 +139,7 @@ mod tests {
         for i in 0..MAX_ENTRIES + 1 {
             c.note_value(&format!("k{i}"), Some(("1", None)));
         }
-        assert!(c.values.borrow().len() <= MAX_ENTRIES);
+        assert!(c.values.len() <= MAX_ENTRIES);
         c.forget_value("k0");
         assert_eq!(c.value("k0", 0), None);
     }

@@ -40,8 +40,6 @@ use crate::model::expiry::Cleanup;
 /// Old receipts an enqueue looks at (from the bottom of its queue) to delete those past their
 /// window: more than the one receipt a dequeue adds, so they never pile up between sweeps.
 const RECEIPTS_DELETED_PER_ENQUEUE: i64 = 16;
-/// Queues whose live floor is kept in memory before the memo is cleared.
-const QUEUE_FLOORS_MAX: usize = 10_000;
 
 /// What a dequeue answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,8 +235,8 @@ impl<D: Database> Store<D> {
     /// The newest receipt's seq in `key`'s queue (-1 if none): every live entry is above it
     /// (see the module comment). Read once per queue and instance, then kept current.
     pub(crate) fn live_floor(&self, key: &str) -> Result<i64> {
-        if let Some(floor) = self.queue_floors.borrow().get(key) {
-            return Ok(*floor);
+        if let Some(floor) = self.queue_floors.get(key) {
+            return Ok(floor);
         }
         let floor = self
             .db
@@ -247,20 +245,15 @@ impl<D: Database> Store<D> {
                 &[Param::Text(key)],
             )?
             .unwrap_or(-1);
-        let mut floors = self.queue_floors.borrow_mut();
-        if floors.len() >= QUEUE_FLOORS_MAX {
-            floors.clear();
-        }
-        floors.insert(key.to_owned(), floor);
+        self.queue_floors.insert(key.to_owned(), floor);
         Ok(floor)
     }
 
     /// Entry `seq` of `key`'s queue became a receipt. (A queue whose floor is not known yet
     /// reads it when it needs it.)
     fn raise_floor(&self, key: &str, seq: i64) {
-        if let Some(floor) = self.queue_floors.borrow_mut().get_mut(key) {
-            *floor = (*floor).max(seq);
-        }
+        self.queue_floors
+            .update(key, |floor| *floor = (*floor).max(seq));
     }
 
     /// Takes the oldest unexpired entry and returns its JSON text. With a `request_id` the entry

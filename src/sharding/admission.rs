@@ -132,7 +132,6 @@ impl<D: crate::base::db::Database> Store<D> {
         let migration_id = migration.unwrap_or("");
         if self
             .owned_memo
-            .borrow()
             .contains(&memo_key(migration_id, routing_key))
             || self.source_drained(source, migration_id)?
             || self.imported(routing_key)?

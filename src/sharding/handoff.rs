@@ -58,10 +58,10 @@ use tsify::Tsify;
 
 use crate::base::db::{Database, Param, QueryExt, Row, Value};
 use crate::base::error::{Error, Result};
+use crate::base::live;
 use crate::base::store::Store;
 use crate::base::validate;
 use crate::model::expiry::Cleanup;
-use crate::base::live;
 use crate::sharding::pages::Shape;
 use crate::sharding::routing::{LayoutDesc, Router, THREAD_KEY_PREFIXES};
 
@@ -353,7 +353,7 @@ impl<D: Database> Store<D> {
             "DELETE FROM handoff_sources WHERE drained = 1 AND migration <> ?1",
             &[Param::Text(&migration.id)],
         )?;
-        self.drained_sources.borrow_mut().clear();
+        self.drained_sources.clear();
         // Forget the cached record first: if this transaction rolls back, the next read is fresh.
         *self.outgoing_cache.borrow_mut() = None;
         self.raise_guard()?;
@@ -401,7 +401,7 @@ impl<D: Database> Store<D> {
             self.lower_guard_if_done()
         })?;
         *self.drain_cursor.borrow_mut() = Default::default();
-        self.stays.borrow_mut().clear();
+        self.stays.clear();
         self.stuck.clear();
         Ok(())
     }
@@ -422,10 +422,8 @@ impl<D: Database> Store<D> {
             self.lower_guard_if_done()
         })?;
         let prefix = memo_key(migration_id, "");
-        self.owned_memo
-            .borrow_mut()
-            .retain(|k| !k.starts_with(&prefix));
-        self.drained_sources.borrow_mut().clear();
+        self.owned_memo.retain(|k, _| !k.starts_with(&prefix));
+        self.drained_sources.clear();
         Ok(())
     }
 
@@ -433,22 +431,14 @@ impl<D: Database> Store<D> {
     /// and will not create it): later calls need not ask again. Memory only, and bounded.
     /// Kept per migration: a unit owned in one says nothing about the next.
     pub fn note_owned(&self, migration_id: &str, routing_key: &str) {
-        let mut memo = self.owned_memo.borrow_mut();
-        if memo.len() >= OWNED_MEMO_MAX {
-            memo.clear();
-        }
-        memo.insert(memo_key(migration_id, routing_key));
+        self.owned_memo.note(memo_key(migration_id, routing_key));
     }
 
     /// The caller says the unit's new home under its layout is this very object (a layout this
     /// object cannot compute): it stays, and later drain passes skip it. Memory only: after a
     /// restart the caller is asked again.
     pub fn stays(&self, routing_key: &str) {
-        let mut stays = self.stays.borrow_mut();
-        if stays.len() >= OWNED_MEMO_MAX {
-            stays.clear();
-        }
-        stays.insert(routing_key.to_owned());
+        self.stays.note(routing_key.to_owned());
     }
 
     pub(crate) fn sealed_for(&self, routing_key: &str) -> Result<Option<String>> {
@@ -472,7 +462,7 @@ impl<D: Database> Store<D> {
     /// again in a later one (a → b → a → b), and what it drained then says nothing about now.
     pub(crate) fn source_drained(&self, source: &str, migration_id: &str) -> Result<bool> {
         let memo_key = memo_key(migration_id, source);
-        if self.drained_sources.borrow().contains(&memo_key) {
+        if self.drained_sources.contains(&memo_key) {
             return Ok(true);
         }
         let drained = self.db.returned_row(
@@ -480,11 +470,7 @@ impl<D: Database> Store<D> {
             &[Param::Text(source), Param::Text(migration_id)],
         )?;
         if drained {
-            let mut known = self.drained_sources.borrow_mut();
-            if known.len() >= OWNED_MEMO_MAX {
-                known.clear();
-            }
-            known.insert(memo_key);
+            self.drained_sources.note(memo_key);
         }
         Ok(drained)
     }
@@ -960,7 +946,7 @@ impl<D: Database> Store<D> {
                         if items
                             .iter()
                             .any(|i: &DrainItem| i.routing_key == routing_key)
-                            || self.stays.borrow().contains(&routing_key)
+                            || self.stays.contains(&routing_key)
                             || self.sealed_for(&routing_key)?.is_some()
                         {
                             continue;
@@ -1371,10 +1357,6 @@ impl<D: Database> Store<D> {
         })
     }
 }
-
-/// Routing keys a new home remembers as its own (or a previous home as staying) before it forgets
-/// them all and asks again.
-const OWNED_MEMO_MAX: usize = 10_000;
 
 /// Keys a drain scan reads per query.
 const SCAN_PAGE: usize = 512;

@@ -40,12 +40,12 @@
 
 use crate::base::db::{Database, Param, QueryExt, Value};
 use crate::base::error::{Error, Result};
+use crate::base::live;
 use crate::base::store::Store;
 use crate::base::validate;
 use crate::sharding::handoff::{
     cols, int, placeholders, text, unit_keys, CacheRow, ListItemRow, ListRow, QueueRow, Unit,
 };
-use crate::base::live;
 
 /// A page's byte budget: far below the 32 MiB an RPC carries, and above any one row (a value is
 /// at most 2 MB), so a page always holds at least one row and a unit of small rows moves whole.
