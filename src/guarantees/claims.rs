@@ -63,7 +63,7 @@ impl<D: Database> Store<D> {
             token: token_id.to_owned(),
             expires_at,
         };
-        let handover_from = self.tenures.handover_from(key, now);
+        let early_grant_from = self.tenures.early_grant_from(key, now);
 
         let (claim, granted, queued) = self.db.transaction(&mut || {
             if token.retry {
@@ -83,7 +83,13 @@ impl<D: Database> Store<D> {
                     return Ok((Claim::Queued { depth }, false, false));
                 }
             }
-            if self.insert_lock_if_free(key, token_id, expires_at, now, handover_from.as_deref())? {
+            if self.insert_lock_if_free(
+                key,
+                token_id,
+                expires_at,
+                now,
+                early_grant_from.as_deref(),
+            )? {
                 return Ok((
                     Claim::Acquired {
                         lock: lock(expires_at),

@@ -14,7 +14,7 @@
 //!
 //! Tenures (see `tenure`): every grant starts one in memory; a refused acquire announces the
 //! newcomer's coming enqueue; and an acquire arriving after the holder's final dequeue is granted
-//! at once (a *handover*), which is what closes chat's lock/queue race.
+//! at once (an *early grant*), which is what closes chat's lock/queue race.
 //!
 //! Locks take part in the expiry sweep but do not pull the alarm earlier (see
 //! [`crate::model::expiry::Cleanup::Eventually`]): a lock is normally deleted by its release well before
@@ -133,8 +133,8 @@ impl<D: Database> Store<D> {
                 expires_at: held_until,
             }));
         }
-        // Held by a holder that has made its final dequeue: hand the lock over.
-        if let Some(from) = self.tenures.handover_from(thread_id, now) {
+        // Held by a holder that has made its final dequeue: grant the lock early.
+        if let Some(from) = self.tenures.early_grant_from(thread_id, now) {
             if self.db.returned_row(
                 "UPDATE locks SET token = ?3, expires_at = ?4
                  WHERE thread_id = ?1 AND token = ?2 AND expires_at > ?5 RETURNING 1",
@@ -195,7 +195,7 @@ impl<D: Database> Store<D> {
         Ok(Acquired::Refused)
     }
 
-    /// One upsert that only overwrites an expired holder — or the holder `handover_from`, whose
+    /// One upsert that only overwrites an expired holder — or the holder `early_grant_from`, whose
     /// tenure has made its final dequeue (see `tenure`); true when it wrote.
     pub(crate) fn insert_lock_if_free(
         &self,
@@ -203,7 +203,7 @@ impl<D: Database> Store<D> {
         token: &str,
         expires_at: i64,
         now: i64,
-        handover_from: Option<&str>,
+        early_grant_from: Option<&str>,
     ) -> Result<bool> {
         self.db.returned_row(
             "INSERT INTO locks (thread_id, token, expires_at) VALUES (?1, ?2, ?3)
@@ -215,7 +215,7 @@ impl<D: Database> Store<D> {
                 Param::Text(token),
                 Param::Int(expires_at),
                 Param::Int(now),
-                handover_from.into(),
+                early_grant_from.into(),
             ],
         )
     }

@@ -281,8 +281,8 @@ impl<D: Database> Store<D> {
                 return Ok(Dequeued::Empty);
             }
             // The fence: a retried dequeue whose caller's lock is now held by another token
-            // (handed over, or lost) gets nothing, even if this object restarted meanwhile — an
-            // entry it took now could be handled beside the new holder's handler.
+            // (granted early to a newcomer, or lost) gets nothing, even if this object restarted
+            // meanwhile — an entry it took now could be handled beside the new holder's handler.
             if let Some(holder) = holder {
                 if self.lock_held_by_other(key, holder, now)? {
                     return Ok(Dequeued::Empty);

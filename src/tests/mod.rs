@@ -1,6 +1,6 @@
 //! Native tests of the core over rusqlite (`cargo test`), by what they exercise.
 
-mod handover;
+mod lock_queue_race;
 mod model;
 mod operations;
 mod pages;

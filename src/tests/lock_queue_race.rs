@@ -1,6 +1,6 @@
-// #[cfg(test)]: compiled only for tests (declared `#[cfg(test)] mod handover_tests;` in lib.rs).
-//! Native tests of the queue handover (see `tenure`) and of the atomic claim primitives
-//! (`claims`), call by call in the orders chat 4.41.1 makes them.
+//! Native tests of how chat's lock/queue race is closed — the held final dequeue and the early
+//! grant (see `tenure`) — and of the atomic claim primitives (`claims`), call by call in the orders
+//! chat 4.41.1 makes them.
 
 use crate::base::db::QueryExt;
 use crate::base::store::Store;
@@ -46,6 +46,18 @@ fn dequeue(s: &Store<NativeDb>, id: &str, holder: Option<&str>, now: i64) -> Deq
         .unwrap()
 }
 
+/// A dequeue that finds nothing and is answered at once (not held).
+#[track_caller]
+fn assert_empty(s: &Store<NativeDb>, id: &str, holder: Option<&str>, now: i64) {
+    assert_eq!(dequeue(s, id, holder, now), Dequeued::Empty);
+}
+
+/// The object restarts: a fresh instance over the same rows, with nothing in memory.
+fn restart(s: Store<NativeDb>, now: i64) -> Store<NativeDb> {
+    let Store { db, .. } = s;
+    Store::open(db, None, now).unwrap()
+}
+
 #[test]
 fn the_928_interleaving_is_closed_by_holding_the_final_dequeue() {
     // holder: acquire, handler…; newcomer: acquire (refused) | holder: dequeue (final, empty) |
@@ -63,28 +75,19 @@ fn the_928_interleaving_is_closed_by_holding_the_final_dequeue() {
         Dequeued::Entry("\"newcomer's\"".into())
     );
     // chat handles it, then: a round that ends empty (not final), then the final one.
-    assert_eq!(
-        dequeue(&s, "d2d2d2d2d2d2d2d2", Some(H), T0 + 5),
-        Dequeued::Empty
-    );
-    assert_eq!(
-        dequeue(&s, "d3d3d3d3d3d3d3d3", Some(H), T0 + 6),
-        Dequeued::Empty
-    );
+    assert_empty(&s, "d2d2d2d2d2d2d2d2", Some(H), T0 + 5);
+    assert_empty(&s, "d3d3d3d3d3d3d3d3", Some(H), T0 + 6);
     s.release_lock("t", H).unwrap();
     assert_eq!(s.queue_depth("t", None, T0 + 7).unwrap(), 0);
 }
 
 #[test]
-fn an_acquire_after_the_final_dequeue_is_handed_the_lock() {
+fn an_acquire_after_the_final_dequeue_is_granted_early() {
     // holder: final dequeue | newcomer: acquire | holder: releaseLock.
     let s = store();
     acquire(&s, H, T0);
-    assert_eq!(
-        dequeue(&s, "d1d1d1d1d1d1d1d1", Some(H), T0 + 1),
-        Dequeued::Empty
-    );
-    assert_eq!(acquire(&s, N, T0 + 2).as_deref(), Some(N), "handed over");
+    assert_empty(&s, "d1d1d1d1d1d1d1d1", Some(H), T0 + 1);
+    assert_eq!(acquire(&s, N, T0 + 2).as_deref(), Some(N), "granted early");
     // The old holder's calls act as for a token that lost the lock.
     assert!(!s.extend_lock("t", H, LOCK_TTL, T0 + 3).unwrap());
     s.release_lock("t", H).unwrap();
@@ -96,11 +99,8 @@ fn an_acquire_after_the_final_dequeue_is_handed_the_lock() {
 fn a_retried_final_dequeue_answers_null_again_and_never_takes_the_new_holders_entries() {
     let s = store();
     acquire(&s, H, T0);
-    assert_eq!(
-        dequeue(&s, "dfdfdfdfdfdfdfdf", Some(H), T0 + 1),
-        Dequeued::Empty
-    );
-    // Its reply was lost; meanwhile the lock is handed over and the new tenure queues entries.
+    assert_empty(&s, "dfdfdfdfdfdfdfdf", Some(H), T0 + 1);
+    // Its reply was lost; meanwhile the lock is granted early and the new tenure queues entries.
     acquire(&s, N, T0 + 2);
     assert_eq!(acquire(&s, M, T0 + 3), None);
     entry(&s, "for N", Some(M), T0 + 4);
@@ -110,8 +110,7 @@ fn a_retried_final_dequeue_answers_null_again_and_never_takes_the_new_holders_en
     };
     assert_eq!(retry(&s, T0 + 5), Dequeued::Empty);
     // Also after a restart, when no memory of the first answer is left: the fence.
-    let Store { db, .. } = s;
-    let s = Store::open(db, None, T0 + 6).unwrap();
+    let s = restart(s, T0 + 6);
     assert_eq!(retry(&s, T0 + 7), Dequeued::Empty);
     assert_eq!(s.queue_depth("t", None, T0 + 7).unwrap(), 1);
     assert_eq!(
@@ -128,8 +127,7 @@ fn a_restarted_object_holds_for_a_refusal_but_grants_nothing_early_until_it_saw_
     let s = store();
     acquire(&s, H, T0);
     assert_eq!(acquire(&s, N, T0 + 1), None);
-    let Store { db, .. } = s;
-    let s = Store::open(db, None, T0 + 2).unwrap();
+    let s = restart(s, T0 + 2);
     // Rebuilt from its row: the holder's dequeue is held for the newcomer's entry...
     assert_eq!(
         dequeue(&s, "d0d0d0d0d0d0d0d0", Some(H), T0 + 3),
@@ -141,35 +139,24 @@ fn a_restarted_object_holds_for_a_refusal_but_grants_nothing_early_until_it_saw_
         Dequeued::Entry("\"newcomer's\"".into())
     );
     // ...and the entry's arrival deleted the row: another restart holds nothing.
-    let Store { db, .. } = s;
-    let s = Store::open(db, None, T0 + 6).unwrap();
-    assert_eq!(
-        dequeue(&s, "d1d1d1d1d1d1d1d1", Some(H), T0 + 7),
-        Dequeued::Empty
-    );
+    let s = restart(s, T0 + 6);
+    assert_empty(&s, "d1d1d1d1d1d1d1d1", Some(H), T0 + 7);
 
     // A refusal on a restarted instance, of a lock granted before it started, announces too.
-    let Store { db, .. } = s;
-    let s = Store::open(db, None, T0 + 8).unwrap();
+    let s = restart(s, T0 + 8);
     assert_eq!(acquire(&s, M, T0 + 9), None);
     assert_eq!(
         dequeue(&s, "d2d2d2d2d2d2d2d2", Some(H), T0 + 10),
         Dequeued::WaitUntil(T0 + 9 + 12_000)
     );
     // Unfulfilled, the wait ends at the deadline; what came before that dequeue is unknown
-    // here (it may end a round chat follows with a handler), so nothing is handed over yet.
-    assert_eq!(
-        dequeue(&s, "d2d2d2d2d2d2d2d2", Some(H), T0 + 9 + 12_000),
-        Dequeued::Empty
-    );
+    // here (it may end a round chat follows with a handler), so nothing is granted early yet.
+    assert_empty(&s, "d2d2d2d2d2d2d2d2", Some(H), T0 + 9 + 12_000);
     assert_eq!(acquire(&s, N, T0 + 9 + 12_001), None);
-    // A fresh tenure on this instance brings the handover back.
+    // A fresh tenure on this instance brings the early grant back.
     s.release_lock("t", H).unwrap();
     acquire(&s, N, T0 + 9 + 12_002);
-    assert_eq!(
-        dequeue(&s, "d3d3d3d3d3d3d3d3", Some(N), T0 + 9 + 12_003),
-        Dequeued::Empty
-    );
+    assert_empty(&s, "d3d3d3d3d3d3d3d3", Some(N), T0 + 9 + 12_003);
     assert_eq!(acquire(&s, M, T0 + 9 + 12_004).as_deref(), Some(M));
 }
 
@@ -178,8 +165,7 @@ fn a_retried_refusal_announces_once_even_across_a_restart() {
     let s = store();
     acquire(&s, H, T0);
     assert_eq!(acquire(&s, N, T0 + 1), None);
-    let Store { db, .. } = s;
-    let s = Store::open(db, None, T0 + 2).unwrap();
+    let s = restart(s, T0 + 2);
     let retried = s
         .acquire_lock("t", LOCK_TTL, Some(Attempt::retry(N)), PATIENCE, T0 + 3)
         .unwrap();
@@ -196,10 +182,7 @@ fn a_retried_refusal_announces_once_even_across_a_restart() {
         dequeue(&s, "d1d1d1d1d1d1d1d1", Some(H), T0 + 5),
         Dequeued::Entry("\"n\"".into())
     );
-    assert_eq!(
-        dequeue(&s, "d2d2d2d2d2d2d2d2", Some(H), T0 + 6),
-        Dequeued::Empty
-    );
+    assert_empty(&s, "d2d2d2d2d2d2d2d2", Some(H), T0 + 6);
     // The release deletes whatever is left (here: nothing), the sweep any past its deadline.
     assert_eq!(acquire(&s, M, T0 + 7), None);
     assert_eq!(rows(&s), Some(1));
@@ -212,14 +195,8 @@ fn without_contention_the_lock_contract_is_unchanged() {
     let s = store();
     acquire(&s, H, T0);
     // Dequeues with nothing refused never wait.
-    assert_eq!(
-        dequeue(&s, "d1d1d1d1d1d1d1d1", Some(H), T0 + 1),
-        Dequeued::Empty
-    );
-    assert_eq!(
-        dequeue(&s, "d2d2d2d2d2d2d2d2", Some(H), T0 + 2),
-        Dequeued::Empty
-    );
+    assert_empty(&s, "d1d1d1d1d1d1d1d1", Some(H), T0 + 1);
+    assert_empty(&s, "d2d2d2d2d2d2d2d2", Some(H), T0 + 2);
     s.release_lock("t", H).unwrap();
     assert_eq!(acquire(&s, N, T0 + 3).as_deref(), Some(N));
     // Before its final dequeue a holder keeps the lock against everyone.
@@ -248,11 +225,8 @@ fn a_newcomer_that_never_enqueues_costs_at_most_its_patience_twice() {
         dequeue(&s, "d1d1d1d1d1d1d1d1", Some(H), T0 + 3),
         Dequeued::WaitUntil(T0 + 2 + 6_000)
     );
-    assert_eq!(
-        dequeue(&s, "d1d1d1d1d1d1d1d1", Some(H), T0 + 2 + 6_000),
-        Dequeued::Empty
-    );
-    // And the handover still follows the final dequeue.
+    assert_empty(&s, "d1d1d1d1d1d1d1d1", Some(H), T0 + 2 + 6_000);
+    // And the early grant still follows the final dequeue.
     assert_eq!(acquire(&s, M, T0 + 6_100).as_deref(), Some(M));
     // A dequeue is never held longer than the cap, whatever patience callers declare.
     let s = store();
