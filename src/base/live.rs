@@ -1,9 +1,10 @@
-//! What "live" means for a row of a unit during re-sharding: the one definition that
-//! `Store::holds` (admission: does this object own R?), `Store::collect_unit` (what moves), the
+//! The live-row rule, stated once: what "live" means for a row of each table. The reads (`cache`,
+//! `lists`, `queues`, `inspect`), the sweep (`expiry`: what is dead) and re-sharding —
+//! `Store::holds` (admission: does this object own R?), the unit's collection (what moves), the
 //! drain's scans (what is left to move) and the import's overlap check (would two owners' rows
-//! meet?) all use. docs/resharding.md, "Spec: units", states it.
+//! meet?) — all take their SQL from here. docs/resharding.md, "Spec: units", states it in prose.
 //!
-//! Each is the reads' own test, so a row is live here exactly when a read would return it:
+//! A row is live exactly when a read would return it:
 //! - a subscription is always live (it has no expiry);
 //! - a lock is live while `expires_at > now`;
 //! - a queue row (an entry, or a taken/dropped entry's receipt) while
@@ -17,16 +18,35 @@
 //! skipped expired lists, so a unit whose only rows were an expired list was "held" by its
 //! previous home (which served it) and "empty" to its new home (which served it too): two owners.
 
-use crate::model::lists::list_expiry_sql;
+/// SQL for the exact expiry of the list whose key is the parameter `key` (e.g. `"?1"`): its
+/// newest item's, or — for items written before layout 4, which carry none — its `lists` row's.
+/// `COALESCE` evaluates its second argument only when the first is NULL, so a list written by
+/// this build costs one row read (the newest item) for it.
+pub(crate) fn list_expiry(key: &str) -> String {
+    format!(
+        "COALESCE((SELECT expires_at FROM list_items WHERE list_key = {key} ORDER BY seq DESC LIMIT 1),
+                  (SELECT expires_at FROM lists WHERE list_key = {key}))"
+    )
+}
 
 /// The condition on a `locks` row; `now` is the SQL parameter holding the time (`"?2"`).
 pub(crate) fn lock(now: &str) -> String {
     format!("expires_at > {now}")
 }
 
+/// When a `queue_entries` row dies: an entry at its `expires_at`, a receipt (a taken or dropped
+/// entry, kept for retries) at the end of its window, `retain_until`.
+pub(crate) const QUEUE_ROW_DEADLINE: &str = "COALESCE(retain_until, expires_at)";
+
 /// The condition on a `queue_entries` row.
 pub(crate) fn queue_row(now: &str) -> String {
-    format!("COALESCE(retain_until, expires_at) > {now}")
+    format!("{QUEUE_ROW_DEADLINE} > {now}")
+}
+
+/// The condition that a `queue_entries` row is dead: what the sweep and an enqueue's cleanup
+/// delete (the negation of [`queue_row`]).
+pub(crate) fn queue_row_dead(now: &str) -> String {
+    format!("{QUEUE_ROW_DEADLINE} <= {now}")
 }
 
 /// The condition on a `cache` row.
@@ -37,7 +57,7 @@ pub(crate) fn cache(now: &str) -> String {
 /// The condition that the list whose key is the SQL expression `key` is live, given that it has
 /// an item (the caller's query is over `list_items`, or tests for one).
 pub(crate) fn list_with_items(key: &str, now: &str) -> String {
-    format!("COALESCE({} > {now}, 1)", list_expiry_sql(key))
+    format!("COALESCE({} > {now}, 1)", list_expiry(key))
 }
 
 /// The condition that the list whose key is the SQL expression `key` is live.

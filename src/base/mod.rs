@@ -1,6 +1,7 @@
 //! What every operation stands on: the SQL interface, the schema, the [`store::Store`], argument
 //! checks and the error type.
 
+pub mod alarm;
 pub mod db;
 pub mod error;
 pub mod live;

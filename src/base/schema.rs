@@ -1,25 +1,25 @@
 //! The versioned SQLite schema and its in-place upgrades.
 //!
 //! Two numbers describe an object, like SQLite's own "read version" and "write version":
-//! - `_schema_layout` holds the **layout** the object has (1 = the published
+//! - `_schema_layout` holds the **schema version** the object has (1 = the published
 //!   `chat-state-cloudflare-do` 0.1.x, 2 = WITHOUT ROWID tables, 3 = retry receipts, 4 = a
 //!   list's exact expiry on its newest item, 5 = `handoff_partial`, units imported page by page,
 //!   6 = `lock_announcements`, the durable part of a lock's tenure);
 //! - `_schema_version` (the table 0.1.x already writes and every earlier build checks) holds the
-//!   **oldest layout a build must understand to use the object safely**. An upgrade that only
+//!   **compatibility version: the oldest schema version a build must understand to use the object safely**. An upgrade that only
 //!   adds nullable columns older code never names leaves it unchanged, so a build of the previous
-//!   layout keeps working on the upgraded object during a deploy or after a rollback.
+//!   version keeps working on the upgraded object during a deploy or after a rollback.
 //!
-//! Layouts 3 to 6 are such additive upgrades of layout 2: `_schema_version` stays 2, and a layout-2
-//! build (which refuses only `_schema_version` > 2) serves a layout-3 object unchanged — it
+//! Versions 3 to 6 are such additive upgrades of version 2: `_schema_version` stays 2, and a version-2
+//! build (which refuses only `_schema_version` > 2) serves a version-3 object unchanged — it
 //! ignores the receipt columns, sees receipts as expired queue entries (their `expires_at` is 0)
-//! and its sweep deletes them; only the retry safety of calls it serves is lost. Layout 4 moves a
+//! and its sweep deletes them; only the retry safety of calls it serves is lost. Version 4 moves a
 //! list's exact expiry onto its newest item and keeps in `lists.expires_at` an upper bound of it
 //! (see `lists`): an older build reads that bound as the expiry, so it shows a list at most the
 //! bound's slack too long, and never drops a live one. A 0.1.x build,
-//! which migrates only when `_schema_version` < 1, likewise keeps using the three tables it knows.
+//! which upgrades only when `_schema_version` < 1, likewise keeps using the three tables it knows.
 //! Each upgrade runs in one transaction with the version bump, so an object is always wholly at
-//! one layout.
+//! one version.
 //!
 //! Table design, driven by what Cloudflare bills (rows written):
 //! - every table is `WITHOUT ROWID` with the natural key as primary key, so a write touches one
@@ -35,11 +35,11 @@
 use crate::base::db::{Database, Param};
 use crate::base::error::{Error, Result};
 
-/// The layout this build writes.
+/// The schema version this build writes.
 pub const CURRENT_VERSION: i64 = 6;
 
-/// What this build records in `_schema_version`: layouts 3 to 6 are additive over layout 2, so
-/// a layout-2 build can still use the object.
+/// What this build records in `_schema_version`: versions 3 to 6 are additive over version 2, so
+/// a version-2 build can still use the object.
 pub const COMPATIBLE_WITH: i64 = 2;
 
 const VERSION_TABLES: &str = "
@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS _schema_version (version INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS _schema_layout (version INTEGER PRIMARY KEY);
 ";
 
-/// Layout 2's tables (also the base of layout 3). Public for the upgrade tests.
+/// Version 2's tables (also the base of version 3). Public for the upgrade tests.
 pub const V2_TABLES_FOR_TESTS: &str = V2_TABLES;
 
 const V2_TABLES: &str = "
@@ -90,8 +90,8 @@ CREATE TABLE queue_entries (
 ) WITHOUT ROWID;
 ";
 
-/// Layout 2 → 3: the retry receipts (see `idempotency`) and the re-sharding tables (see
-/// `handoff`). Nullable columns and new tables only, so layout-2 code (which names its columns in
+/// Version 2 → 3: the retry receipts (see `idempotency`) and the re-sharding tables (see
+/// `handoff`). Nullable columns and new tables only, so version-2 code (which names its columns in
 /// every statement) keeps working on the result.
 const V2_TO_V3: &str = "
 ALTER TABLE cache ADD COLUMN request_id TEXT;
@@ -131,14 +131,14 @@ CREATE TABLE handoff_sources (
 ) WITHOUT ROWID;
 ";
 
-/// Layout 3 → 4: the list's exact expiry on its newest item (see `lists`). A nullable column:
+/// Version 3 → 4: the list's exact expiry on its newest item (see `lists`). A nullable column:
 /// items written before (or by an older build) have none, and their list's `lists` row is then
 /// its exact expiry, as that build wrote it.
 const V3_TO_V4: &str = "
 ALTER TABLE list_items ADD COLUMN expires_at INTEGER;
 ";
 
-/// Layout 4 → 5: a unit imported page by page records how far it got (see `handoff_pages`).
+/// Version 4 → 5: a unit imported page by page records how far it got (see `sharding::pages`).
 /// A new table only.
 const V4_TO_V5: &str = "
 CREATE TABLE handoff_partial (
@@ -149,7 +149,7 @@ CREATE TABLE handoff_partial (
 ) WITHOUT ROWID;
 ";
 
-/// Layout 5 → 6: a lock tenure's announcements, durable (see `announcements`). A new table
+/// Version 5 → 6: a lock tenure's announcements, durable (see `announcements`). A new table
 /// only: older builds never name it; one serving the object meanwhile neither writes nor deletes
 /// its rows, which then only make this build hold a dequeue until their deadline (seconds) and
 /// are swept.
@@ -184,7 +184,7 @@ DROP TABLE v1_locks;
 DROP TABLE v1_cache;
 ";
 
-/// The layout of `chat-state-cloudflare-do` 0.1.x (schema version 1), kept so the upgrade path is
+/// The tables of `chat-state-cloudflare-do` 0.1.x (schema version 1), kept so the upgrade path is
 /// tested against the real thing.
 pub const V1_SCHEMA_FOR_TESTS: &str = "
 CREATE TABLE IF NOT EXISTS _schema_version (version INTEGER PRIMARY KEY);
@@ -196,7 +196,7 @@ CREATE INDEX idx_cache_expires ON cache(expires_at) WHERE expires_at IS NOT NULL
 INSERT INTO _schema_version (version) VALUES (1);
 ";
 
-/// Reads the object's layout (0 for a new object) and the oldest layout a build must understand
+/// Reads the object's version (0 for a new object) and the oldest version a build must understand
 /// to use it.
 pub fn stored_versions<D: Database>(db: &D) -> Result<(i64, i64)> {
     db.exec_script(VERSION_TABLES)?;
@@ -206,23 +206,23 @@ pub fn stored_versions<D: Database>(db: &D) -> Result<(i64, i64)> {
         &[],
     )?;
     let row = rows.into_iter().next().unwrap_or_default();
-    let layout = row.first().and_then(|v| v.as_int()).unwrap_or(0);
+    let version = row.first().and_then(|v| v.as_int()).unwrap_or(0);
     let required = row.get(1).and_then(|v| v.as_int()).unwrap_or(0);
-    // Before layout 3 only `_schema_version` existed, and it was the layout.
-    Ok((layout.max(required), required))
+    // Before version 3 only `_schema_version` existed, and it was the version.
+    Ok((version.max(required), required))
 }
 
-/// The object's layout (0 for a new object).
+/// The object's version (0 for a new object).
 pub fn stored_version<D: Database>(db: &D) -> Result<i64> {
     Ok(stored_versions(db)?.0)
 }
 
-/// Brings the object's layout to [`CURRENT_VERSION`], returning the layout it found.
+/// Brings the object's version to [`CURRENT_VERSION`], returning the version it found.
 ///
 /// Refuses to open an object that needs a newer build (`_schema_version` above what this build
-/// understands): running old code on a layout it cannot use safely could corrupt it, and a clear
-/// error is better than a guess. A newer layout that declares itself compatible is used as is.
-pub fn migrate<D: Database>(db: &D) -> Result<i64> {
+/// understands): running old code on a version it cannot use safely could corrupt it, and a clear
+/// error is better than a guess. A newer version that declares itself compatible is used as is.
+pub fn upgrade<D: Database>(db: &D) -> Result<i64> {
     db.transaction(&mut || {
         let (found, required) = stored_versions(db)?;
         if required > CURRENT_VERSION {
@@ -246,7 +246,7 @@ pub fn migrate<D: Database>(db: &D) -> Result<i64> {
             2 => db.exec_script(V2_TO_V3)?,
             _ => {}
         }
-        // Every path ends at layout 3 here, or at 4 or 5.
+        // Every path ends at version 3 here, or at 4 or 5.
         if found < 4 {
             db.exec_script(V3_TO_V4)?;
         }

@@ -10,13 +10,13 @@
 //! reads then writes is either a single SQL statement (an upsert with a `WHERE`, a `DELETE ...
 //! RETURNING`) or runs inside [`Database::transaction`], so a failure part-way writes nothing.
 
+use crate::base::alarm::AlarmSchedule;
 use crate::base::db::{Database, RowCounts};
 use crate::base::error::Result;
 use crate::base::memo::{Memo, MemoSet};
 use crate::base::schema;
 use crate::guarantees::read_cache::ReadCache;
 use crate::guarantees::tenure::Tenures;
-use crate::model::expiry::AlarmSchedule;
 
 /// Entries each memo of the store holds before it is cleared (see `memo`): queues, units and
 /// previous homes a single object meets between two resets rarely come near it.
@@ -61,7 +61,7 @@ impl<D: Database> Store<D> {
     /// copied by a schema upgrade. When one is armed we trust it: every write path keeps it no
     /// later than the earliest cache or list deadline.
     pub fn open(db: D, armed_alarm: Option<i64>, now: i64) -> Result<Self> {
-        schema::migrate(&db)?;
+        schema::upgrade(&db)?;
         let store = Store {
             db,
             alarm: AlarmSchedule::new(armed_alarm),

@@ -16,12 +16,12 @@
 use serde::Serialize;
 use tsify::Tsify;
 
+use crate::base::alarm::Cleanup;
 use crate::base::db::Database;
 use crate::base::error::Result;
 use crate::base::store::Store;
 use crate::base::validate;
 use crate::guarantees::idempotency::{self, Attempt};
-use crate::model::expiry::Cleanup;
 use crate::model::locks::Lock;
 
 /// What `claimOrEnqueue` did.

@@ -3,12 +3,12 @@
 //! Values are JSON text produced by the adapter; the store never parses them. Reads are strict:
 //! a row whose `expires_at` has passed is invisible whether or not the alarm has deleted it yet.
 
+use crate::base::alarm::Cleanup;
 use crate::base::db::{Database, Param, QueryExt, Value};
 use crate::base::error::Result;
 use crate::base::store::Store;
-use crate::base::validate;
+use crate::base::{live, validate};
 use crate::guarantees::idempotency::{self, Attempt};
-use crate::model::expiry::Cleanup;
 
 impl<D: Database> Store<D> {
     /// The value's JSON text, or `None` when missing or expired. Answered from the read cache
@@ -21,8 +21,10 @@ impl<D: Database> Store<D> {
         let row = self
             .db
             .exec(
-                "SELECT value, expires_at FROM cache
-                 WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+                &format!(
+                    "SELECT value, expires_at FROM cache WHERE key = ?1 AND {}",
+                    live::cache("?2")
+                ),
                 &[Param::Text(key), Param::Int(now)],
             )?
             .into_iter()
@@ -96,8 +98,10 @@ impl<D: Database> Store<D> {
         }
         match attempt.filter(|a| a.retry).map(|a| a.id) {
             Some(id) => self.db.returned_row(
-                "SELECT 1 FROM cache WHERE key = ?1 AND request_id = ?2
-                   AND (expires_at IS NULL OR expires_at > ?3)",
+                &format!(
+                    "SELECT 1 FROM cache WHERE key = ?1 AND request_id = ?2 AND {}",
+                    live::cache("?3")
+                ),
                 &[Param::Text(key), Param::Text(id), Param::Int(now)],
             ),
             None => Ok(false),

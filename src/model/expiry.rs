@@ -22,10 +22,9 @@
 //!   [`SWEEP_MAX_BATCHES`], re-arming immediately to continue, so a backlog of a million expired
 //!   rows never blocks the object for long.
 
-use std::cell::Cell;
-
 use crate::base::db::{Database, Param, QueryExt};
 use crate::base::error::Result;
+use crate::base::live;
 use crate::base::store::Store;
 
 /// Rows deleted per sweep transaction.
@@ -34,72 +33,6 @@ pub const SWEEP_BATCH_ROWS: i64 = 1000;
 pub const SWEEP_MAX_BATCHES: u32 = 20;
 /// Least time between the end of one sweep and the next.
 pub const MIN_SWEEP_INTERVAL_MS: i64 = 30_000;
-
-/// How urgently a deadline wants its row deleted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cleanup {
-    /// Cache values and lists: arm the alarm for this deadline if it is the earliest.
-    AtDeadline,
-    /// Locks and queue entries: only make sure an alarm is armed at all.
-    Eventually,
-}
-
-/// The in-memory view of the object's one alarm.
-#[derive(Debug, Default)]
-pub struct AlarmSchedule {
-    armed: Cell<Option<i64>>,
-    request: Cell<Option<i64>>,
-}
-
-impl AlarmSchedule {
-    pub fn new(armed: Option<i64>) -> Self {
-        AlarmSchedule {
-            armed: Cell::new(armed),
-            request: Cell::new(None),
-        }
-    }
-
-    pub fn armed(&self) -> Option<i64> {
-        self.armed.get()
-    }
-
-    /// Records a deadline just written; asks for the alarm to move if it must.
-    pub fn note_deadline(&self, deadline: i64, cleanup: Cleanup) {
-        let must_arm = match (self.armed.get(), cleanup) {
-            (None, _) => true,
-            (Some(armed), Cleanup::AtDeadline) => deadline < armed,
-            (Some(_), Cleanup::Eventually) => false,
-        };
-        if must_arm {
-            self.request(deadline);
-        }
-    }
-
-    /// Asks for the alarm at `at`. Recorded as armed at once, so later writes in the same
-    /// turn compare against it; [`AlarmSchedule::forget`] undoes that if `setAlarm` fails.
-    pub fn request(&self, at: i64) {
-        self.armed.set(Some(at));
-        self.request.set(Some(at));
-    }
-
-    pub fn pending_request(&self) -> Option<i64> {
-        self.request.get()
-    }
-
-    pub fn take_request(&self) -> Option<i64> {
-        self.request.take()
-    }
-
-    pub fn forget(&self) {
-        self.armed.set(None);
-    }
-
-    /// The runtime clears the alarm before running its handler.
-    fn fired(&self) {
-        self.armed.set(None);
-        self.request.set(None);
-    }
-}
 
 /// What one sweep batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -121,15 +54,19 @@ impl<D: Database> Store<D> {
     pub fn sweep_batch(&self, now: i64) -> Result<SweepBatch> {
         let deleted = self.db.transaction(&mut || {
             let mut budget = SWEEP_BATCH_ROWS;
+            // Receipts (taken or dropped entries kept for retries) go when their window ends.
+            let queue_rows = format!(
+                "DELETE FROM queue_entries WHERE (queue_key, seq) IN (SELECT queue_key, seq
+                     FROM queue_entries WHERE {} LIMIT ?2)
+                 RETURNING 1",
+                live::queue_row_dead("?1")
+            );
             for sql in [
                 "DELETE FROM cache WHERE key IN (SELECT key FROM cache
                      WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT ?2) RETURNING 1",
                 "DELETE FROM locks WHERE thread_id IN (SELECT thread_id FROM locks
                      WHERE expires_at <= ?1 LIMIT ?2) RETURNING 1",
-                // Receipts (taken or dropped entries kept for retries) go when their window ends.
-                "DELETE FROM queue_entries WHERE (queue_key, seq) IN (SELECT queue_key, seq
-                     FROM queue_entries WHERE COALESCE(retain_until, expires_at) <= ?1 LIMIT ?2)
-                 RETURNING 1",
+                &queue_rows,
                 // Announcements nobody fulfilled (a newcomer that dropped its entry, or died).
                 "DELETE FROM lock_announcements WHERE (thread_id, token) IN (SELECT thread_id,
                      token FROM lock_announcements WHERE deadline <= ?1 LIMIT ?2) RETURNING 1",
@@ -216,12 +153,15 @@ impl<D: Database> Store<D> {
     /// entries are few (their protocol deletes them), so their unindexed `MIN`s stay cheap.
     pub fn next_deadline(&self) -> Result<Option<i64>> {
         self.db.query_int(
-            "SELECT MIN(d) FROM (
+            &format!(
+                "SELECT MIN(d) FROM (
                  SELECT MIN(expires_at) AS d FROM cache WHERE expires_at IS NOT NULL
                  UNION ALL SELECT MIN(expires_at) FROM lists WHERE expires_at IS NOT NULL
                  UNION ALL SELECT MIN(expires_at) FROM locks
-                 UNION ALL SELECT MIN(COALESCE(retain_until, expires_at)) FROM queue_entries
+                 UNION ALL SELECT MIN({}) FROM queue_entries
                  UNION ALL SELECT MIN(deadline) FROM lock_announcements)",
+                live::QUEUE_ROW_DEADLINE
+            ),
             &[],
         )
     }

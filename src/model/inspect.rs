@@ -8,8 +8,8 @@ use tsify::Tsify;
 
 use crate::base::db::{Database, Param, QueryExt};
 use crate::base::error::Result;
+use crate::base::live;
 use crate::base::store::Store;
-use crate::model::lists;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
@@ -48,18 +48,19 @@ impl<D: Database> Store<D> {
                 .query_int("SELECT COUNT(*) FROM subscriptions", &[])?
                 .unwrap_or(0),
             locks: count("SELECT COUNT(*) FROM locks WHERE expires_at > ?1")?,
-            cache_entries: count(
-                "SELECT COUNT(*) FROM cache WHERE expires_at IS NULL OR expires_at > ?1",
-            )?,
+            cache_entries: count(&format!(
+                "SELECT COUNT(*) FROM cache WHERE {}",
+                live::cache("?1")
+            ))?,
             // A list's exact expiry is its newest item's (see `lists`).
             lists: count(&format!(
                 "SELECT COUNT(*) FROM (SELECT DISTINCT list_key AS k FROM list_items)
                  WHERE COALESCE({} > ?1, 1)",
-                lists::list_expiry_sql("k")
+                live::list_expiry("k")
             ))?,
             list_items: count(&format!(
                 "SELECT COUNT(*) FROM list_items i WHERE COALESCE({} > ?1, 1)",
-                lists::list_expiry_sql("i.list_key")
+                live::list_expiry("i.list_key")
             ))?,
             queued_entries: count("SELECT COUNT(*) FROM queue_entries WHERE expires_at > ?1")?,
             retry_receipts: count(
@@ -68,10 +69,10 @@ impl<D: Database> Store<D> {
             expired_rows_awaiting_sweep: count(&format!(
                 "SELECT (SELECT COUNT(*) FROM cache WHERE expires_at <= ?1)
                       + (SELECT COUNT(*) FROM locks WHERE expires_at <= ?1)
-                      + (SELECT COUNT(*) FROM queue_entries
-                         WHERE COALESCE(retain_until, expires_at) <= ?1)
+                      + (SELECT COUNT(*) FROM queue_entries WHERE {})
                       + (SELECT COUNT(*) FROM list_items i WHERE {} <= ?1)",
-                lists::list_expiry_sql("i.list_key")
+                live::queue_row_dead("?1"),
+                live::list_expiry("i.list_key")
             ))?,
             database_bytes: self.db.database_size() as f64,
             next_alarm_at: self.alarm.armed(),

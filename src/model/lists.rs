@@ -31,14 +31,14 @@
 //! (`idempotency::ListReceipts`). A retried append reads the newest items until it finds its id
 //! or an item older than the window; if its first attempt landed, nothing is written.
 
+use crate::base::alarm::Cleanup;
 use crate::base::db::{Database, Param, Value};
 use crate::base::error::Result;
 use crate::base::store::Store;
-use crate::base::validate;
+use crate::base::{live, validate};
 use crate::guarantees::idempotency::{
     self, Attempt, ListReceipts, MAX_LIST_RECEIPTS, RECEIPT_WINDOW_MS,
 };
-use crate::model::expiry::Cleanup;
 
 /// Options of `appendToList`, already taken apart by the caller.
 #[derive(Debug, Clone, Copy, Default)]
@@ -54,17 +54,6 @@ pub(crate) fn sweep_slack(ttl_ms: i64) -> i64 {
 }
 
 const DAY_MS: i64 = 86_400_000;
-
-/// SQL for the exact expiry of the list whose key is the parameter `key` (e.g. `"?1"`): its
-/// newest item's, or — for items written before layout 4, which carry none — its `lists` row's.
-/// `COALESCE` evaluates its second argument only when the first is NULL, so a list written by
-/// this build costs one row read (the newest item) for it.
-pub(crate) fn list_expiry_sql(key: &str) -> String {
-    format!(
-        "COALESCE((SELECT expires_at FROM list_items WHERE list_key = {key} ORDER BY seq DESC LIMIT 1),
-                  (SELECT expires_at FROM lists WHERE list_key = {key}))"
-    )
-}
 
 impl<D: Database> Store<D> {
     pub fn append_to_list(
@@ -211,7 +200,7 @@ impl<D: Database> Store<D> {
                 "SELECT value FROM list_items
                  WHERE list_key = ?1 AND COALESCE({} > ?2, 1)
                  ORDER BY seq",
-                list_expiry_sql("?1")
+                live::list_expiry("?1")
             ),
             &[Param::Text(key), Param::Int(now)],
         )?;

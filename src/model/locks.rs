@@ -17,19 +17,19 @@
 //! at once (an *early grant*), which is what closes chat's lock/queue race.
 //!
 //! Locks take part in the expiry sweep but do not pull the alarm earlier (see
-//! [`crate::model::expiry::Cleanup::Eventually`]): a lock is normally deleted by its release well before
+//! [`crate::base::alarm::Cleanup::Eventually`]): a lock is normally deleted by its release well before
 //! its TTL, so re-arming the alarm for each acquire would cost a `setAlarm` per message for nothing.
 
 use serde::Serialize;
 use tsify::Tsify;
 
+use crate::base::alarm::Cleanup;
 use crate::base::db::{Database, Param, QueryExt};
 use crate::base::error::{Error, Result};
 use crate::base::store::Store;
 use crate::base::validate;
 use crate::guarantees::idempotency::Attempt;
 use crate::guarantees::tenure;
-use crate::model::expiry::Cleanup;
 
 /// A held lock, as chat's `Lock` type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Tsify)]

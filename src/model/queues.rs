@@ -29,13 +29,13 @@
 //! way (`caller` is the token the adapter knows the call by), and a holder's `dequeue` that would
 //! be final may be held while an announced entry is still coming ([`Dequeued::WaitUntil`]).
 
+use crate::base::alarm::Cleanup;
 use crate::base::db::{Database, Param, QueryExt, Value};
 use crate::base::error::Result;
 use crate::base::store::Store;
-use crate::base::validate;
+use crate::base::{live, validate};
 use crate::guarantees::idempotency::{self, Attempt, RECEIPT_WINDOW_MS};
 use crate::guarantees::tenure::{EmptyDequeue, EnqueuePlan};
-use crate::model::expiry::Cleanup;
 
 /// Old receipts an enqueue looks at (from the bottom of its queue) to delete those past their
 /// window: more than the one receipt a dequeue adds, so they never pile up between sweeps.
@@ -147,10 +147,13 @@ impl<D: Database> Store<D> {
         // their window (this is where most receipts are deleted: their one extra row) and
         // expired entries. A bounded read; the sweep deletes whatever expires above them.
         self.db.exec(
-            "DELETE FROM queue_entries
-             WHERE queue_key = ?1 AND COALESCE(retain_until, expires_at) <= ?2
-               AND seq IN (SELECT seq FROM queue_entries WHERE queue_key = ?1
-                           ORDER BY seq LIMIT ?3)",
+            &format!(
+                "DELETE FROM queue_entries
+                 WHERE queue_key = ?1 AND {}
+                   AND seq IN (SELECT seq FROM queue_entries WHERE queue_key = ?1
+                               ORDER BY seq LIMIT ?3)",
+                live::queue_row_dead("?2")
+            ),
             &[
                 Param::Text(key),
                 Param::Int(now),

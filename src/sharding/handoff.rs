@@ -56,12 +56,12 @@
 use serde::Serialize;
 use tsify::Tsify;
 
+use crate::base::alarm::Cleanup;
 use crate::base::db::{Database, Param, QueryExt, Row, Value};
 use crate::base::error::{Error, Result};
 use crate::base::live;
 use crate::base::store::Store;
 use crate::base::validate;
-use crate::model::expiry::Cleanup;
 use crate::sharding::pages::Shape;
 use crate::sharding::routing::{LayoutDesc, Router, THREAD_KEY_PREFIXES};
 
