@@ -44,13 +44,24 @@ pub fn key<'a>(argument: &'static str, key: &'a str) -> Result<&'a str> {
 /// The caller draws it from a CSPRNG; the length floor keeps a careless caller from choosing one
 /// that could be guessed, and the alphabet keeps it printable in logs.
 pub fn new_token<'a>(argument: &'static str, token: &'a str) -> Result<&'a str> {
-    if !(16..=128).contains(&token.len()) {
+    printable_id(argument, token, 16, 128)
+}
+
+/// An id the caller draws (a lock token, a request id): `min` to `max` characters of
+/// `[A-Za-z0-9_-]`.
+pub(crate) fn printable_id<'a>(
+    argument: &'static str,
+    id: &'a str,
+    min: usize,
+    max: usize,
+) -> Result<&'a str> {
+    if !(min..=max).contains(&id.len()) {
         return Err(Error::invalid(
             argument,
-            format!("must be 16 to 128 characters long, got {}", token.len()),
+            format!("must be {min} to {max} characters long, got {}", id.len()),
         ));
     }
-    if !token
+    if !id
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
@@ -59,7 +70,7 @@ pub fn new_token<'a>(argument: &'static str, token: &'a str) -> Result<&'a str> 
             "must contain only letters, digits, '_' and '-'",
         ));
     }
-    Ok(token)
+    Ok(id)
 }
 
 /// A serialised value that must fit in one SQLite row.
@@ -103,6 +114,16 @@ pub fn required_ttl(argument: &'static str, ttl: f64) -> Result<i64> {
     Ok(ms)
 }
 
+fn not_negative(argument: &'static str, n: f64) -> Result<()> {
+    if n < 0.0 {
+        return Err(Error::invalid(
+            argument,
+            format!("must not be negative, got {n}"),
+        ));
+    }
+    Ok(())
+}
+
 fn finite_non_negative(argument: &'static str, ms: f64) -> Result<i64> {
     if !ms.is_finite() {
         return Err(Error::invalid(
@@ -110,12 +131,7 @@ fn finite_non_negative(argument: &'static str, ms: f64) -> Result<i64> {
             format!("must be a finite number of milliseconds, got {ms}"),
         ));
     }
-    if ms < 0.0 {
-        return Err(Error::invalid(
-            argument,
-            format!("must not be negative, got {ms}"),
-        ));
-    }
+    not_negative(argument, ms)?;
     if ms > MAX_TTL_MS {
         return Err(Error::invalid(
             argument,
@@ -135,12 +151,7 @@ pub fn optional_limit(argument: &'static str, limit: Option<f64>) -> Result<Opti
             format!("must be a whole number, got {n}"),
         ));
     }
-    if n < 0.0 {
-        return Err(Error::invalid(
-            argument,
-            format!("must not be negative, got {n}"),
-        ));
-    }
+    not_negative(argument, n)?;
     if n > u32::MAX as f64 {
         return Err(Error::invalid(
             argument,
@@ -166,6 +177,20 @@ pub fn timestamp(argument: &'static str, ms: f64) -> Result<i64> {
         ));
     }
     Ok(ms.ceil() as i64)
+}
+
+/// A queue entry's arguments, as `enqueue` and `claimOrEnqueue` both take them: the thread id
+/// (the queue's key), the entry's JSON and its `expiresAt`, checked in that order.
+pub fn queue_entry<'a>(
+    thread_id: &'a str,
+    json: &'a str,
+    expires_at: f64,
+) -> Result<(&'a str, &'a str, i64)> {
+    Ok((
+        key("threadId", thread_id)?,
+        value("entry", json)?,
+        timestamp("entry.expiresAt", expires_at)?,
+    ))
 }
 
 #[cfg(test)]

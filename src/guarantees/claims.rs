@@ -50,9 +50,8 @@ impl<D: Database> Store<D> {
         request_id: Option<Attempt<'_>>,
         now: i64,
     ) -> Result<Claim> {
-        let key = validate::key("threadId", thread_id)?;
-        let json = validate::value("entry", json)?;
-        let entry_expires_at = validate::timestamp("entry.expiresAt", entry_expires_at)?;
+        let (key, json, entry_expires_at) =
+            validate::queue_entry(thread_id, json, entry_expires_at)?;
         let ttl = validate::required_ttl("options.ttlMs", ttl_ms)?;
         let max_size = validate::optional_limit("options.maxSize", max_size)?;
         let token_id = validate::new_token("token", token.id)?;

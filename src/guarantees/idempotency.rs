@@ -44,7 +44,8 @@
 //! - **Ids are validated** ([`request_id`]): 16–64 characters of `[A-Za-z0-9_-]`, so they can be
 //!   joined with `,` and `@` without escaping and never collide by accident.
 
-use crate::base::error::{Error, Result};
+use crate::base::error::Result;
+use crate::base::validate;
 
 /// How long a receipt (a taken or dropped queue entry, a list append's id) is kept.
 pub const RECEIPT_WINDOW_MS: i64 = 120_000;
@@ -99,22 +100,7 @@ pub fn checked<'a>(attempt: Option<Attempt<'a>>) -> Result<Option<Attempt<'a>>> 
 /// Checks an optional request id.
 pub fn request_id<'a>(argument: &'static str, id: Option<&'a str>) -> Result<Option<&'a str>> {
     let Some(id) = id else { return Ok(None) };
-    if !(16..=64).contains(&id.len()) {
-        return Err(Error::invalid(
-            argument,
-            format!("must be 16 to 64 characters long, got {}", id.len()),
-        ));
-    }
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(Error::invalid(
-            argument,
-            "must contain only letters, digits, '_' and '-'",
-        ));
-    }
-    Ok(Some(id))
+    validate::printable_id(argument, id, 16, 64).map(Some)
 }
 
 /// The receipts in a list item's `requests` column: `id@unix_ms` entries joined by `,`, oldest

@@ -78,9 +78,7 @@ impl<D: Database> Store<D> {
         caller: Option<&str>,
         now: i64,
     ) -> Result<u32> {
-        let key = validate::key("threadId", key)?;
-        let json = validate::value("entry", json)?;
-        let expires_at = validate::timestamp("entry.expiresAt", expires_at)?;
+        let (key, json, expires_at) = validate::queue_entry(key, json, expires_at)?;
         let max_size = validate::optional_limit("maxSize", max_size)?;
         let attempt = idempotency::checked(attempt)?;
 

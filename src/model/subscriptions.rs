@@ -8,22 +8,23 @@ use crate::base::validate;
 impl<D: Database> Store<D> {
     /// Idempotent: subscribing twice writes nothing the second time.
     pub fn subscribe(&self, thread_id: &str) -> Result<()> {
-        let thread_id = validate::key("threadId", thread_id)?;
-        self.db.exec(
-            "INSERT INTO subscriptions (thread_id) VALUES (?) ON CONFLICT DO NOTHING",
-            &[Param::Text(thread_id)],
-        )?;
-        self.reads.note_subscribed(thread_id, true);
-        Ok(())
+        self.write_subscription(thread_id, true)
     }
 
     pub fn unsubscribe(&self, thread_id: &str) -> Result<()> {
+        self.write_subscription(thread_id, false)
+    }
+
+    /// One statement either way, and the read cache learns the answer after it succeeded.
+    fn write_subscription(&self, thread_id: &str, subscribed: bool) -> Result<()> {
         let thread_id = validate::key("threadId", thread_id)?;
-        self.db.exec(
-            "DELETE FROM subscriptions WHERE thread_id = ?",
-            &[Param::Text(thread_id)],
-        )?;
-        self.reads.note_subscribed(thread_id, false);
+        let sql = if subscribed {
+            "INSERT INTO subscriptions (thread_id) VALUES (?) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM subscriptions WHERE thread_id = ?"
+        };
+        self.db.exec(sql, &[Param::Text(thread_id)])?;
+        self.reads.note_subscribed(thread_id, subscribed);
         Ok(())
     }
 
