@@ -1,0 +1,241 @@
+//! Native tests of retried queue calls: an enqueue retried answers its first depth wherever the
+//! entry went, a dequeue retried gets the same entry, receipts go after their window, and new
+//! entries land above any number of them.
+
+use crate::base::db::{Database, QueryExt};
+use crate::guarantees::idempotency::RECEIPT_WINDOW_MS;
+use crate::tests::support::{again, first, reopen, snapshot, store, T0};
+
+use super::{R1, R2};
+
+#[test]
+fn enqueue_retry_answers_the_first_depth_wherever_the_entry_went() {
+    let far = (T0 + 90_000) as f64;
+    let s = store();
+    assert_eq!(
+        s.enqueue("q", "\"a\"", far, Some(2.0), first(R1), None, T0)
+            .unwrap(),
+        1
+    );
+    // Still queued, with another entry behind it.
+    assert_eq!(
+        s.enqueue("q", "\"b\"", far, Some(2.0), first(R2), None, T0 + 1)
+            .unwrap(),
+        2
+    );
+    let before = snapshot(&s);
+    let s = reopen(s, T0 + 2);
+    assert_eq!(
+        s.enqueue("q", "\"a\"", far, Some(2.0), again(R1), None, T0 + 3)
+            .unwrap(),
+        1
+    );
+    assert_eq!(snapshot(&s), before);
+    // Dropped by maxSize: two more push "a" out; its retry still does not add it back.
+    s.enqueue(
+        "q",
+        "\"c\"",
+        far,
+        Some(2.0),
+        first("r3r3r3r3r3r3r3r3"),
+        None,
+        T0 + 4,
+    )
+    .unwrap();
+    assert_eq!(s.queue_depth("q", None, T0 + 4).unwrap(), 2);
+    assert_eq!(
+        s.enqueue("q", "\"a\"", far, Some(2.0), again(R1), None, T0 + 5)
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.queue_depth("q", None, T0 + 5).unwrap(), 2);
+    // Taken: "b" is dequeued, then its enqueue is retried.
+    assert_eq!(
+        s.dequeue("q", first("d1d1d1d1d1d1d1d1"), None, T0 + 6)
+            .unwrap()
+            .entry()
+            .as_deref(),
+        Some("\"b\"")
+    );
+    assert_eq!(
+        s.enqueue("q", "\"b\"", far, Some(2.0), again(R2), None, T0 + 7)
+            .unwrap(),
+        2
+    );
+    assert_eq!(s.queue_depth("q", None, T0 + 7).unwrap(), 1);
+    assert_eq!(
+        s.dequeue("q", first("d2d2d2d2d2d2d2d2"), None, T0 + 8)
+            .unwrap()
+            .entry()
+            .as_deref(),
+        Some("\"c\"")
+    );
+    assert_eq!(
+        s.dequeue("q", first("d3d3d3d3d3d3d3d3"), None, T0 + 9)
+            .unwrap()
+            .entry(),
+        None
+    );
+}
+
+#[test]
+fn dequeue_retry_gets_the_same_entry_and_nothing_is_lost_or_doubled() {
+    let far = (T0 + 90_000) as f64;
+    let s = store();
+    for (i, v) in ["1", "2", "3"].iter().enumerate() {
+        s.enqueue("q", v, far, None, None, None, T0 + i as i64)
+            .unwrap();
+    }
+    let d1 = "d1d1d1d1d1d1d1d1";
+    assert_eq!(
+        s.dequeue("q", first(d1), None, T0 + 10)
+            .unwrap()
+            .entry()
+            .as_deref(),
+        Some("1")
+    );
+    let before = snapshot(&s);
+    let s = reopen(s, T0 + 11);
+    assert_eq!(
+        s.dequeue("q", again(d1), None, T0 + 12)
+            .unwrap()
+            .entry()
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(snapshot(&s), before);
+    assert_eq!(s.queue_depth("q", None, T0 + 12).unwrap(), 2);
+    let mut rest = Vec::new();
+    for i in 0..3 {
+        let id = format!("next{i:012}");
+        rest.push(
+            s.dequeue("q", first(&id), None, T0 + 13 + i)
+                .unwrap()
+                .entry(),
+        );
+    }
+    assert_eq!(rest, vec![Some("2".into()), Some("3".into()), None]);
+    // A receipt is not an entry: no query for live entries sees it.
+    assert_eq!(s.inspect(T0 + 20).unwrap().queued_entries, 0);
+    assert_eq!(s.inspect(T0 + 20).unwrap().retry_receipts, 2 + 1);
+}
+
+#[test]
+fn receipts_are_deleted_after_their_window() {
+    let far = (T0 + 3_600_000) as f64;
+    let s = store();
+    s.enqueue("q", "1", far, None, first(R1), None, T0).unwrap();
+    s.dequeue("q", first(R2), None, T0 + 1).unwrap().entry();
+    assert_eq!(s.take_alarm_request(), Some(T0 + 3_600_000));
+    // The alarm's sweep keeps the receipt inside its window and deletes it after.
+    s.begin_sweep();
+    s.sweep_batch(T0 + RECEIPT_WINDOW_MS).unwrap();
+    assert_eq!(s.inspect(T0).unwrap().retry_receipts, 1);
+    s.begin_sweep();
+    s.sweep_batch(T0 + 1 + RECEIPT_WINDOW_MS).unwrap();
+    let rows =
+        s.db.query_int("SELECT COUNT(*) FROM queue_entries", &[])
+            .unwrap();
+    assert_eq!(rows, Some(0));
+    // The next enqueue on the queue deletes old receipts too.
+    s.enqueue("q", "2", far, None, first("r3r3r3r3r3r3r3r3"), None, T0 + 2)
+        .unwrap();
+    s.dequeue("q", first("r4r4r4r4r4r4r4r4"), None, T0 + 3)
+        .unwrap()
+        .entry();
+    s.enqueue("q", "3", far, None, None, None, T0 + 3 + RECEIPT_WINDOW_MS)
+        .unwrap();
+    let rows =
+        s.db.query_int("SELECT COUNT(*) FROM queue_entries", &[])
+            .unwrap();
+    assert_eq!(rows, Some(1));
+}
+
+#[test]
+fn queue_entries_land_above_many_receipts_whatever_the_sweep_deleted() {
+    let s = store();
+    let far = (T0 + 3_600_000) as f64;
+    let id = |kind: &str, i: i64| format!("{kind}{i:0>19}");
+    // A busy thread: 300 messages queued and taken within the receipt window, each leaving its
+    // dequeue's receipt behind.
+    for i in 0..300 {
+        let (e, d) = (id("e", i), id("d", i));
+        s.enqueue(
+            "q",
+            &i.to_string(),
+            far,
+            Some(10.0),
+            first(&e),
+            None,
+            T0 + i,
+        )
+        .unwrap();
+        let taken = s.dequeue("q", first(&d), None, T0 + i).unwrap().entry();
+        assert_eq!(taken, Some(i.to_string()));
+    }
+    let receipts =
+        s.db.query_int(
+            "SELECT COUNT(*) FROM queue_entries WHERE taken_by IS NOT NULL",
+            &[],
+        )
+        .unwrap();
+    assert!(
+        receipts.unwrap() > 250,
+        "the receipts are kept: {receipts:?}"
+    );
+    // (How few rows they read is measured in workerd, test/costs.test.ts: the native database
+    // counts no reads.)
+    s.enqueue(
+        "q",
+        "\"x\"",
+        far,
+        Some(10.0),
+        first(&id("e", 300)),
+        None,
+        T0 + 300,
+    )
+    .unwrap();
+    assert_eq!(s.queue_depth("q", None, T0 + 300).unwrap(), 1);
+    let x = s
+        .dequeue("q", first(&id("d", 300)), None, T0 + 300)
+        .unwrap();
+    assert_eq!(x.entry().as_deref(), Some("\"x\""));
+    // A retried dequeue still finds its receipt, down among the others.
+    let again_taken = s.dequeue("q", again(&id("d", 7)), None, T0 + 301).unwrap();
+    assert_eq!(again_taken.entry().as_deref(), Some("7"));
+    // The sweep may delete the newest receipts first; a later entry still lands above the rest
+    // and is delivered (also after a restart, which recomputes the floor).
+    s.db.exec(
+        "DELETE FROM queue_entries WHERE seq >= (SELECT MAX(seq) - 5 FROM queue_entries)",
+        &[],
+    )
+    .unwrap();
+    s.enqueue(
+        "q",
+        "\"y\"",
+        far,
+        None,
+        first(&id("e", 301)),
+        None,
+        T0 + 302,
+    )
+    .unwrap();
+    let s = reopen(s, T0 + 303);
+    s.enqueue(
+        "q",
+        "\"z\"",
+        far,
+        None,
+        first(&id("e", 302)),
+        None,
+        T0 + 303,
+    )
+    .unwrap();
+    assert_eq!(s.queue_depth("q", None, T0 + 303).unwrap(), 2);
+    let y = s
+        .dequeue("q", first(&id("d", 301)), None, T0 + 303)
+        .unwrap();
+    assert_eq!(y.entry().as_deref(), Some("\"y\""));
+    let z = s.dequeue("q", None, None, T0 + 303).unwrap();
+    assert_eq!(z.entry().as_deref(), Some("\"z\""));
+}
