@@ -3,7 +3,7 @@
 
 use crate::base::db::Database;
 use crate::base::error::Error;
-use crate::tests::support::{count, opts, store, T0};
+use crate::tests::support::{append, count, opts, store, T0};
 
 #[test]
 fn bad_input_writes_nothing() {
@@ -56,8 +56,7 @@ fn bad_input_writes_nothing() {
 #[test]
 fn failed_transaction_rolls_back() {
     let s = store();
-    s.append_to_list("l", "1", opts(None, Some(1_000.0)), None, T0)
-        .unwrap();
+    append(&s, "l", "1", opts(None, Some(1_000.0)), T0);
     let result = s.db.transaction(&mut || {
         s.db.exec("DELETE FROM list_items", &[])?;
         Err::<(), _>(Error::storage("injected"))

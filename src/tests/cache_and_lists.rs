@@ -4,7 +4,7 @@
 use crate::base::db::QueryExt;
 use crate::base::store::Store;
 use crate::platform::native_db::NativeDb;
-use crate::tests::support::{count, opts, store, sweep, T0};
+use crate::tests::support::{append, count, opts, store, sweep, T0};
 
 #[test]
 fn cache_ttl_is_strict() {
@@ -58,25 +58,22 @@ fn set_if_not_exists_treats_expired_as_absent() {
 fn lists_append_trim_and_keep_expiry() {
     let s = store();
     for i in 0..5 {
-        s.append_to_list(
+        append(
+            &s,
             "l",
             &i.to_string(),
             opts(Some(3.0), Some(10_000.0)),
-            None,
             T0 + i,
-        )
-        .unwrap();
+        );
     }
     assert_eq!(s.get_list("l", T0 + 5).unwrap(), "[2,3,4]");
     assert_eq!(count(&s, "list_items"), 3);
     // No TTL keeps the existing expiry (T0 + 4 + 10_000).
-    s.append_to_list("l", "5", opts(Some(3.0), None), None, T0 + 9_000)
-        .unwrap();
+    append(&s, "l", "5", opts(Some(3.0), None), T0 + 9_000);
     assert_eq!(s.get_list("l", T0 + 10_003).unwrap(), "[3,4,5]");
     assert_eq!(s.get_list("l", T0 + 10_004).unwrap(), "[]");
     // An expired list starts fresh, without TTL now.
-    s.append_to_list("l", "6", opts(None, None), None, T0 + 20_000)
-        .unwrap();
+    append(&s, "l", "6", opts(None, None), T0 + 20_000);
     assert_eq!(s.get_list("l", T0 + 10_i64.pow(10)).unwrap(), "[6]");
     assert_eq!(s.get_list("missing", T0).unwrap(), "[]");
 }
@@ -85,18 +82,16 @@ fn lists_append_trim_and_keep_expiry() {
 fn list_append_cost_is_independent_of_length() {
     let s = store();
     for i in 0..100 {
-        s.append_to_list(
+        append(
+            &s,
             "l",
             &i.to_string(),
             opts(Some(100.0), Some(1e9)),
-            None,
             T0 + i,
-        )
-        .unwrap();
+        );
     }
     let before = s.row_counts().written;
-    s.append_to_list("l", "100", opts(Some(100.0), Some(1e9)), None, T0 + 200)
-        .unwrap();
+    append(&s, "l", "100", opts(Some(100.0), Some(1e9)), T0 + 200);
     // Table rows changed: one item inserted (carrying the list's new expiry), one trimmed. The
     // `lists` row's bound is still ahead of the new deadline: not rewritten.
     assert_eq!(s.row_counts().written - before, 2);
@@ -111,22 +106,20 @@ fn a_list_bound_is_rewritten_once_per_slack_and_expiry_stays_exact() {
         s.db.query_int("SELECT expires_at FROM lists WHERE list_key = 'l'", &[])
             .unwrap()
     };
-    s.append_to_list("l", "0", opts(Some(3.0), Some(ttl as f64)), None, T0)
-        .unwrap();
+    append(&s, "l", "0", opts(Some(3.0), Some(ttl as f64)), T0);
     assert_eq!(bound(&s), Some(T0 + ttl + 10_000));
     let mut rewrites = 0;
     let mut last = bound(&s);
     // One append a second for 60 s: the deadline passes the bound every 11 s.
     for i in 1..=60 {
         let before = s.row_counts().written;
-        s.append_to_list(
+        append(
+            &s,
             "l",
             &i.to_string(),
             opts(Some(3.0), Some(ttl as f64)),
-            None,
             T0 + i * 1_000,
-        )
-        .unwrap();
+        );
         let written = s.row_counts().written - before;
         if bound(&s) != last {
             rewrites += 1;
@@ -155,22 +148,20 @@ fn a_list_bound_is_rewritten_once_per_slack_and_expiry_stays_exact() {
     // At appends 11, 22, 33, 44 and 55: the deadline must pass the bound, set 10 s ahead of it.
     assert_eq!(rewrites, 5, "once per slack over 60 s");
     // An append without a TTL keeps the exact expiry (T0 + 60 s + ttl).
-    s.append_to_list("l", r#""x""#, opts(Some(3.0), None), None, T0 + 61_000)
-        .unwrap();
+    append(&s, "l", r#""x""#, opts(Some(3.0), None), T0 + 61_000);
     assert_eq!(
         s.get_list("l", T0 + 60_000 + ttl - 1).unwrap(),
         r#"[59,60,"x"]"#
     );
     assert_eq!(s.get_list("l", T0 + 60_000 + ttl).unwrap(), "[]");
     // A shorter TTL shortens the exact expiry; the bound stays above it.
-    s.append_to_list(
+    append(
+        &s,
         "l",
         r#""y""#,
         opts(Some(3.0), Some(1_000.0)),
-        None,
         T0 + 62_000,
-    )
-    .unwrap();
+    );
     assert_eq!(s.get_list("l", T0 + 62_999).unwrap(), r#"[60,"x","y"]"#);
     assert_eq!(s.get_list("l", T0 + 63_000).unwrap(), "[]");
     // Expired at its exact expiry, swept once its bound has passed.
@@ -184,8 +175,7 @@ fn a_list_bound_is_rewritten_once_per_slack_and_expiry_stays_exact() {
 fn lists_and_cache_are_separate_key_spaces() {
     let s = store();
     s.set("k", "1", None, T0).unwrap();
-    s.append_to_list("k", "2", opts(None, None), None, T0)
-        .unwrap();
+    append(&s, "k", "2", opts(None, None), T0);
     s.delete("k").unwrap();
     assert_eq!(s.get_list("k", T0).unwrap(), "[2]");
 }

@@ -4,7 +4,7 @@
 use crate::base::store::Store;
 use crate::model::expiry::{MIN_SWEEP_INTERVAL_MS, SWEEP_BATCH_ROWS};
 use crate::platform::native_db::NativeDb;
-use crate::tests::support::{count, opts, store, sweep, T0};
+use crate::tests::support::{acquire, append, count, opts, store, sweep, T0};
 
 #[test]
 fn alarm_moves_only_for_an_earlier_cache_or_list_deadline() {
@@ -16,14 +16,11 @@ fn alarm_moves_only_for_an_earlier_cache_or_list_deadline() {
         .unwrap();
     assert_eq!(s.take_alarm_request(), None);
     // Earlier: move.
-    s.append_to_list("l", "1", opts(None, Some(1_000.0)), None, T0 + 2)
-        .unwrap();
+    append(&s, "l", "1", opts(None, Some(1_000.0)), T0 + 2);
     // (at the list's bound: its deadline plus a quarter of its TTL, see `lists`)
     assert_eq!(s.take_alarm_request(), Some(T0 + 1_002 + 250));
     // Locks and queue entries never pull an armed alarm in.
-    s.acquire_lock("t", 10.0, None, None, T0 + 3)
-        .unwrap()
-        .unwrap();
+    acquire(&s, "t", 10.0, T0 + 3).unwrap();
     s.enqueue("q", "1", (T0 + 20) as f64, Some(1.0), None, None, T0 + 3)
         .unwrap();
     assert_eq!(s.take_alarm_request(), None);
@@ -33,9 +30,7 @@ fn alarm_moves_only_for_an_earlier_cache_or_list_deadline() {
 #[test]
 fn a_lock_arms_the_alarm_when_none_is_armed() {
     let s = store();
-    s.acquire_lock("t", 30_000.0, None, None, T0)
-        .unwrap()
-        .unwrap();
+    acquire(&s, "t", 30_000.0, T0).unwrap();
     assert_eq!(s.take_alarm_request(), Some(T0 + 30_000));
 }
 
@@ -45,31 +40,27 @@ fn sweep_deletes_only_expired_rows_and_rearms() {
     s.set("dead", "1", Some(1_000.0), T0).unwrap();
     s.set("live", "1", Some(100_000.0), T0).unwrap();
     s.set("forever", "1", None, T0).unwrap();
-    s.acquire_lock("dead-lock", 1_000.0, None, None, T0)
-        .unwrap();
-    s.acquire_lock("live-lock", 100_000.0, None, None, T0)
-        .unwrap();
+    acquire(&s, "dead-lock", 1_000.0, T0);
+    acquire(&s, "live-lock", 100_000.0, T0);
     s.enqueue("q", "\"dead\"", (T0 + 1_000) as f64, None, None, None, T0)
         .unwrap();
     s.enqueue("q", "\"live\"", (T0 + 100_000) as f64, None, None, None, T0)
         .unwrap();
     for i in 0..5 {
-        s.append_to_list(
+        append(
+            &s,
             "dead-list",
             &i.to_string(),
             opts(None, Some(1_000.0)),
-            None,
             T0,
-        )
-        .unwrap();
-        s.append_to_list(
+        );
+        append(
+            &s,
             "live-list",
             &i.to_string(),
             opts(None, Some(200_000.0)),
-            None,
             T0,
-        )
-        .unwrap();
+        );
     }
     // The dead list reads as expired from its exact expiry on...
     assert_eq!(s.get_list("dead-list", T0 + 999).unwrap(), "[0,1,2,3,4]");
@@ -118,8 +109,7 @@ fn sweep_runs_in_bounded_batches() {
         s.set(&format!("k{i}"), "1", Some(1_000.0), T0).unwrap();
     }
     for i in 0..(SWEEP_BATCH_ROWS + 5) {
-        s.append_to_list("big", &i.to_string(), opts(None, Some(1_000.0)), None, T0)
-            .unwrap();
+        append(&s, "big", &i.to_string(), opts(None, Some(1_000.0)), T0);
     }
     s.begin_sweep();
     // (at the list's bound, a quarter of its TTL past its expiry, the list is swept too)

@@ -7,7 +7,9 @@ use crate::base::schema;
 use crate::base::store::Store;
 use crate::model::lists::AppendOptions;
 use crate::platform::native_db::NativeDb;
-use crate::tests::support::{again, assert_current_schema, first, opts, reopen, store, sweep, T0};
+use crate::tests::support::{
+    acquire, again, append, assert_current_schema, first, opts, reopen, store, sweep, T0,
+};
 
 const R1: &str = "r1r1r1r1r1r1r1r1r1r1";
 const R2: &str = "r2r2r2r2r2r2r2r2r2r2";
@@ -28,10 +30,7 @@ fn upgrades_the_0_1_x_schema_keeping_rows() {
     let s = Store::open(db, None, T0).unwrap();
     assert_current_schema(&s);
     assert!(s.is_subscribed("slack:C1:1").unwrap());
-    assert!(s
-        .acquire_lock("slack:C1:1", 1_000.0, None, None, T0)
-        .unwrap()
-        .is_none());
+    assert!(acquire(&s, "slack:C1:1", 1_000.0, T0).is_none());
     s.release_lock("slack:C1:1", "tok").unwrap();
     assert_eq!(
         s.get("thread-state:x", T0).unwrap().as_deref(),
@@ -77,8 +76,7 @@ fn lists_written_before_schema_version_4_keep_their_exact_expiry() {
     assert_eq!(s.get_list("old", T0 + 4_999).unwrap(), "[1,2]");
     assert_eq!(s.get_list("old", T0 + 5_000).unwrap(), "[]");
     // An append without a TTL keeps that expiry, now on its item.
-    s.append_to_list("old", "3", opts(None, None), None, T0 + 1_000)
-        .unwrap();
+    append(&s, "old", "3", opts(None, None), T0 + 1_000);
     assert_eq!(s.get_list("old", T0 + 4_999).unwrap(), "[1,2,3]");
     assert_eq!(s.get_list("old", T0 + 5_000).unwrap(), "[]");
     // Sweeping at the old exact expiry deletes it (the bound was exact).

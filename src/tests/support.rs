@@ -8,6 +8,7 @@ use crate::base::schema;
 use crate::base::store::Store;
 use crate::guarantees::idempotency::Attempt;
 use crate::model::lists::AppendOptions;
+use crate::model::locks::Lock;
 use crate::platform::native_db::NativeDb;
 
 /// The time every test starts at (any fixed instant: the store takes `now` from its caller).
@@ -88,4 +89,14 @@ pub(super) fn assert_current_schema(s: &Store<NativeDb>) {
 /// A list append's options.
 pub(super) fn opts(max_length: Option<f64>, ttl_ms: Option<f64>) -> AppendOptions {
     AppendOptions { max_length, ttl_ms }
+}
+
+/// An acquire of `key`'s lock with a token the object draws (no patience declared).
+pub(super) fn acquire(s: &Store<NativeDb>, key: &str, ttl_ms: f64, now: i64) -> Option<Lock> {
+    s.acquire_lock(key, ttl_ms, None, None, now).unwrap()
+}
+
+/// An append to `key`'s list without a request id.
+pub(super) fn append(s: &Store<NativeDb>, key: &str, json: &str, options: AppendOptions, now: i64) {
+    s.append_to_list(key, json, options, None, now).unwrap()
 }

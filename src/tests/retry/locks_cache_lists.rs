@@ -4,7 +4,7 @@
 
 use crate::guarantees::idempotency::RECEIPT_WINDOW_MS;
 use crate::model::lists::AppendOptions;
-use crate::tests::support::{again, first, reopen, snapshot, store, T0};
+use crate::tests::support::{again, append, first, reopen, snapshot, store, T0};
 
 use super::{OTHER, R1, R2, TOKEN};
 
@@ -96,8 +96,7 @@ fn append_retry_adds_once_even_after_other_appends_and_trimming() {
             .unwrap();
         }
         // And one from a caller without ids: the history survives it.
-        s.append_to_list("l", "99", opts(max_length), None, T0 + 8)
-            .unwrap();
+        append(&s, "l", "99", opts(max_length), T0 + 8);
         let before = snapshot(&s);
         let s = reopen(s, T0 + 9);
         s.append_to_list("l", "1", opts(max_length), again(R1), T0 + 10)

@@ -3,10 +3,17 @@
 //! entries land above any number of them.
 
 use crate::base::db::{Database, QueryExt};
-use crate::guarantees::idempotency::RECEIPT_WINDOW_MS;
+use crate::base::store::Store;
+use crate::guarantees::idempotency::{Attempt, RECEIPT_WINDOW_MS};
+use crate::platform::native_db::NativeDb;
 use crate::tests::support::{again, first, reopen, snapshot, store, T0};
 
 use super::{R1, R2};
+
+/// A dequeue from queue `q` with no holder named: the entry it answered, if any.
+fn take(s: &Store<NativeDb>, attempt: Option<Attempt<'_>>, now: i64) -> Option<String> {
+    s.dequeue("q", attempt, None, now).unwrap().entry()
+}
 
 #[test]
 fn enqueue_retry_answers_the_first_depth_wherever_the_entry_went() {
@@ -51,10 +58,7 @@ fn enqueue_retry_answers_the_first_depth_wherever_the_entry_went() {
     assert_eq!(s.queue_depth("q", None, T0 + 5).unwrap(), 2);
     // Taken: "b" is dequeued, then its enqueue is retried.
     assert_eq!(
-        s.dequeue("q", first("d1d1d1d1d1d1d1d1"), None, T0 + 6)
-            .unwrap()
-            .entry()
-            .as_deref(),
+        take(&s, first("d1d1d1d1d1d1d1d1"), T0 + 6).as_deref(),
         Some("\"b\"")
     );
     assert_eq!(
@@ -64,18 +68,10 @@ fn enqueue_retry_answers_the_first_depth_wherever_the_entry_went() {
     );
     assert_eq!(s.queue_depth("q", None, T0 + 7).unwrap(), 1);
     assert_eq!(
-        s.dequeue("q", first("d2d2d2d2d2d2d2d2"), None, T0 + 8)
-            .unwrap()
-            .entry()
-            .as_deref(),
+        take(&s, first("d2d2d2d2d2d2d2d2"), T0 + 8).as_deref(),
         Some("\"c\"")
     );
-    assert_eq!(
-        s.dequeue("q", first("d3d3d3d3d3d3d3d3"), None, T0 + 9)
-            .unwrap()
-            .entry(),
-        None
-    );
+    assert_eq!(take(&s, first("d3d3d3d3d3d3d3d3"), T0 + 9), None);
 }
 
 #[test]
@@ -87,32 +83,16 @@ fn dequeue_retry_gets_the_same_entry_and_nothing_is_lost_or_doubled() {
             .unwrap();
     }
     let d1 = "d1d1d1d1d1d1d1d1";
-    assert_eq!(
-        s.dequeue("q", first(d1), None, T0 + 10)
-            .unwrap()
-            .entry()
-            .as_deref(),
-        Some("1")
-    );
+    assert_eq!(take(&s, first(d1), T0 + 10).as_deref(), Some("1"));
     let before = snapshot(&s);
     let s = reopen(s, T0 + 11);
-    assert_eq!(
-        s.dequeue("q", again(d1), None, T0 + 12)
-            .unwrap()
-            .entry()
-            .as_deref(),
-        Some("1")
-    );
+    assert_eq!(take(&s, again(d1), T0 + 12).as_deref(), Some("1"));
     assert_eq!(snapshot(&s), before);
     assert_eq!(s.queue_depth("q", None, T0 + 12).unwrap(), 2);
     let mut rest = Vec::new();
     for i in 0..3 {
         let id = format!("next{i:012}");
-        rest.push(
-            s.dequeue("q", first(&id), None, T0 + 13 + i)
-                .unwrap()
-                .entry(),
-        );
+        rest.push(take(&s, first(&id), T0 + 13 + i));
     }
     assert_eq!(rest, vec![Some("2".into()), Some("3".into()), None]);
     // A receipt is not an entry: no query for live entries sees it.
@@ -125,7 +105,7 @@ fn receipts_are_deleted_after_their_window() {
     let far = (T0 + 3_600_000) as f64;
     let s = store();
     s.enqueue("q", "1", far, None, first(R1), None, T0).unwrap();
-    s.dequeue("q", first(R2), None, T0 + 1).unwrap().entry();
+    take(&s, first(R2), T0 + 1);
     assert_eq!(s.take_alarm_request(), Some(T0 + 3_600_000));
     // The alarm's sweep keeps the receipt inside its window and deletes it after.
     s.begin_sweep();
@@ -140,9 +120,7 @@ fn receipts_are_deleted_after_their_window() {
     // The next enqueue on the queue deletes old receipts too.
     s.enqueue("q", "2", far, None, first("r3r3r3r3r3r3r3r3"), None, T0 + 2)
         .unwrap();
-    s.dequeue("q", first("r4r4r4r4r4r4r4r4"), None, T0 + 3)
-        .unwrap()
-        .entry();
+    take(&s, first("r4r4r4r4r4r4r4r4"), T0 + 3);
     s.enqueue("q", "3", far, None, None, None, T0 + 3 + RECEIPT_WINDOW_MS)
         .unwrap();
     let rows =
@@ -170,7 +148,7 @@ fn queue_entries_land_above_many_receipts_whatever_the_sweep_deleted() {
             T0 + i,
         )
         .unwrap();
-        let taken = s.dequeue("q", first(&d), None, T0 + i).unwrap().entry();
+        let taken = take(&s, first(&d), T0 + i);
         assert_eq!(taken, Some(i.to_string()));
     }
     let receipts =
