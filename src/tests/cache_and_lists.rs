@@ -3,8 +3,16 @@
 
 use crate::base::db::QueryExt;
 use crate::base::store::Store;
+use crate::model::lists::AppendOptions;
 use crate::platform::native_db::NativeDb;
 use crate::tests::support::{append, count, opts, store, sweep, T0};
+
+/// Appends 0, 1, … `n - 1` to list `l`, number `i` at `T0 + i`.
+fn append_numbers(s: &Store<NativeDb>, n: i64, options: AppendOptions) {
+    for i in 0..n {
+        append(s, "l", &i.to_string(), options, T0 + i);
+    }
+}
 
 #[test]
 fn cache_ttl_is_strict() {
@@ -57,15 +65,7 @@ fn set_if_not_exists_treats_expired_as_absent() {
 #[test]
 fn lists_append_trim_and_keep_expiry() {
     let s = store();
-    for i in 0..5 {
-        append(
-            &s,
-            "l",
-            &i.to_string(),
-            opts(Some(3.0), Some(10_000.0)),
-            T0 + i,
-        );
-    }
+    append_numbers(&s, 5, opts(Some(3.0), Some(10_000.0)));
     assert_eq!(s.get_list("l", T0 + 5).unwrap(), "[2,3,4]");
     assert_eq!(count(&s, "list_items"), 3);
     // No TTL keeps the existing expiry (T0 + 4 + 10_000).
@@ -81,15 +81,7 @@ fn lists_append_trim_and_keep_expiry() {
 #[test]
 fn list_append_cost_is_independent_of_length() {
     let s = store();
-    for i in 0..100 {
-        append(
-            &s,
-            "l",
-            &i.to_string(),
-            opts(Some(100.0), Some(1e9)),
-            T0 + i,
-        );
-    }
+    append_numbers(&s, 100, opts(Some(100.0), Some(1e9)));
     let before = s.row_counts().written;
     append(&s, "l", "100", opts(Some(100.0), Some(1e9)), T0 + 200);
     // Table rows changed: one item inserted (carrying the list's new expiry), one trimmed. The

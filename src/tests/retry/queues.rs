@@ -15,57 +15,41 @@ fn take(s: &Store<NativeDb>, attempt: Option<Attempt<'_>>, now: i64) -> Option<S
     s.dequeue("q", attempt, None, now).unwrap().entry()
 }
 
-#[test]
-fn enqueue_retry_answers_the_first_depth_wherever_the_entry_went() {
-    let far = (T0 + 90_000) as f64;
-    let s = store();
-    assert_eq!(
-        s.enqueue("q", "\"a\"", far, Some(2.0), first(R1), None, T0)
-            .unwrap(),
-        1
-    );
-    // Still queued, with another entry behind it.
-    assert_eq!(
-        s.enqueue("q", "\"b\"", far, Some(2.0), first(R2), None, T0 + 1)
-            .unwrap(),
-        2
-    );
-    let before = snapshot(&s);
-    let s = reopen(s, T0 + 2);
-    assert_eq!(
-        s.enqueue("q", "\"a\"", far, Some(2.0), again(R1), None, T0 + 3)
-            .unwrap(),
-        1
-    );
-    assert_eq!(snapshot(&s), before);
-    // Dropped by maxSize: two more push "a" out; its retry still does not add it back.
+/// An enqueue to queue `q` of an entry expiring far ahead, with maxSize 2: the depth answered.
+fn enqueue_max_2(s: &Store<NativeDb>, json: &str, attempt: Option<Attempt<'_>>, now: i64) -> u32 {
     s.enqueue(
         "q",
-        "\"c\"",
-        far,
+        json,
+        (T0 + 90_000) as f64,
         Some(2.0),
-        first("r3r3r3r3r3r3r3r3"),
+        attempt,
         None,
-        T0 + 4,
+        now,
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn enqueue_retry_answers_the_first_depth_wherever_the_entry_went() {
+    let s = store();
+    assert_eq!(enqueue_max_2(&s, "\"a\"", first(R1), T0), 1);
+    // Still queued, with another entry behind it.
+    assert_eq!(enqueue_max_2(&s, "\"b\"", first(R2), T0 + 1), 2);
+    let before = snapshot(&s);
+    let s = reopen(s, T0 + 2);
+    assert_eq!(enqueue_max_2(&s, "\"a\"", again(R1), T0 + 3), 1);
+    assert_eq!(snapshot(&s), before);
+    // Dropped by maxSize: two more push "a" out; its retry still does not add it back.
+    enqueue_max_2(&s, "\"c\"", first("r3r3r3r3r3r3r3r3"), T0 + 4);
     assert_eq!(s.queue_depth("q", None, T0 + 4).unwrap(), 2);
-    assert_eq!(
-        s.enqueue("q", "\"a\"", far, Some(2.0), again(R1), None, T0 + 5)
-            .unwrap(),
-        1
-    );
+    assert_eq!(enqueue_max_2(&s, "\"a\"", again(R1), T0 + 5), 1);
     assert_eq!(s.queue_depth("q", None, T0 + 5).unwrap(), 2);
     // Taken: "b" is dequeued, then its enqueue is retried.
     assert_eq!(
         take(&s, first("d1d1d1d1d1d1d1d1"), T0 + 6).as_deref(),
         Some("\"b\"")
     );
-    assert_eq!(
-        s.enqueue("q", "\"b\"", far, Some(2.0), again(R2), None, T0 + 7)
-            .unwrap(),
-        2
-    );
+    assert_eq!(enqueue_max_2(&s, "\"b\"", again(R2), T0 + 7), 2);
     assert_eq!(s.queue_depth("q", None, T0 + 7).unwrap(), 1);
     assert_eq!(
         take(&s, first("d2d2d2d2d2d2d2d2"), T0 + 8).as_deref(),
