@@ -87,7 +87,7 @@ struct FirstPage {
     page: PageInfo,
 }
 
-fn hand_over_first_page(src: &Store<NativeDb>, budget: usize, now: i64) -> FirstPage {
+fn hand_off_first_page(src: &Store<NativeDb>, budget: usize, now: i64) -> FirstPage {
     let Handed::Unit {
         unit,
         seal_id,
@@ -155,7 +155,7 @@ fn a_unit_moved_in_pages_arrives_whole_once_and_is_not_held_before() {
     let whole = src.collect_unit(R, T0 + 100).unwrap();
     let now = T0 + 100;
     let budget = 8 * 1024;
-    let first = hand_over_first_page(&src, budget, now);
+    let first = hand_off_first_page(&src, budget, now);
     assert!(
         first.page.next.is_some(),
         "a unit this large takes several pages"
@@ -226,7 +226,7 @@ fn a_whole_unit_completes_its_own_pages() {
     let (src, dst) = (store(), store());
     fill(&src);
     let now = T0 + 100;
-    let first = hand_over_first_page(&src, 8 * 1024, now);
+    let first = hand_off_first_page(&src, 8 * 1024, now);
     assert!(matches!(
         import_first(&dst, &first, now),
         PageImport::Expect(_)
