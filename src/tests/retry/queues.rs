@@ -113,25 +113,22 @@ fn receipts_are_deleted_after_their_window() {
     assert_eq!(rows, Some(1));
 }
 
+/// An enqueue to queue `q` of an entry expiring in an hour, first attempt of request `id`.
+fn enqueue_far(s: &Store<NativeDb>, json: &str, max_size: Option<f64>, id: &str, now: i64) {
+    let far = (T0 + 3_600_000) as f64;
+    s.enqueue("q", json, far, max_size, first(id), None, now)
+        .unwrap();
+}
+
 #[test]
 fn queue_entries_land_above_many_receipts_whatever_the_sweep_deleted() {
     let s = store();
-    let far = (T0 + 3_600_000) as f64;
     let id = |kind: &str, i: i64| format!("{kind}{i:0>19}");
     // A busy thread: 300 messages queued and taken within the receipt window, each leaving its
     // dequeue's receipt behind.
     for i in 0..300 {
         let (e, d) = (id("e", i), id("d", i));
-        s.enqueue(
-            "q",
-            &i.to_string(),
-            far,
-            Some(10.0),
-            first(&e),
-            None,
-            T0 + i,
-        )
-        .unwrap();
+        enqueue_far(&s, &i.to_string(), Some(10.0), &e, T0 + i);
         let taken = take(&s, first(&d), T0 + i);
         assert_eq!(taken, Some(i.to_string()));
     }
@@ -147,24 +144,14 @@ fn queue_entries_land_above_many_receipts_whatever_the_sweep_deleted() {
     );
     // (How few rows they read is measured in workerd, test/costs.test.ts: the native database
     // counts no reads.)
-    s.enqueue(
-        "q",
-        "\"x\"",
-        far,
-        Some(10.0),
-        first(&id("e", 300)),
-        None,
-        T0 + 300,
-    )
-    .unwrap();
+    enqueue_far(&s, "\"x\"", Some(10.0), &id("e", 300), T0 + 300);
     assert_eq!(s.queue_depth("q", None, T0 + 300).unwrap(), 1);
-    let x = s
-        .dequeue("q", first(&id("d", 300)), None, T0 + 300)
-        .unwrap();
-    assert_eq!(x.entry().as_deref(), Some("\"x\""));
+    assert_eq!(
+        take(&s, first(&id("d", 300)), T0 + 300).as_deref(),
+        Some("\"x\"")
+    );
     // A retried dequeue still finds its receipt, down among the others.
-    let again_taken = s.dequeue("q", again(&id("d", 7)), None, T0 + 301).unwrap();
-    assert_eq!(again_taken.entry().as_deref(), Some("7"));
+    assert_eq!(take(&s, again(&id("d", 7)), T0 + 301).as_deref(), Some("7"));
     // The sweep may delete the newest receipts first; a later entry still lands above the rest
     // and is delivered (also after a restart, which recomputes the floor).
     s.db.exec(
@@ -172,32 +159,13 @@ fn queue_entries_land_above_many_receipts_whatever_the_sweep_deleted() {
         &[],
     )
     .unwrap();
-    s.enqueue(
-        "q",
-        "\"y\"",
-        far,
-        None,
-        first(&id("e", 301)),
-        None,
-        T0 + 302,
-    )
-    .unwrap();
+    enqueue_far(&s, "\"y\"", None, &id("e", 301), T0 + 302);
     let s = reopen(s, T0 + 303);
-    s.enqueue(
-        "q",
-        "\"z\"",
-        far,
-        None,
-        first(&id("e", 302)),
-        None,
-        T0 + 303,
-    )
-    .unwrap();
+    enqueue_far(&s, "\"z\"", None, &id("e", 302), T0 + 303);
     assert_eq!(s.queue_depth("q", None, T0 + 303).unwrap(), 2);
-    let y = s
-        .dequeue("q", first(&id("d", 301)), None, T0 + 303)
-        .unwrap();
-    assert_eq!(y.entry().as_deref(), Some("\"y\""));
-    let z = s.dequeue("q", None, None, T0 + 303).unwrap();
-    assert_eq!(z.entry().as_deref(), Some("\"z\""));
+    assert_eq!(
+        take(&s, first(&id("d", 301)), T0 + 303).as_deref(),
+        Some("\"y\"")
+    );
+    assert_eq!(take(&s, None, T0 + 303).as_deref(), Some("\"z\""));
 }
