@@ -1,21 +1,15 @@
-// #[cfg(test)]: compiled only for tests (declared `#[cfg(test)] mod pages_tests;` in lib.rs).
-//! Native tests of paged units (see `handoff_pages`): a unit moved page by page, with resent,
+//! Native tests of paged units (see `pages`): a unit moved page by page, with resent,
 //! out-of-order and duplicated pages, arrives whole and once, and is not held before it is.
 
 use crate::base::store::Store;
-use crate::guarantees::idempotency::Attempt;
 use crate::model::lists::AppendOptions;
 use crate::platform::native_db::NativeDb;
-use crate::sharding::handoff::{Handed, Migration};
-use crate::sharding::pages::PageImport;
+use crate::sharding::handoff::{Handed, Migration, Unit};
+use crate::sharding::pages::{PageImport, PageInfo};
 use crate::sharding::routing::LayoutDesc;
+use crate::tests::support::{first, store, T0};
 
-const T0: i64 = 1_800_000_000_000;
 const R: &str = "slack:C1:1.1";
-
-fn store() -> Store<NativeDb> {
-    Store::open(NativeDb::open_in_memory(), None, T0).unwrap()
-}
 
 fn migration() -> Migration {
     Migration {
@@ -35,7 +29,7 @@ fn fill(s: &Store<NativeDb>) {
     s.acquire_lock(
         R,
         60_000.0,
-        Some(Attempt::first("cfdo_tok0000000000000000000000000000")),
+        first("cfdo_tok0000000000000000000000000000"),
         None,
         T0,
     )
@@ -86,13 +80,14 @@ fn fill(s: &Store<NativeDb>) {
     }
 }
 
-#[test]
-fn a_unit_moved_in_pages_arrives_whole_once_and_is_not_held_before() {
-    let (src, dst) = (store(), store());
-    fill(&src);
-    let whole = src.collect_unit(R, T0 + 100).unwrap();
-    let now = T0 + 100;
-    let budget = 8 * 1024;
+/// What the old home hands out first when asked for `R` in pages of `budget` bytes.
+struct FirstPage {
+    unit: Box<Unit>,
+    seal_id: String,
+    page: PageInfo,
+}
+
+fn hand_off_first_page(src: &Store<NativeDb>, budget: usize, now: i64) -> FirstPage {
     let Handed::Unit {
         unit,
         seal_id,
@@ -111,57 +106,76 @@ fn a_unit_moved_in_pages_arrives_whole_once_and_is_not_held_before() {
     else {
         panic!("expected a unit");
     };
-    let first = page.expect("a page");
+    FirstPage {
+        unit,
+        seal_id,
+        page: page.expect("a page"),
+    }
+}
+
+/// The new home imports a page of the unit sealed `seal_id`, from the old home of migration `m`.
+fn import(
+    dst: &Store<NativeDb>,
+    page: &Unit,
+    seal_id: &str,
+    info: &PageInfo,
+    now: i64,
+) -> PageImport {
+    dst.import_page(
+        "old",
+        "m",
+        page,
+        seal_id,
+        &info.from,
+        info.next.as_deref(),
+        info.shape.as_ref(),
+        now,
+    )
+    .unwrap()
+}
+
+/// The new home imports the first page (again, when it is resent).
+fn import_first(dst: &Store<NativeDb>, first: &FirstPage, now: i64) -> PageImport {
+    import(dst, &first.unit, &first.seal_id, &first.page, now)
+}
+
+/// The new home holds what the old home held (the tenure aside: memory, see `tenure`).
+fn assert_moved_whole(dst: &Store<NativeDb>, whole: &Unit, now: i64) {
+    let mut moved = dst.collect_unit(R, now).unwrap();
+    moved.tenure = None;
+    let mut expected = whole.clone();
+    expected.tenure = None;
+    assert_eq!(moved, expected);
+}
+
+#[test]
+fn a_unit_moved_in_pages_arrives_whole_once_and_is_not_held_before() {
+    let (src, dst) = (store(), store());
+    fill(&src);
+    let whole = src.collect_unit(R, T0 + 100).unwrap();
+    let now = T0 + 100;
+    let budget = 8 * 1024;
+    let first = hand_off_first_page(&src, budget, now);
     assert!(
-        first.next.is_some(),
+        first.page.next.is_some(),
         "a unit this large takes several pages"
     );
-    assert!(first.shape.is_some());
+    assert!(first.page.shape.is_some());
     // A page that does not start where the new home expects is not written.
     let later = src
-        .collect_page(R, first.next.as_deref().unwrap(), budget, now)
+        .collect_page(R, first.page.next.as_deref().unwrap(), budget, now)
         .unwrap();
+    let later_info = PageInfo {
+        shape: None,
+        ..later.1
+    };
     assert_eq!(
-        dst.import_page(
-            "old",
-            "m",
-            &later.0,
-            &seal_id,
-            &later.1.from,
-            later.1.next.as_deref(),
-            None,
-            now
-        )
-        .unwrap(),
+        import(&dst, &later.0, &first.seal_id, &later_info, now),
         PageImport::Expect(String::new())
     );
-    let mut answer = dst
-        .import_page(
-            "old",
-            "m",
-            &unit,
-            &seal_id,
-            "",
-            first.next.as_deref(),
-            first.shape.as_ref(),
-            now,
-        )
-        .unwrap();
+    let mut answer = import_first(&dst, &first, now);
     // The first page again (a resend): nothing written twice.
-    assert_eq!(
-        dst.import_page(
-            "old",
-            "m",
-            &unit,
-            &seal_id,
-            "",
-            first.next.as_deref(),
-            first.shape.as_ref(),
-            now
-        )
-        .unwrap(),
-        answer
-    );
+    assert_eq!(import_first(&dst, &first, now), answer);
     let mut pages = 1;
     while let PageImport::Expect(at) = answer {
         assert!(
@@ -170,45 +184,21 @@ fn a_unit_moved_in_pages_arrives_whole_once_and_is_not_held_before() {
         );
         let (page_unit, info) = src.collect_page(R, &at, budget, now).unwrap();
         assert_eq!(info.from, at);
-        answer = dst
-            .import_page(
-                "old",
-                "m",
-                &page_unit,
-                &seal_id,
-                &at,
-                info.next.as_deref(),
-                None,
-                now,
-            )
-            .unwrap();
+        let info = PageInfo {
+            shape: None,
+            ..info
+        };
+        answer = import(&dst, &page_unit, &first.seal_id, &info, now);
         pages += 1;
         assert!(pages < 100);
     }
     assert_eq!(answer, PageImport::Done(true));
     assert!(pages >= 5, "{pages} pages");
     assert!(dst.holds(R, None, now).unwrap());
-    assert!(dst.has_import(R, &seal_id).unwrap());
-    let mut moved = dst.collect_unit(R, now).unwrap();
-    moved.tenure = None;
-    let mut expected = whole.clone();
-    expected.tenure = None;
-    assert_eq!(moved, expected);
+    assert!(dst.has_import(R, &first.seal_id).unwrap());
+    assert_moved_whole(&dst, &whole, now);
     // A page resent after the last: the unit is there already.
-    assert_eq!(
-        dst.import_page(
-            "old",
-            "m",
-            &unit,
-            &seal_id,
-            "",
-            first.next.as_deref(),
-            first.shape.as_ref(),
-            now
-        )
-        .unwrap(),
-        PageImport::Done(false)
-    );
+    assert_eq!(import_first(&dst, &first, now), PageImport::Done(false));
     assert_eq!(dst.partial_imports().unwrap(), 0);
 }
 
@@ -236,45 +226,15 @@ fn a_whole_unit_completes_its_own_pages() {
     let (src, dst) = (store(), store());
     fill(&src);
     let now = T0 + 100;
-    let Handed::Unit {
-        unit,
-        seal_id,
-        page,
-    } = src
-        .hand_over_page(
-            R,
-            "new:shard-1",
-            &migration(),
-            "old",
-            "seal1",
-            Some(("", 8 * 1024)),
-            now,
-        )
-        .unwrap()
-    else {
-        panic!("expected a unit");
-    };
-    let first = page.unwrap();
+    let first = hand_off_first_page(&src, 8 * 1024, now);
     assert!(matches!(
-        dst.import_page(
-            "old",
-            "m",
-            &unit,
-            &seal_id,
-            "",
-            first.next.as_deref(),
-            first.shape.as_ref(),
-            now
-        )
-        .unwrap(),
+        import_first(&dst, &first, now),
         PageImport::Expect(_)
     ));
     let whole = src.collect_unit(R, now).unwrap();
-    assert!(dst.import_unit("old", "m", &whole, &seal_id, now).unwrap());
+    assert!(dst
+        .import_unit("old", "m", &whole, &first.seal_id, now)
+        .unwrap());
     assert_eq!(dst.partial_imports().unwrap(), 0);
-    let mut moved = dst.collect_unit(R, now).unwrap();
-    moved.tenure = None;
-    let mut expected = whole;
-    expected.tenure = None;
-    assert_eq!(moved, expected);
+    assert_moved_whole(&dst, &whole, now);
 }
