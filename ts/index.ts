@@ -6,5 +6,5 @@ export {
   type CloudflareStateOptions,
   type ShardInspection,
 } from "./worker/adapter.js";
-export { DEFAULT_RETRY, type RetryOptions } from "./worker/retry.js";
+export { DEFAULT_RETRY, type RetryOptions } from "./shared/retry.js";
 export type { Claim, Inspection } from "./shared/wasm.js";

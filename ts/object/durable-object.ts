@@ -18,11 +18,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { HandoffShell, type DrainStep, type ImportResult, type Sealed } from "./handoff.js";
 import { HeldDequeues } from "./held-dequeues.js";
-import { DATA_METHODS, type DataMethod, type DataMethodName, type ObjectStub } from "../shared/methods.js";
-import type { Moved, Via } from "../shared/via.js";
-import { StateCore, type Claim, type Inspection, type Lock, type Migration } from "../shared/wasm.js";
-
-type Answer<T> = T | Moved | Promise<T | Moved>;
+import { DATA_METHODS, type Answer, type DataMethod, type DataMethodName, type DataSignature, type ObjectStub } from "../shared/methods.js";
+import type { Via } from "../shared/via.js";
+import { StateCore, type Inspection, type Lock, type Migration } from "../shared/wasm.js";
 
 /** How soon the alarm tries a failed drain step again. */
 const DRAIN_RETRY_MS = 10_000;
@@ -295,28 +293,13 @@ export class ChatStateDO extends DurableObject<unknown> {
   }
 }
 
-/** The data methods defined from the table (ts/shared/methods.ts) in `ChatStateDO`'s static block. */
-export interface ChatStateDO {
-  subscribe(threadId: string, via?: Via): Answer<void>;
-  unsubscribe(threadId: string, via?: Via): Answer<void>;
-  isSubscribed(threadId: string, via?: Via): Answer<boolean>;
-  releaseLock(threadId: string, token: string, via?: Via): Answer<void>;
-  extendLock(threadId: string, token: string, ttlMs: number, via?: Via): Answer<boolean>;
-  forceReleaseLock(threadId: string, via?: Via): Answer<void>;
-  /** The value's JSON text, or null. */
-  get(key: string, via?: Via): Answer<string | null>;
-  set(key: string, json: string, ttlMs?: number, via?: Via): Answer<void>;
-  setIfNotExists(key: string, json: string, ttlMs?: number, requestId?: string, retry?: boolean, via?: Via): Answer<boolean>;
-  delete(key: string, via?: Via): Answer<void>;
-  appendToList(key: string, json: string, options?: { maxLength?: number; ttlMs?: number }, requestId?: string, retry?: boolean, via?: Via): Answer<void>;
-  /** The list as JSON array text. */
-  getList(key: string, via?: Via): Answer<string>;
-  enqueue(threadId: string, entryJson: string, expiresAt: number, maxSize: number, requestId?: string, retry?: boolean, caller?: string, via?: Via): Answer<number>;
-  /** Takes the lock if it is free, else enqueues the entry, in one transaction. */
-  claimOrEnqueue(threadId: string, entryJson: string, expiresAt: number, ttlMs: number, maxSize: number | undefined, token: string, requestId?: string, retry?: boolean, via?: Via): Answer<Claim>;
-  /** For the holder: the next entry's JSON text (lock kept), or null with the lock released. */
-  releaseOrDequeue(threadId: string, token: string, requestId?: string, retry?: boolean, via?: Via): Answer<string | null>;
-}
+/** The data methods the static block defines from the table (ts/shared/methods.ts). */
+type Forwarded = {
+  [M in DataMethodName as (typeof DATA_METHODS)[M]["serve"] extends "own" ? never : M]: DataSignature<M>;
+};
+
+// Merged into the class: its forwarded methods, typed.
+export interface ChatStateDO extends Forwarded {}
 
 /** A held dequeue's key moved to another object: the call is answered from there. */
 class MovedWhileHeld extends Error {}

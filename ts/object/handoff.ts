@@ -8,7 +8,7 @@
 // namespace's jurisdiction if the migration names one.
 import type { Logger } from "chat";
 import { newRequestId } from "../shared/ids.js";
-import { DEFAULT_RETRY, withRetries } from "../worker/retry.js";
+import { DEFAULT_RETRY, withRetries } from "../shared/retry.js";
 import { StateCore, type LayoutDesc, type Migration, type Outgoing } from "../shared/wasm.js";
 import type { Moved, Via } from "../shared/via.js";
 

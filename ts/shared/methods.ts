@@ -8,6 +8,9 @@
 // older callers that omit it keep their behaviour). Every data method takes one more argument
 // after these, `via` (./via.ts), which is not listed.
 
+import type { Moved, Via } from "./via.js";
+import type { Claim, Lock } from "./wasm.js";
+
 /** How the adapter picks a data method's object: by its thread id or by its cache/list key. */
 export type Route = "thread" | "key";
 
@@ -68,6 +71,68 @@ export const DATA_METHODS = {
 } as const satisfies Record<string, DataMethod>;
 
 export type DataMethodName = keyof typeof DATA_METHODS;
+
+/**
+ * Each data method's argument types (labelled as in `DATA_METHODS`, before `via`) and answer:
+ * the object's RPC signatures are derived from these (ts/object/durable-object.ts), so adding an
+ * argument to a method is a change here and nowhere else in ts/object/.
+ */
+export interface DataSignatures {
+  subscribe: { args: [threadId: string]; answer: void };
+  unsubscribe: { args: [threadId: string]; answer: void };
+  isSubscribed: { args: [threadId: string]; answer: boolean };
+  acquireLock: { args: [threadId: string, ttlMs: number, token?: string, retry?: boolean, patienceMs?: number]; answer: Lock | null };
+  releaseLock: { args: [threadId: string, token: string]; answer: void };
+  extendLock: { args: [threadId: string, token: string, ttlMs: number]; answer: boolean };
+  forceReleaseLock: { args: [threadId: string]; answer: void };
+  /** The value's JSON text, or null. */
+  get: { args: [key: string]; answer: string | null };
+  set: { args: [key: string, json: string, ttlMs?: number]; answer: void };
+  setIfNotExists: { args: [key: string, json: string, ttlMs?: number, requestId?: string, retry?: boolean]; answer: boolean };
+  delete: { args: [key: string]; answer: void };
+  appendToList: {
+    args: [key: string, json: string, options?: { maxLength?: number; ttlMs?: number }, requestId?: string, retry?: boolean];
+    answer: void;
+  };
+  /** The list as JSON array text. */
+  getList: { args: [key: string]; answer: string };
+  enqueue: {
+    args: [threadId: string, entryJson: string, expiresAt: number, maxSize: number, requestId?: string, retry?: boolean, caller?: string];
+    answer: number;
+  };
+  /** The oldest live entry's JSON text, or null. */
+  dequeue: { args: [threadId: string, requestId?: string, retry?: boolean, holder?: string]; answer: string | null };
+  queueDepth: { args: [threadId: string, caller?: string]; answer: number };
+  /** Takes the lock if it is free, else enqueues the entry, in one transaction. */
+  claimOrEnqueue: {
+    args: [
+      threadId: string,
+      entryJson: string,
+      expiresAt: number,
+      ttlMs: number,
+      maxSize: number | undefined,
+      token: string,
+      requestId?: string,
+      retry?: boolean,
+    ];
+    answer: Claim;
+  };
+  /** For the holder: the next entry's JSON text (lock kept), or null with the lock released. */
+  releaseOrDequeue: { args: [threadId: string, token: string, requestId?: string, retry?: boolean]; answer: string | null };
+}
+
+/** What a data method answers through RPC: its answer, or where its key lives now. */
+export type Answer<T> = T | Moved | Promise<T | Moved>;
+
+/** A data method's RPC signature: its arguments, then `via`. */
+export type DataSignature<M extends DataMethodName> = (...args: [...DataSignatures[M]["args"], via?: Via]) => Answer<DataSignatures[M]["answer"]>;
+
+// Compile-time check: each signature has as many arguments as the table names (a mismatch
+// names the method in the error).
+type ArityMismatch = {
+  [M in DataMethodName]: Required<DataSignatures[M]["args"]>["length"] extends (typeof DATA_METHODS)[M]["args"]["length"] ? never : M;
+}[DataMethodName];
+true satisfies [ArityMismatch] extends [never] ? true : ArityMismatch;
 
 /** The other methods: object to object while re-sharding, the adapter's own, and 0.1.x's. */
 export const OTHER_METHODS = {

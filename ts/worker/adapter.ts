@@ -9,7 +9,7 @@ import { LockTracker } from "./lock-tracker.js";
 import { DATA_METHODS, type DataMethodName, type ObjectStub } from "../shared/methods.js";
 import { isMoved, type Via } from "../shared/via.js";
 import { Layout, type LayoutOptions } from "./layout.js";
-import { resolveRetryPolicy, RetrySession, withRetries, type RetryPolicy } from "./retry.js";
+import { resolveRetryPolicy, RetrySession, withRetries, type RetryPolicy } from "../shared/retry.js";
 import {
   isNamespace,
   migrationBetween,

@@ -1,12 +1,12 @@
 // The adapter's options and its result types, and the checks and conversions it makes before a
 // call leaves the Worker (values as JSON text, layouts and the migration between them).
 import type { Logger } from "chat";
-import type { ChatStateDO } from "../object/durable-object.js";
 import type { Layout, LayoutOptions } from "./layout.js";
-import type { RetryOptions } from "./retry.js";
+import type { RetryOptions } from "../shared/retry.js";
 import type { Inspection, LayoutDesc, Migration } from "../shared/wasm.js";
+import type { ChatStateNamespace } from "../shared/namespace.js";
 
-export type ChatStateNamespace = DurableObjectNamespace<ChatStateDO>;
+export type { ChatStateNamespace };
 
 export interface CloudflareStateOptions extends Omit<LayoutOptions, "legacy"> {
   /** The Durable Object namespace bound to `ChatStateDO` (e.g. `env.CHAT_STATE`). */

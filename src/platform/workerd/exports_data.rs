@@ -12,33 +12,43 @@ use crate::model::lists::AppendOptions;
 use crate::model::locks::Acquired;
 use crate::model::queues::Dequeued;
 
+/// The exports whose one argument is a thread id or a key: each checks it (under the name the
+/// error message gives it) and calls its `Store` method.
+macro_rules! one_string_exports {
+    ($( $(#[$doc:meta])* $js:literal $name:ident($arg:literal) -> $ret:ty => $op:expr; )*) => {
+        #[wasm_bindgen]
+        impl StateCore {
+            $(
+                $(#[$doc])*
+                #[wasm_bindgen(js_name = $js)]
+                pub fn $name(
+                    &self,
+                    #[wasm_bindgen(unchecked_param_type = "string")] value: JsValue,
+                ) -> std::result::Result<$ret, JsError> {
+                    let value = string_arg($arg, &value).map_err(js_error)?;
+                    let op: fn(&StateCore, &str) -> crate::base::error::Result<$ret> = $op;
+                    op(self, &value).map_err(js_error)
+                }
+            )*
+        }
+    };
+}
+
+one_string_exports! {
+    "subscribe" subscribe("threadId") -> () => |core, id| core.store.subscribe(id);
+    "unsubscribe" unsubscribe("threadId") -> () => |core, id| core.store.unsubscribe(id);
+    "isSubscribed" is_subscribed("threadId") -> bool => |core, id| core.store.is_subscribed(id);
+    "forceReleaseLock" force_release_lock("threadId") -> () =>
+        |core, id| core.store.force_release_lock(id);
+    /// The value's JSON text, or `null`.
+    "get" get("key") -> Option<String> => |core, key| core.store.get(key, now());
+    "delete" delete("key") -> () => |core, key| core.store.delete(key);
+    /// The list as JSON array text.
+    "getList" get_list("key") -> String => |core, key| core.store.get_list(key, now());
+}
+
 #[wasm_bindgen]
 impl StateCore {
-    pub fn subscribe(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
-    ) -> std::result::Result<(), JsError> {
-        let thread_id = string_arg("threadId", &thread_id).map_err(js_error)?;
-        self.store.subscribe(&thread_id).map_err(js_error)
-    }
-
-    pub fn unsubscribe(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
-    ) -> std::result::Result<(), JsError> {
-        let thread_id = string_arg("threadId", &thread_id).map_err(js_error)?;
-        self.store.unsubscribe(&thread_id).map_err(js_error)
-    }
-
-    #[wasm_bindgen(js_name = isSubscribed)]
-    pub fn is_subscribed(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
-    ) -> std::result::Result<bool, JsError> {
-        let thread_id = string_arg("threadId", &thread_id).map_err(js_error)?;
-        self.store.is_subscribed(&thread_id).map_err(js_error)
-    }
-
     /// The lock, `null` when refused, or — for an acquire that is held (see `tenure`) — a number:
     /// the Unix ms by which to ask again (the shell also asks again whenever the key is written).
     #[wasm_bindgen(js_name = acquireLock, unchecked_return_type = "Lock | null | number")]
@@ -101,24 +111,6 @@ impl StateCore {
         })
     }
 
-    #[wasm_bindgen(js_name = forceReleaseLock)]
-    pub fn force_release_lock(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] thread_id: JsValue,
-    ) -> std::result::Result<(), JsError> {
-        let thread_id = string_arg("threadId", &thread_id).map_err(js_error)?;
-        self.store.force_release_lock(&thread_id).map_err(js_error)
-    }
-
-    /// The value's JSON text, or `null`.
-    pub fn get(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
-    ) -> std::result::Result<Option<String>, JsError> {
-        let key = string_arg("key", &key).map_err(js_error)?;
-        self.store.get(&key, now()).map_err(js_error)
-    }
-
     pub fn set(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
@@ -150,14 +142,6 @@ impl StateCore {
             self.store
                 .set_if_not_exists(&key, &json, ttl_ms, as_attempt(&request_id), now())
         })
-    }
-
-    pub fn delete(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
-    ) -> std::result::Result<(), JsError> {
-        let key = string_arg("key", &key).map_err(js_error)?;
-        self.store.delete(&key).map_err(js_error)
     }
 
     #[wasm_bindgen(js_name = appendToList)]
@@ -195,16 +179,6 @@ impl StateCore {
             self.store
                 .append_to_list(&key, &json, options, as_attempt(&request_id), now())
         })
-    }
-
-    /// The list as JSON array text.
-    #[wasm_bindgen(js_name = getList)]
-    pub fn get_list(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
-    ) -> std::result::Result<String, JsError> {
-        let key = string_arg("key", &key).map_err(js_error)?;
-        self.store.get_list(&key, now()).map_err(js_error)
     }
 
     #[allow(clippy::too_many_arguments)] // the RPC's positional arguments, one per JS value
