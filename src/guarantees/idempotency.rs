@@ -1,7 +1,7 @@
 //! Retry safety: how a call retried after "it ran but the reply was lost" takes effect once.
 //!
 //! Cloudflare can run a call in the object and still fail it at the caller (a dropped
-//! connection, an object reset on deploy). The adapter then retries it (`ts/worker/retry.ts`) with the
+//! connection, an object reset on deploy). The adapter then retries it (`ts/shared/retry.ts`) with the
 //! same *request id* — 128 random bits it drew before the first attempt — and, for
 //! `acquireLock`, the same lock token. The object recognises the retry by what the first attempt
 //! left in the rows it wrote, never only in memory, so recognition survives an object reset

@@ -80,7 +80,7 @@
 //!   announced as before (a held acquire counts as an announcement meanwhile, so that dequeue
 //!   waits for its entry). With neither within [`ACQUIRE_HOLD_MS`] (1 s, or the caller's retry
 //!   budget if smaller; the adapter excuses a held acquire from that budget as it does a held
-//!   dequeue, ts/worker/retry.ts), it is refused as before: the window
+//!   dequeue, ts/shared/retry.ts), it is refused as before: the window
 //!   then stays open only for a holder whose release comes more than a second after its final
 //!   dequeue *and* after a restart. A held acquire writes nothing; its retry (same token) keeps
 //!   its start, and one granted meanwhile finds its token holding the lock. Only acquires that

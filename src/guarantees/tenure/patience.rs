@@ -11,7 +11,7 @@ pub const DEFAULT_PATIENCE_MS: i64 = 1_000;
 pub const MAX_WAIT_MS: i64 = 2 * MAX_PATIENCE_MS;
 /// The longest a newcomer's acquire is held while the holder of a restored tenure may already
 /// have made its final dequeue (see "Unknown is not final" in `tenure`): well within the adapter's
-/// retry budget (5 s by default), so the held call needs no excuse from it (ts/worker/retry.ts).
+/// retry budget (5 s by default), so the held call needs no excuse from it (ts/shared/retry.ts).
 pub const ACQUIRE_HOLD_MS: i64 = 1_000;
 
 /// Clamps a caller's declared patience (ms) to what this object honours.
