@@ -63,6 +63,8 @@ import { FaultyNamespace, randomFaults, type FaultKind } from "./support/faulty-
 import { judgeFlows, runFlows, traceFlows, type FlowStrategy } from "./model/flows.js";
 import { seededRandom } from "./support/random.js";
 import { quiet } from "./helpers.js";
+import { THREAD_PART_METHODS } from "./support/adapter-methods.js";
+import { awaited, liveTenure, pick, restoredTenure, type Announcement, type Live, type Tenure } from "./model/tenure.js";
 
 const SEQUENCES = Number((env as unknown as Record<string, string | undefined>).MODEL_SEQUENCES || 1000);
 const GUARD_MS = 30;
@@ -261,54 +263,6 @@ const RETRY = { baseDelayMs: 1, maxDelayMs: 4, maxElapsedMs: 250 };
 /** The patience both adapters send with acquireLock (ts/worker/adapter.ts), in whole ms as the object keeps it. */
 const PATIENCE_MS = RETRY.maxElapsedMs + 1_000;
 
-/** Whether a deadline is still ahead at the moment judged; throws Inconclusive when unknown. */
-type Live = (deadline: Window | null) => boolean;
-
-/** A newcomer whose acquireLock was refused during a tenure, and whose enqueue the object awaits. */
-interface Announcement {
-  /** The model's name for the token the refused acquire carried (the adapter draws the real one). */
-  token: string;
-  deadline: Window;
-}
-
-/**
- * A grant of a lock (a plain one or a handover) as the object remembers it: src/guarantees/tenure.rs. It
- * expires with the lock it granted (the model's `locks` entry with the same token).
- */
-interface Tenure {
-  token: string;
-  /**
-   * What the holder's last answered dequeue got; "unknown" in a tenure rebuilt after a reset (its
-   * next empty dequeue may be held, but drains nothing).
-   */
-  last: "entry" | "empty" | "unknown" | null;
-  /** The holder made its final dequeue: the next acquire is handed the lock. It stays so. */
-  drained: boolean;
-  announced: Announcement[];
-  /** The holder has dequeued: no enqueue after that is its own. */
-  dequeued: boolean;
-  /** An enqueue named as the holder's own was seen (chat's holder makes at most one). */
-  ownEnqueued: boolean;
-  /**
-   * The announcements' rows (src/guarantees/announcements.rs), with the refusal's deadline: a reset brings
-   * the tenure back from them.
-   */
-  rows: Announcement[];
-}
-
-/** The tenure an object rebuilds for `token`'s lock from `rows` (after a reset, or at a refusal). */
-function restoredTenure(token: string, rows: Announcement[]): Tenure {
-  return {
-    token,
-    last: "unknown",
-    drained: false,
-    announced: rows.map((r) => ({ ...r })),
-    dequeued: false,
-    ownEnqueued: false,
-    rows,
-  };
-}
-
 /**
  * What one adapter instance's LockTracker (ts/worker/lock-tracker.ts) holds, with its expiries as windows:
  * the locks it was granted (the newest one live is a dequeue's `holder`; *fresh* until it
@@ -416,25 +370,6 @@ interface Model {
   owned: [Map<number, string>, Map<number, string>];
 }
 
-/** The tenure of key `k`'s lock while that lock is held, as a call judging time by `live` sees it. */
-function liveTenure(m: Model, k: number, live: Live): Tenure | undefined {
-  const tenure = m.tenures.get(k);
-  const lock = m.locks.get(k);
-  return tenure !== undefined && lock?.token === tenure.token && live(lock.expires) ? tenure : undefined;
-}
-
-/** The announcements of `tenure` still awaited (the others are dropped: they never come back). */
-function awaited(tenure: Tenure, live: Live): Announcement[] {
-  tenure.announced = tenure.announced.filter((a) => live(a.deadline));
-  return tenure.announced;
-}
-
-/** The announcement a call carrying `token` is about: its own, or else the oldest. */
-function pick(tenure: Tenure, token: string | undefined, live: Live): Announcement | undefined {
-  const announced = awaited(tenure, live);
-  return announced.find((a) => a.token === token) ?? announced[0];
-}
-
 /** What a dequeue does, decided (without changing the model) as its object sees the time. */
 type Dequeue =
   /** A retried dequeue whose caller's lock is held by another token: null (src/model/queues.rs). */
@@ -449,7 +384,7 @@ function decideDequeue(m: Model, k: number, holder: string | undefined, retried:
   if (retried && holder !== undefined && locked && lock.token !== holder) return { kind: "fenced" };
   const t = m.tenures.get(k);
   const forHolder = holder === undefined || t?.token === holder;
-  const tenure = forHolder ? liveTenure(m, k, live) : undefined;
+  const tenure = forHolder ? liveTenure(m.tenures, m.locks, k, live) : undefined;
   const queue = (m.queues.get(k) ?? []).filter((e) => live(e.expires));
   if (queue.length > 0) return { kind: "entry", queue, tenure };
   if (tenure !== undefined && tenure.last !== "entry") {
@@ -461,18 +396,7 @@ function decideDequeue(m: Model, k: number, holder: string | undefined, retried:
   return { kind: "empty", queue, tenure };
 }
 
-const THREAD_SCOPED = new Set([
-  "subscribe",
-  "unsubscribe",
-  "isSubscribed",
-  "acquireLock",
-  "releaseLock",
-  "extendLock",
-  "forceReleaseLock",
-  "enqueue",
-  "dequeue",
-  "queueDepth",
-]);
+const THREAD_SCOPED = new Set<string>(THREAD_PART_METHODS);
 
 const stats = {
   sequences: 0,
@@ -776,7 +700,7 @@ async function runSequence(ops: Op[]): Promise<void> {
         const held = m.locks.get(op.k);
         const free = held === undefined || seen(held.expires) === "expired";
         // Held, but by a tenure whose holder made its final dequeue: handed over at once.
-        let tenure = free ? undefined : liveTenure(m, op.k, live);
+        let tenure = free ? undefined : liveTenure(m.tenures, m.locks, op.k, live);
         if (!free && !tenure?.drained) {
           expect(result, where).toBeNull();
           // The refusal is announced, in memory and as a row (a holder the object has no tenure
@@ -877,7 +801,7 @@ async function runSequence(ops: Op[]): Promise<void> {
         expect(result, where).toBe(kept.length);
         // A newcomer's enqueue (even of an entry already expired) fulfils its announcement, or
         // the oldest; the holder's own fulfils nothing — only its first, before it dequeued.
-        const tenure = liveTenure(m, op.k, live);
+        const tenure = liveTenure(m.tenures, m.locks, op.k, live);
         if (tenure !== undefined && hint === tenure.token && !tenure.ownEnqueued && !tenure.dequeued) {
           tenure.ownEnqueued = true;
         } else if (tenure !== undefined) {
@@ -944,7 +868,7 @@ async function runSequence(ops: Op[]): Promise<void> {
         const queue = (m.queues.get(op.k) ?? []).filter((e) => seen(e.expires) === "live");
         expect(result, where).toBe(queue.length);
         // A newcomer's queueDepth: its enqueue is now awaited within one patience.
-        const tenure = liveTenure(m, op.k, live);
+        const tenure = liveTenure(m.tenures, m.locks, op.k, live);
         const asked = tenure !== undefined && hint !== tenure.token ? pick(tenure, hint, live) : undefined;
         if (asked !== undefined) asked.deadline = { lo: before + PATIENCE_MS, hi: after + PATIENCE_MS };
         break;
