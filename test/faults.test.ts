@@ -22,6 +22,24 @@ async function adapter(name: string): Promise<CloudflareDOStateAdapter> {
 const entry = (message: unknown, expiresAt = Date.now() + 600_000) =>
   ({ enqueuedAt: Date.now(), expiresAt, message }) as unknown as QueueEntry;
 
+/**
+ * Object `name`, started (so it created the current tables), with its tables replaced by
+ * `schema`'s and filled by `fill` as that release wrote them, then evicted so the next request
+ * opens it afresh and upgrades it.
+ */
+async function openedOnOldTables(name: string, schema: string, fill: (q: SqlStorage, now: number) => void) {
+  const stub = stubFor(name);
+  const now = Date.now();
+  await stub.inspect();
+  await runInDurableObject(stub, (_instance, ctx) => {
+    const q = ctx.storage.sql;
+    replaceTables(q, schema);
+    fill(q, now);
+  });
+  await evictDurableObject(stub);
+  faults.upgrades++;
+}
+
 describe("faults", () => {
   it("eviction in the middle of a workload loses no acknowledged write", { timeout: 300_000 }, async () => {
     const name = `evict-mid-${runId++}`;
@@ -223,14 +241,9 @@ describe("faults", () => {
 
   it("an object holding the 0.1.1 layout is upgraded in place with every row", async () => {
     const name = `upgrade-${runId++}`;
-    const stub = stubFor(name);
-    const now = Date.now();
     // The object starts (and creates the current layout); replace it with the 0.1.1 layout and
     // rows as that release wrote them, then evict so the next request opens it afresh.
-    await stub.inspect();
-    await runInDurableObject(stub, (_instance, ctx) => {
-      const q = ctx.storage.sql;
-      replaceTables(q, V1_SCHEMA);
+    await openedOnOldTables(name, V1_SCHEMA, (q, now) => {
       for (let i = 0; i < 50; i++) q.exec("INSERT INTO subscriptions VALUES (?)", `slack:C1:${i}`);
       q.exec("INSERT INTO locks VALUES ('slack:C1:0', 'tok-held', ?)", now + 600_000);
       q.exec("INSERT INTO locks VALUES ('slack:C1:1', 'tok-expired', ?)", now - 1_000);
@@ -239,8 +252,6 @@ describe("faults", () => {
       }
       q.exec("INSERT INTO cache VALUES ('dedupe:old', 'true', ?)", now - 1_000);
     });
-    await evictDurableObject(stub);
-    faults.upgrades++;
 
     const state = await adapter(name);
     const [inspection] = await state.inspect();
@@ -271,12 +282,7 @@ describe("faults", () => {
 describe("mixed versions during a deploy or a rollback", () => {
   it("a layout-2 object is upgraded in place to the current layout with every row", async () => {
     const name = `upgrade-v2-${runId++}`;
-    const stub = stubFor(name);
-    const now = Date.now();
-    await stub.inspect();
-    await runInDurableObject(stub, (_instance, ctx) => {
-      const q = ctx.storage.sql;
-      replaceTables(q, V2_SCHEMA);
+    await openedOnOldTables(name, V2_SCHEMA, (q, now) => {
       q.exec("INSERT INTO subscriptions VALUES ('t1')");
       q.exec("INSERT INTO locks VALUES ('t1', 'cfdo_held0000000000000000000000', ?)", now + 600_000);
       q.exec("INSERT INTO cache VALUES ('thread-state:t1', '{\"turns\":3}', ?)", now + 3_600_000);
@@ -284,8 +290,6 @@ describe("mixed versions during a deploy or a rollback", () => {
       for (let i = 0; i < 3; i++) q.exec("INSERT INTO list_items VALUES ('msg-history:t1', ?, ?)", i, String(i));
       q.exec("INSERT INTO queue_entries VALUES ('t1', 0, '{\"message\":1}', ?)", now + 600_000);
     });
-    await evictDurableObject(stub);
-    faults.upgrades++;
 
     const state = await adapter(name);
     const [inspection] = await state.inspect();
