@@ -1,7 +1,7 @@
 // chat's lock/queue race (vercel/chat#928), closed inside the object (src/guarantees/tenure.rs), tested with
 // a real Chat 4.41.1 bot. Two messages on one thread: the one that gets the lock handles its own
 // message and drains the queue; the other is refused the lock, asks queueDepth and enqueues.
-// Without the object's handover, the second message is stranded when its enqueue lands after the
+// Without the object's early grant, the second message is stranded when its enqueue lands after the
 // holder's final dequeue — or when its acquireLock lands between that dequeue and the release.
 //
 // First the two interleavings are forced from outside (each adapter call is held until the call
@@ -10,7 +10,7 @@
 // two handlers at once, every message handed to a handler (debounce: the newest); then the same
 // with Cloudflare-style faults on top.
 //
-// Measured with the object's handover switched off (src/guarantees/tenure.rs answering every dequeue at once
+// Measured with the object's early grant switched off (src/guarantees/tenure.rs answering every dequeue at once
 // and never handing over), on this kind of machine: the forced interleavings strand the second
 // message; random trials strand 51 of 120 under `queue` (burst and debounce open the window
 // rarely without faults: 0 of 120), and with faults 11, 5 and 7 of 60 under queue, burst and
@@ -100,7 +100,7 @@ describe("chat's lock/queue race (vercel/chat#928)", () => {
     expect(await leftovers(base, threadId)).toEqual({ stranded: 0, lockLeft: false });
   });
 
-  it("a newcomer's acquire between the holder's final dequeue and its release is handed the lock", async () => {
+  it("a newcomer's acquire between the holder's final dequeue and its release is granted the lock early", async () => {
     const base = await raceAdapter(env.CHAT_STATE);
     const { threadTs, threadId } = await thread(base);
     const newcomerAcquired = gate();

@@ -28,7 +28,7 @@
 // patiences; its queueDepth moves that to one patience; its enqueue fulfils it); a holder's
 // dequeue that would be final while an announcement is live is held until none is (here nothing
 // can fulfil it, so it answers null at the deadline); after the final dequeue the next acquire
-// is handed the lock at once. Evictions and resets wipe that memory (for the keys of the object
+// is granted the lock early. Evictions and resets wipe that memory (for the keys of the object
 // concerned), as they wipe the object's — but for the announcements, which are rows too
 // (src/guarantees/announcements.rs): a tenure with announcement rows comes back from them, its last dequeue
 // unknown (its next empty dequeue may be held but hands nothing over), and a refusal of a lock
@@ -182,12 +182,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
 ) as fc.Arbitrary<Op>;
 
-// Random single calls seldom line up into what the queue handover is about (a holder, a refused
+// Random single calls seldom line up into what the early grant is about (a holder, a refused
 // newcomer and the holder's dequeues, on one key, while the lock is held), so sequences also get
 // fragments in the order chat makes those calls (src/guarantees/tenure.rs, "The race"): the holder `a`
 // acquires (and, as debounce does, enqueues its own message); the newcomer `b` is refused, asks
 // the depth and enqueues, each in the continuation of the last; the holder drains (rounds of
-// dequeues until one that got nothing); `b` tries again (handed the lock, after a final dequeue);
+// dequeues until one that got nothing); `b` tries again (granted the lock early, after a final dequeue);
 // the old holder dequeues late, heartbeats and releases with its own lock; `b` drains and
 // releases. Any call may be left out and any preceded by a fault, and other calls may come
 // between fragments. The lock mostly outlives the fragment (a held dequeue takes a second or two).
@@ -396,7 +396,7 @@ function decideDequeue(m: Model, k: number, holder: string | undefined, retried:
   return { kind: "empty", queue, tenure };
 }
 
-const THREAD_SCOPED = new Set<string>(THREAD_PART_METHODS);
+const THREAD_PART = new Set<string>(THREAD_PART_METHODS);
 
 const stats = {
   sequences: 0,
@@ -406,7 +406,7 @@ const stats = {
   evictions: 0,
   expiries: 0,
   faults: 0,
-  handovers: 0,
+  earlyGrants: 0,
   held: 0,
   fenced: 0,
 };
@@ -612,7 +612,7 @@ async function runSequence(ops: Op[]): Promise<void> {
     if (fault !== null) {
       stats.faults++;
       if (fault === "before-commit" || fault === "after-commit") {
-        reset = THREAD_SCOPED.has(op.op) ? adapter.objectNameForThread(key) : adapter.objectNameForKey(key);
+        reset = THREAD_PART.has(op.op) ? adapter.objectNameForThread(key) : adapter.objectNameForKey(key);
         await env.FAULTY_STATE.getByName(reset).armReset(op.op as ResettableMethod, fault);
       } else {
         pendingFault = fault;
@@ -699,7 +699,7 @@ async function runSequence(ops: Op[]): Promise<void> {
       case "acquireLock": {
         const held = m.locks.get(op.k);
         const free = held === undefined || seen(held.expires) === "expired";
-        // Held, but by a tenure whose holder made its final dequeue: handed over at once.
+        // Held, but by a tenure whose holder made its final dequeue: granted early, at once.
         let tenure = free ? undefined : liveTenure(m.tenures, m.locks, op.k, live);
         if (!free && !tenure?.drained) {
           expect(result, where).toBeNull();
@@ -717,7 +717,7 @@ async function runSequence(ops: Op[]): Promise<void> {
           answered(token);
           break;
         }
-        if (!free) stats.handovers++;
+        if (!free) stats.earlyGrants++;
         const lock = result as Lock;
         expect(lock, where).not.toBeNull();
         expect(lock.threadId, where).toBe(key);
@@ -947,7 +947,7 @@ describe("model-based: the adapter in workerd matches the contract's model", () 
     console.log(
       `model (workerd): ${stats.sequences} sequences checked, ${stats.operations} operations, ` +
         `${stats.expiries} expiries observed, ${stats.evictions} evictions, ${stats.faults} injected faults, ` +
-        `${stats.handovers} handovers, ${stats.held} held dequeues, ${stats.fenced} retried dequeues fenced, ` +
+        `${stats.earlyGrants} early grants, ${stats.held} held dequeues, ${stats.fenced} retried dequeues fenced, ` +
         `${stats.discarded} discarded as timing-ambiguous, ${stats.sleptMs} ms slept`,
     );
     expect(stats.sequences).toBeGreaterThanOrEqual(SEQUENCES);
@@ -966,7 +966,7 @@ const FLOW_SEED = Number((env as unknown as Record<string, string | undefined>).
 
 describe("model-based: several flows of one thread in one adapter instance", () => {
   it(`${FLOW_SEQUENCES} interleavings of a holder and newcomers through one adapter, each strategy`, { timeout: 600_000 }, async () => {
-    const figures = { runs: 0, calls: 0, handovers: 0, faults: 0 };
+    const figures = { runs: 0, calls: 0, earlyGrants: 0, faults: 0 };
     let run = 0;
     await fc.assert(
       fc.asyncProperty(
@@ -998,7 +998,7 @@ describe("model-based: several flows of one thread in one adapter instance", () 
           else await reader.releaseLock(lock);
           figures.runs++;
           figures.calls += result.calls.length;
-          figures.handovers += Math.max(0, result.tenures.length - 1);
+          figures.earlyGrants += Math.max(0, result.tenures.length - 1);
           figures.faults += faulty.counts.before + faulty.counts.after;
           if (problems.length > 0) {
             throw new Error(`${strategy}, ${newcomers} newcomer(s), seed ${seed}:\n${problems.join("\n")}\n${traceFlows(result)}`);
@@ -1016,7 +1016,7 @@ describe("model-based: several flows of one thread in one adapter instance", () 
     );
     console.log(
       `model (several flows in one adapter): ${figures.runs} interleavings, ${figures.calls} calls, ` +
-        `${figures.handovers} handovers, ${figures.faults} injected faults`,
+        `${figures.earlyGrants} early grants, ${figures.faults} injected faults`,
     );
     expect(figures.runs).toBeGreaterThanOrEqual(FLOW_SEQUENCES);
   });

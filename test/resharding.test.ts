@@ -8,7 +8,7 @@ import type { Lock, QueueEntry } from "chat";
 import { describe, expect, it } from "vitest";
 import { createCloudflareState, type CloudflareDOStateAdapter, type CloudflareStateOptions } from "../ts/index.js";
 import { expectSubscribedOnlyIn, faultyAdapter, quiet, sleep, sql, stubFor } from "./helpers.js";
-import { replaceTables, V1_SCHEMA } from "./support/old-layouts.js";
+import { replaceTables, V1_SCHEMA } from "./support/old-schemas.js";
 
 let run = 0;
 
@@ -244,7 +244,7 @@ describe("an upgrade from chat-state-cloudflare-do 0.1.1 with a shardKey", () =>
     const t2 = `${team}:C1:2.2`;
     const label = shardKey(t1);
     const far = Date.now() + 3_600_000;
-    // As 0.1.1 left them: thread-scoped rows on shardKey(threadId), every cache key on `name`.
+    // As 0.1.1 left them: thread parts on shardKey(threadId), every cache key on `name`.
     await as011(label, [
       `INSERT INTO subscriptions VALUES ('${t1}')`,
       `INSERT INTO subscriptions VALUES ('${t2}')`,
@@ -259,7 +259,7 @@ describe("an upgrade from chat-state-cloudflare-do 0.1.1 with a shardKey", () =>
     ]);
 
     const state = await adapter({ name: base, shardKey, migrateFrom: { name: base, shardKey, legacy: "0.1" } });
-    // Thread-scoped state never moves: the objects are named as 0.1.1 named them.
+    // Thread parts never move: the objects are named as 0.1.1 named them.
     expect(state.objectNameForThread(t1)).toBe(label);
     expect(await state.isSubscribed(t1)).toBe(true);
     expect(await state.isSubscribed(t2)).toBe(true);
