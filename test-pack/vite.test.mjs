@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { after, test } from "node:test";
-import { freePort, root, start, startWranglerDev, stop, stopAll } from "../test-node/support.mjs";
+import { freePort, root, run as runToEnd, start, startWranglerDev, stop, stopAll } from "../test-node/support.mjs";
 
 const template = join(root, "test-pack", "vite");
 const work = join(root, ".tools", "pack-test-vite");
@@ -38,16 +38,9 @@ function tarball() {
 
 /** Runs a command to its end (killed after `timeoutMs`); returns its output, failing on non-zero. */
 async function run(command, args, timeoutMs) {
-  const proc = start(command, args, { cwd: work });
-  let timer;
-  const code = await Promise.race([
-    proc.exited,
-    new Promise((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs))),
-  ]);
-  clearTimeout(timer);
-  await stop(proc);
-  assert.equal(code, 0, `${[command, ...args].map((a) => basename(a)).join(" ")} ${code === "timeout" ? `took over ${timeoutMs / 1000} s` : `exited ${code}`}:\n${proc.output}`);
-  return proc.output;
+  const { code, output } = await runToEnd(command, args, { timeoutMs, cwd: work });
+  assert.equal(code, 0, `${[command, ...args].map((a) => basename(a)).join(" ")} ${code === "timeout" ? `took over ${timeoutMs / 1000} s` : `exited ${code}`}:\n${output}`);
+  return output;
 }
 
 /** Starts a server and waits until it answers HTTP at all (the checks then look at what). */
