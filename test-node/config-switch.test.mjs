@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { parseJsonc, readmeBlock, root, startWranglerDev, stop, stopAll } from "./support.mjs";
+import { parseJsonc, readmeBlock, root, startWranglerDev, stop, stopAll, workerCalls as calls } from "./support.mjs";
 
 const scratch = join(root, ".tools", "config-switch");
 const persist = join(scratch, "state");
@@ -32,21 +32,6 @@ function config(name) {
     JSON.stringify({ ...block, name: "chat-state-config-switch", main: join(root, "test-node", "restart-worker.ts") }, null, 2),
   );
   return { file, block };
-}
-
-/** Runs adapter calls in the Worker; returns their values, throwing on any error. */
-async function calls(runtime, options, list) {
-  const response = await fetch(`http://127.0.0.1:${runtime.port}/`, {
-    method: "POST",
-    body: JSON.stringify({ options, calls: list }),
-    signal: AbortSignal.timeout(120_000),
-  });
-  const text = await response.text();
-  assert.equal(response.status, 200, `${text}\n--- wrangler dev:\n${runtime.proc.output}`);
-  return JSON.parse(text).map((r, i) => {
-    if ("error" in r) throw new Error(`${JSON.stringify(list[i])}: ${r.error}`);
-    return r.value;
-  });
 }
 
 const single = { name: "switch" };

@@ -5,107 +5,20 @@
 // back, including through a 4-shard adapter (several objects). Run by scripts/test.sh:
 //   node --test test-node/
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, test } from "node:test";
-import { fileURLToPath } from "node:url";
+import { root, startWranglerDev, stop, stopAll, workerCalls as calls } from "./support.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const persist = join(root, ".tools", "restart-test", "state");
-const wrangler = join(root, "node_modules", "wrangler", "bin", "wrangler.js");
-const running = new Set();
-
-/** A free loopback port in 20000-29999 (checked by binding it). */
-async function freePort() {
-  for (;;) {
-    const port = 20000 + Math.floor(Math.random() * 10000);
-    const free = await new Promise((resolve) => {
-      const server = createServer();
-      server.once("error", () => resolve(false));
-      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-}
-
-async function startRuntime() {
-  const port = await freePort();
-  const inspector = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      wrangler, "dev", "-c", join(root, "test-node", "wrangler.jsonc"),
-      "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector),
-      "--persist-to", persist, "--log-level", "error", "--show-interactive-dev-session=false",
-    ],
-    { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
-  );
-  let output = "";
-  child.stdout.on("data", (d) => (output += d));
-  child.stderr.on("data", (d) => (output += d));
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  const runtime = { child, port, exited };
-  running.add(runtime);
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${output}`);
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}/`);
-      if (response.ok) return runtime;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`wrangler dev did not start in 120 s:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
-async function stopRuntime(runtime) {
-  if (runtime.child.exitCode === null) {
-    // The process group we started: wrangler and the workerd it spawned.
-    try {
-      process.kill(-runtime.child.pid, "SIGTERM");
-    } catch {
-      // already gone
-    }
-    let timer;
-    const killed = await Promise.race([
-      runtime.exited.then(() => true),
-      new Promise((resolve) => (timer = setTimeout(() => resolve(false), 10_000))),
-    ]);
-    clearTimeout(timer);
-    if (!killed) {
-      try {
-        process.kill(-runtime.child.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-      await runtime.exited;
-    }
-  }
-  running.delete(runtime);
-}
+const config = join(root, "test-node", "wrangler.jsonc");
+const startRuntime = () => startWranglerDev(config, { persistTo: persist });
+const stopRuntime = (runtime) => stop(runtime.proc);
 
 after(async () => {
-  for (const runtime of running) await stopRuntime(runtime);
+  await stopAll();
   rmSync(join(root, "test-node", ".wrangler"), { recursive: true, force: true });
 });
-
-/** Runs adapter calls in the Worker; returns their values, throwing on any error. */
-async function calls(runtime, options, list) {
-  const response = await fetch(`http://127.0.0.1:${runtime.port}/`, {
-    method: "POST",
-    body: JSON.stringify({ options, calls: list }),
-  });
-  assert.equal(response.status, 200, await response.clone().text());
-  const results = await response.json();
-  return results.map((r, i) => {
-    if ("error" in r) throw new Error(`${JSON.stringify(list[i])}: ${r.error}`);
-    return r.value;
-  });
-}
 
 test("a runtime restart with persisted storage keeps all state", { timeout: 300_000 }, async () => {
   rmSync(persist, { recursive: true, force: true });

@@ -19,10 +19,10 @@ export const env = {
   FORCE_COLOR: "0",
 };
 
-/** A free loopback port in 40000-49999 (checked by binding it; the other suites use 20000-39999). */
-export async function freePort() {
+/** A free loopback port in `from`..`from`+9999 (checked by binding it); the Vite suite uses 30000-39999. */
+export async function freePort(from = 40000) {
   for (;;) {
-    const port = 40000 + Math.floor(Math.random() * 10000);
+    const port = from + Math.floor(Math.random() * 10000);
     const free = await new Promise((resolve) => {
       const server = createServer();
       server.once("error", () => resolve(false));
@@ -97,13 +97,14 @@ export async function run(command, args, { timeoutMs = 120_000, cwd, extraEnv } 
 
 /**
  * `wrangler dev -c <config>` on loopback (optionally `--persist-to`), waited for until `GET /`
- * answers at all. Returns { proc, port }; `stop(runtime.proc)` ends it.
+ * answers at all (`bin`: which wrangler, the repository's by default). Returns { proc, port };
+ * `stop(runtime.proc)` ends it.
  */
-export async function startWranglerDev(config, { persistTo, vars = {}, cwd } = {}) {
+export async function startWranglerDev(config, { persistTo, vars = {}, cwd, bin = wrangler } = {}) {
   const port = await freePort();
   const inspector = await freePort();
   const args = [
-    wrangler, "dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port),
+    bin, "dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port),
     "--inspector-port", String(inspector), "--show-interactive-dev-session=false",
     ...(persistTo ? ["--persist-to", persistTo] : []),
     ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
@@ -142,4 +143,22 @@ export function readmeBlock(name) {
 /** A wrangler.jsonc's object: its comments are whole `//` lines (as in README's blocks). */
 export function parseJsonc(text) {
   return JSON.parse(text.replace(/^\s*\/\/.*$/gm, ""));
+}
+
+/**
+ * Runs adapter calls in the test Worker (test-node/restart-worker.ts) that `runtime`
+ * (startWranglerDev) serves; returns their values, throwing on any error.
+ */
+export async function workerCalls(runtime, options, list) {
+  const response = await fetch(`http://127.0.0.1:${runtime.port}/`, {
+    method: "POST",
+    body: JSON.stringify({ options, calls: list }),
+    signal: AbortSignal.timeout(120_000),
+  });
+  const text = await response.text();
+  assert.equal(response.status, 200, `${text}\n--- wrangler dev:\n${runtime.proc.output}`);
+  return JSON.parse(text).map((r, i) => {
+    if ("error" in r) throw new Error(`${JSON.stringify(list[i])}: ${r.error}`);
+    return r.value;
+  });
 }

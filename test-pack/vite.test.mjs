@@ -13,29 +13,17 @@
 // Run by scripts/pack-test.sh (PACK_TARBALL = the tarball's path):
 //   PACK_TARBALL=$PWD/.tools/pack-test/chat-state-cloudflare-do-0.2.0.tgz node --test test-pack/vite.test.mjs
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { basename, dirname, join } from "node:path";
+import { basename, join } from "node:path";
 import { after, test } from "node:test";
-import { fileURLToPath } from "node:url";
+import { freePort, root, run as runToEnd, start, startWranglerDev, stop, stopAll } from "../test-node/support.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const template = join(root, "test-pack", "vite");
 const work = join(root, ".tools", "pack-test-vite");
 const repoDev = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).devDependencies;
 /** dist/<name>/: the plugin names the output directory after the Worker, `-` as `_`. */
 const workerName = "chat-state-vite";
 const built = join(work, "dist", workerName.replaceAll("-", "_"));
-const env = {
-  ...process.env,
-  WRANGLER_SEND_METRICS: "false",
-  // No fetch of the `Request.cf` object from the internet (the runtime uses a placeholder).
-  CLOUDFLARE_CF_FETCH_ENABLED: "false",
-  NO_COLOR: "1",
-  FORCE_COLOR: "0",
-};
-const running = new Set();
 let installed = false;
 let build = false;
 
@@ -48,75 +36,16 @@ function tarball() {
   return join(dir, found[0]);
 }
 
-/** A free loopback port in 30000-39999 (checked by binding it). */
-async function freePort() {
-  for (;;) {
-    const port = 30000 + Math.floor(Math.random() * 10000);
-    const free = await new Promise((resolve) => {
-      const server = createServer();
-      server.once("error", () => resolve(false));
-      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-}
-
-/** Starts a process in its own process group (so stopping it ends the workerd it spawns too). */
-function start(command, args) {
-  const child = spawn(command, args, { cwd: work, detached: true, stdio: ["ignore", "pipe", "pipe"], env });
-  const proc = { child, output: "", exited: null };
-  child.stdout.on("data", (d) => (proc.output += d));
-  child.stderr.on("data", (d) => (proc.output += d));
-  proc.exited = new Promise((resolve) => {
-    child.once("exit", (code, signal) => resolve(code ?? signal));
-    child.once("error", (error) => resolve(String(error)));
-  });
-  running.add(proc);
-  return proc;
-}
-
-async function stop(proc) {
-  if (proc.child.exitCode === null && proc.child.signalCode === null) {
-    try {
-      process.kill(-proc.child.pid, "SIGTERM");
-    } catch {
-      // already gone
-    }
-    let timer;
-    const ended = await Promise.race([
-      proc.exited.then(() => true),
-      new Promise((resolve) => (timer = setTimeout(() => resolve(false), 10_000))),
-    ]);
-    clearTimeout(timer);
-    if (!ended) {
-      try {
-        process.kill(-proc.child.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-      await proc.exited;
-    }
-  }
-  running.delete(proc);
-}
-
 /** Runs a command to its end (killed after `timeoutMs`); returns its output, failing on non-zero. */
 async function run(command, args, timeoutMs) {
-  const proc = start(command, args);
-  let timer;
-  const code = await Promise.race([
-    proc.exited,
-    new Promise((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs))),
-  ]);
-  clearTimeout(timer);
-  await stop(proc);
-  assert.equal(code, 0, `${[command, ...args].map((a) => basename(a)).join(" ")} ${code === "timeout" ? `took over ${timeoutMs / 1000} s` : `exited ${code}`}:\n${proc.output}`);
-  return proc.output;
+  const { code, output } = await runToEnd(command, args, { timeoutMs, cwd: work });
+  assert.equal(code, 0, `${[command, ...args].map((a) => basename(a)).join(" ")} ${code === "timeout" ? `took over ${timeoutMs / 1000} s` : `exited ${code}`}:\n${output}`);
+  return output;
 }
 
 /** Starts a server and waits until it answers HTTP at all (the checks then look at what). */
 async function serve(label, command, args, port) {
-  const proc = start(command, args);
+  const proc = start(command, args, { cwd: work });
   const deadline = Date.now() + 120_000;
   for (;;) {
     if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
@@ -133,9 +62,16 @@ async function serve(label, command, args, port) {
   }
 }
 
-after(async () => {
-  for (const proc of running) await stop(proc);
-});
+after(stopAll);
+
+/** Runs checkWorker on a served Worker, then stops it whatever the checks found. */
+async function checkThenStop(port, name, proc) {
+  try {
+    await checkWorker(port, name, proc);
+  } finally {
+    await stop(proc);
+  }
+}
 
 async function get(port, path, proc) {
   const response = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(60_000) });
@@ -207,13 +143,9 @@ test("the Vite template installs with the packed tarball", { timeout: 600_000 },
 test("vite dev runs the Worker on the packed package", { timeout: 300_000 }, async () => {
   assert.ok(installed, "not installed (see the install test)");
   const t0 = Date.now();
-  const port = await freePort();
+  const port = await freePort(30000);
   const proc = await serve("vite dev", process.execPath, [vite, "dev", "--host", "127.0.0.1", "--port", String(port), "--strictPort"], port);
-  try {
-    await checkWorker(port, "vite-dev", proc);
-  } finally {
-    await stop(proc);
-  }
+  await checkThenStop(port, "vite-dev", proc);
   console.log(`vite: vite dev served and passed in ${seconds(t0)}`);
 });
 
@@ -254,53 +186,31 @@ test("vite build writes the Worker, its wasm and a deployable wrangler.json", { 
 test("vite preview runs the built Worker", { timeout: 300_000 }, async () => {
   assert.ok(build, "not built (see the build test)");
   const t0 = Date.now();
-  const port = await freePort();
+  const port = await freePort(30000);
   const proc = await serve("vite preview", process.execPath, [vite, "preview", "--host", "127.0.0.1", "--port", String(port), "--strictPort"], port);
-  try {
-    await checkWorker(port, "vite-preview", proc);
-  } finally {
-    await stop(proc);
-  }
+  await checkThenStop(port, "vite-preview", proc);
   console.log(`vite: vite preview served the build and passed in ${seconds(t0)}`);
 });
 
 test("wrangler dev runs the built dist/<name>/wrangler.json", { timeout: 300_000 }, async () => {
   assert.ok(build, "not built (see the build test)");
   const t0 = Date.now();
-  const port = await freePort();
-  const inspector = await freePort();
-  const proc = await serve(
-    "wrangler dev",
-    process.execPath,
-    [
-      wrangler, "dev", "-c", join(built, "wrangler.json"), "--ip", "127.0.0.1", "--port", String(port),
-      "--inspector-port", String(inspector), "--show-interactive-dev-session=false",
-    ],
-    port,
-  );
-  try {
-    await checkWorker(port, "wrangler-dev", proc);
-  } finally {
-    await stop(proc);
-  }
+  const { proc, port } = await startWranglerDev(join(built, "wrangler.json"), { cwd: work, bin: wrangler });
+  await checkThenStop(port, "wrangler-dev", proc);
   console.log(`vite: wrangler dev served the build and passed in ${seconds(t0)}`);
 });
 
 test("the `migrations` form: vite dev runs the Worker (smoke)", { timeout: 300_000 }, async () => {
   assert.ok(installed, "not installed (see the install test)");
   const t0 = Date.now();
-  const port = await freePort();
+  const port = await freePort(30000);
   const proc = await serve(
     "vite dev (migrations)",
     process.execPath,
     [vite, "dev", "--config", "vite.migrations.config.ts", "--host", "127.0.0.1", "--port", String(port), "--strictPort"],
     port,
   );
-  try {
-    await checkWorker(port, "vite-dev-migrations", proc);
-  } finally {
-    await stop(proc);
-  }
+  await checkThenStop(port, "vite-dev-migrations", proc);
   console.log(`vite: vite dev on wrangler.migrations.jsonc served and passed in ${seconds(t0)}`);
 });
 
@@ -308,22 +218,8 @@ test("the `migrations` form: wrangler dev runs the sources and wrangler deploy -
   assert.ok(installed, "not installed (see the install test)");
   const t0 = Date.now();
   const config = join(work, "wrangler.migrations.jsonc");
-  const port = await freePort();
-  const inspector = await freePort();
-  const proc = await serve(
-    "wrangler dev (migrations)",
-    process.execPath,
-    [
-      wrangler, "dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port),
-      "--inspector-port", String(inspector), "--show-interactive-dev-session=false",
-    ],
-    port,
-  );
-  try {
-    await checkWorker(port, "wrangler-dev-migrations", proc);
-  } finally {
-    await stop(proc);
-  }
+  const { proc, port } = await startWranglerDev(config, { cwd: work, bin: wrangler });
+  await checkThenStop(port, "wrangler-dev-migrations", proc);
   const out = await run(process.execPath, [wrangler, "deploy", "--dry-run", "-c", config, "--outdir", join(work, ".deploy-dry-run-migrations")], 120_000);
   assert.match(out, /env\.CHAT_STATE \(ChatStateDO\)\s+Durable Object/);
   assert.doesNotMatch(out, /WARNING/, out);

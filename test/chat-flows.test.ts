@@ -22,7 +22,8 @@ import { createCloudflareState, type CloudflareDOStateAdapter } from "../ts/inde
 import { FaultyNamespace, randomFaults } from "./support/faulty-namespace.js";
 import { InstrumentedState, type CallRecord } from "./support/instrumented-state.js";
 import { faultSeed, seededRandom } from "./support/random.js";
-import { RecordingBot, collectingLogger, mockSlackFetch } from "./support/slack-bot.js";
+import { sleep } from "./helpers.js";
+import { RecordingBot, adapterOn, collectingLogger, gate, mockSlackFetch } from "./support/slack-bot.js";
 
 const DEBOUNCE_MS = 15;
 /** Half the adapter's default patience (5 s retry budget + 1 s): a held dequeue lasts a patience. */
@@ -33,19 +34,6 @@ let runs = 0;
 beforeAll(() => void mockSlackFetch());
 afterAll(() => vi.restoreAllMocks());
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function gate() {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => (open = resolve));
-  return { promise, open };
-}
-
-async function adapterOn(namespace: unknown, name: string) {
-  const state = createCloudflareState({ namespace: namespace as never, name, logger: collectingLogger() });
-  await state.connect();
-  return state;
-}
 
 const messageOf = (c: CallRecord) => (c.args[1] as QueueEntry | undefined)?.message?.id;
 

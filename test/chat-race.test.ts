@@ -1,7 +1,7 @@
 // chat's lock/queue race (vercel/chat#928), closed inside the object (src/guarantees/tenure.rs), tested with
 // a real Chat 4.41.1 bot. Two messages on one thread: the one that gets the lock handles its own
 // message and drains the queue; the other is refused the lock, asks queueDepth and enqueues.
-// Without the object's handover, the second message is stranded when its enqueue lands after the
+// Without the object's early grant, the second message is stranded when its enqueue lands after the
 // holder's final dequeue — or when its acquireLock lands between that dequeue and the release.
 //
 // First the two interleavings are forced from outside (each adapter call is held until the call
@@ -10,7 +10,7 @@
 // two handlers at once, every message handed to a handler (debounce: the newest); then the same
 // with Cloudflare-style faults on top.
 //
-// Measured with the object's handover switched off (src/guarantees/tenure.rs answering every dequeue at once
+// Measured with the object's early grant switched off (src/guarantees/tenure.rs answering every dequeue at once
 // and never handing over), on this kind of machine: the forced interleavings strand the second
 // message; random trials strand 51 of 120 under `queue` (burst and debounce open the window
 // rarely without faults: 0 of 120), and with faults 11, 5 and 7 of 60 under queue, burst and
@@ -23,7 +23,8 @@ import { createCloudflareState, type CloudflareDOStateAdapter } from "../ts/inde
 import { FaultyNamespace, randomFaults } from "./support/faulty-namespace.js";
 import { InstrumentedState, type Hook } from "./support/instrumented-state.js";
 import { faultSeed, seededRandom } from "./support/random.js";
-import { RecordingBot, collectingLogger, mockSlackFetch } from "./support/slack-bot.js";
+import { sleep } from "./helpers.js";
+import { RecordingBot, adapterOn, collectingLogger, gate, mockSlackFetch } from "./support/slack-bot.js";
 
 const TRIALS = 120;
 const DEBOUNCE_MS = 15;
@@ -34,20 +35,8 @@ let runs = 0;
 beforeAll(() => void mockSlackFetch());
 afterAll(() => vi.restoreAllMocks());
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A promise and its resolver. */
-function gate() {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => (open = resolve));
-  return { promise, open };
-}
-
-async function adapterOn(namespace: unknown, name = `race-${runs++}`, logger = collectingLogger()) {
-  const state = createCloudflareState({ namespace: namespace as never, name, logger });
-  await state.connect();
-  return state;
-}
+/** A connected adapter, by default on a fresh object. */
+const raceAdapter = (namespace: unknown, name = `race-${runs++}`, logger = collectingLogger()) => adapterOn(namespace, name, logger);
 
 /** A fresh subscribed thread. */
 async function thread(state: CloudflareDOStateAdapter) {
@@ -67,7 +56,7 @@ async function leftovers(state: CloudflareDOStateAdapter, threadId: string) {
 
 describe("chat's lock/queue race (vercel/chat#928)", () => {
   it("the exact #928 interleaving: the newcomer's enqueue lands after the holder's last empty dequeue", async () => {
-    const base = await adapterOn(env.CHAT_STATE);
+    const base = await raceAdapter(env.CHAT_STATE);
     const { threadTs, threadId } = await thread(base);
     const newcomerRefused = gate();
     const holderDequeued = gate();
@@ -111,8 +100,8 @@ describe("chat's lock/queue race (vercel/chat#928)", () => {
     expect(await leftovers(base, threadId)).toEqual({ stranded: 0, lockLeft: false });
   });
 
-  it("a newcomer's acquire between the holder's final dequeue and its release is handed the lock", async () => {
-    const base = await adapterOn(env.CHAT_STATE);
+  it("a newcomer's acquire between the holder's final dequeue and its release is granted the lock early", async () => {
+    const base = await raceAdapter(env.CHAT_STATE);
     const { threadTs, threadId } = await thread(base);
     const newcomerAcquired = gate();
     let releases = 0;
@@ -173,9 +162,9 @@ async function trials(
     maxConsecutive: 2,
     jitterMs: () => 3 * random(),
   });
-  const base = await adapterOn(network.namespace, name, logger);
+  const base = await raceAdapter(network.namespace, name, logger);
   // Reads the outcome on the same objects, without faults.
-  const reader = await adapterOn(env.CHAT_STATE, name);
+  const reader = await raceAdapter(env.CHAT_STATE, name);
   const figures: TrialFigures = { trials: 0, stranded: 0, overlaps: 0, unhandled: 0, locksLeft: 0, longestDequeueMs: 0, pastBound: 0 };
   const concurrency =
     strategy === "queue" ? ("queue" as const) : { strategy, debounceMs: DEBOUNCE_MS };

@@ -66,21 +66,24 @@ describe("rows written per call", () => {
 
     // WITHOUT ROWID tables: one b-tree row per insert; the partial expiry index adds one only
     // for rows that have a TTL.
-    expect(figures["subscribe (new)"]).toBe(1);
-    expect(figures["subscribe (again)"]).toBe(0);
-    expect(figures["acquireLock"]).toBe(1);
-    expect(figures["extendLock"]).toBe(1);
-    expect(figures["releaseLock"]).toBe(1);
-    expect(figures["setIfNotExists (new, TTL)"]).toBe(2);
-    expect(figures["setIfNotExists (exists)"]).toBe(0);
-    expect(figures["set (new, TTL)"]).toBe(2);
-    expect(figures["set (new, no TTL)"]).toBe(1);
-    // The new item (carrying the list's exact expiry) and the trimmed oldest; the `lists` row's
-    // bound is still ahead of the new deadline (src/model/lists.rs).
-    expect(figures["appendToList (100 items, TTL)"]).toBe(2);
-    expect(figures["appendToList (100 items, no TTL)"]).toBe(2);
-    expect(figures["enqueue"]).toBe(1);
-    expect(figures["dequeue"]).toBe(1);
+    const expected: Record<string, number> = {
+      "subscribe (new)": 1,
+      "subscribe (again)": 0,
+      acquireLock: 1,
+      extendLock: 1,
+      releaseLock: 1,
+      "setIfNotExists (new, TTL)": 2,
+      "setIfNotExists (exists)": 0,
+      "set (new, TTL)": 2,
+      "set (new, no TTL)": 1,
+      // The new item (carrying the list's exact expiry) and the trimmed oldest; the `lists` row's
+      // bound is still ahead of the new deadline (src/model/lists.rs).
+      "appendToList (100 items, TTL)": 2,
+      "appendToList (100 items, no TTL)": 2,
+      enqueue: 1,
+      dequeue: 1,
+    };
+    for (const [call, rows] of Object.entries(expected)) expect(figures[call]).toBe(rows);
     for (const read of ["isSubscribed", "get", "getList (100)", "queueDepth"]) expect(figures[read]).toBe(0);
   });
 });

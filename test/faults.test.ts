@@ -1,6 +1,6 @@
 // Faults inside workerd: eviction in the middle of a workload, an alarm whose sweep fails
 // part-way (injected with a SQLite trigger, no production hook), and an upgrade of an object
-// that holds the published 0.1.1 layout. (A restart of the runtime with persisted storage is
+// that holds the published 0.1.1 schema. (A restart of the runtime with persisted storage is
 // test-node/restart.test.mjs: it needs a process of its own.)
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import type { Lock, QueueEntry } from "chat";
 import { createCloudflareState, type CloudflareDOStateAdapter } from "../ts/index.js";
 import { alarmOf, sleep, sql, stubFor } from "./helpers.js";
-import { replaceTables, V1_SCHEMA } from "./support/old-layouts.js";
+import { replaceTables, V1_SCHEMA } from "./support/old-schemas.js";
 
 let runId = 0;
 const faults = { evictions: 0, alarmFailures: 0, upgrades: 0 };
@@ -21,6 +21,24 @@ async function adapter(name: string): Promise<CloudflareDOStateAdapter> {
 
 const entry = (message: unknown, expiresAt = Date.now() + 600_000) =>
   ({ enqueuedAt: Date.now(), expiresAt, message }) as unknown as QueueEntry;
+
+/**
+ * Object `name`, started (so it created the current tables), with its tables replaced by
+ * `schema`'s and filled by `fill` as that release wrote them, then evicted so the next request
+ * opens it afresh and upgrades it.
+ */
+async function openedOnOldTables(name: string, schema: string, fill: (q: SqlStorage, now: number) => void) {
+  const stub = stubFor(name);
+  const now = Date.now();
+  await stub.inspect();
+  await runInDurableObject(stub, (_instance, ctx) => {
+    const q = ctx.storage.sql;
+    replaceTables(q, schema);
+    fill(q, now);
+  });
+  await evictDurableObject(stub);
+  faults.upgrades++;
+}
 
 describe("faults", () => {
   it("eviction in the middle of a workload loses no acknowledged write", { timeout: 300_000 }, async () => {
@@ -221,16 +239,11 @@ describe("faults", () => {
     console.log(`alarm fault: failed run left ${EXPIRED - 2_000} expired rows and all live rows; runtime retry completed ${retriedAfter} ms later`);
   });
 
-  it("an object holding the 0.1.1 layout is upgraded in place with every row", async () => {
+  it("an object holding the 0.1.1 schema is upgraded in place with every row", async () => {
     const name = `upgrade-${runId++}`;
-    const stub = stubFor(name);
-    const now = Date.now();
-    // The object starts (and creates the current layout); replace it with the 0.1.1 layout and
+    // The object starts (and creates the current schema); replace it with the 0.1.1 schema and
     // rows as that release wrote them, then evict so the next request opens it afresh.
-    await stub.inspect();
-    await runInDurableObject(stub, (_instance, ctx) => {
-      const q = ctx.storage.sql;
-      replaceTables(q, V1_SCHEMA);
+    await openedOnOldTables(name, V1_SCHEMA, (q, now) => {
       for (let i = 0; i < 50; i++) q.exec("INSERT INTO subscriptions VALUES (?)", `slack:C1:${i}`);
       q.exec("INSERT INTO locks VALUES ('slack:C1:0', 'tok-held', ?)", now + 600_000);
       q.exec("INSERT INTO locks VALUES ('slack:C1:1', 'tok-expired', ?)", now - 1_000);
@@ -239,8 +252,6 @@ describe("faults", () => {
       }
       q.exec("INSERT INTO cache VALUES ('dedupe:old', 'true', ?)", now - 1_000);
     });
-    await evictDurableObject(stub);
-    faults.upgrades++;
 
     const state = await adapter(name);
     const [inspection] = await state.inspect();
@@ -269,14 +280,9 @@ describe("faults", () => {
 });
 
 describe("mixed versions during a deploy or a rollback", () => {
-  it("a layout-2 object is upgraded in place to the current layout with every row", async () => {
+  it("a schema-version-2 object is upgraded in place to the current schema version with every row", async () => {
     const name = `upgrade-v2-${runId++}`;
-    const stub = stubFor(name);
-    const now = Date.now();
-    await stub.inspect();
-    await runInDurableObject(stub, (_instance, ctx) => {
-      const q = ctx.storage.sql;
-      replaceTables(q, V2_SCHEMA);
+    await openedOnOldTables(name, V2_SCHEMA, (q, now) => {
       q.exec("INSERT INTO subscriptions VALUES ('t1')");
       q.exec("INSERT INTO locks VALUES ('t1', 'cfdo_held0000000000000000000000', ?)", now + 600_000);
       q.exec("INSERT INTO cache VALUES ('thread-state:t1', '{\"turns\":3}', ?)", now + 3_600_000);
@@ -284,8 +290,6 @@ describe("mixed versions during a deploy or a rollback", () => {
       for (let i = 0; i < 3; i++) q.exec("INSERT INTO list_items VALUES ('msg-history:t1', ?, ?)", i, String(i));
       q.exec("INSERT INTO queue_entries VALUES ('t1', 0, '{\"message\":1}', ?)", now + 600_000);
     });
-    await evictDurableObject(stub);
-    faults.upgrades++;
 
     const state = await adapter(name);
     const [inspection] = await state.inspect();
@@ -294,12 +298,12 @@ describe("mixed versions during a deploy or a rollback", () => {
     expect(await state.getList("msg-history:t1")).toEqual([0, 1, 2]);
     expect(await state.extendLock({ threadId: "t1", token: "cfdo_held0000000000000000000000", expiresAt: 0 }, 1_000)).toBe(true);
     expect((await state.dequeue("t1"))?.message).toBe(1);
-    // Layouts 3 and 4 leave _schema_version at 2: a layout-2 build still opens the object.
+    // Schema versions 3 and 4 leave _schema_version at 2: a schema-version-2 build still opens the object.
     expect(await sql(name, "SELECT MAX(version) AS v FROM _schema_version")).toEqual([{ v: 2 }]);
     expect(await sql(name, "SELECT MAX(version) AS v FROM _schema_layout")).toEqual([{ v: 6 }]);
   });
 
-  it("a layout-2 build's statements keep working on a current-layout object and never see a receipt", async () => {
+  it("a schema-version-2 build's statements keep working on a current-schema object and never see a receipt", async () => {
     const name = `older-build-${runId++}`;
     const state = await adapter(name);
     const far = Date.now() + 600_000;
@@ -308,7 +312,7 @@ describe("mixed versions during a deploy or a rollback", () => {
     expect((await state.dequeue("t1"))?.message).toBe("first"); // "first" is now a receipt
     await state.appendToList("l", "a");
     await state.setIfNotExists("d", true, 600_000);
-    // What a layout-2 ChatStateDO runs (its SQL, verbatim), inside this object.
+    // What a schema-version-2 ChatStateDO runs (its SQL, verbatim), inside this object.
     const older = await runInDurableObject(stubFor(name), (_instance, ctx) => {
       const q = ctx.storage.sql;
       const now = Date.now();
@@ -345,7 +349,7 @@ describe("mixed versions during a deploy or a rollback", () => {
     expect(await state.dequeue("t1")).toBeNull();
   });
 
-  it("an older build reads a layout-4 list's bound as its expiry: never before the exact one, at most a quarter TTL after", async () => {
+  it("an older build reads a schema-version-4 list's bound as its expiry: never before the exact one, at most a quarter TTL after", async () => {
     const name = `older-build-lists-${runId++}`;
     const state = await adapter(name);
     const ttlMs = 3_600_000;
@@ -355,7 +359,7 @@ describe("mixed versions during a deploy or a rollback", () => {
       // The exact expiry rides on the newest item; the `lists` row holds the bound.
       const exact = q.exec("SELECT expires_at AS e FROM list_items WHERE list_key = 'h' ORDER BY seq DESC LIMIT 1").one().e as number;
       const bound = q.exec("SELECT expires_at AS e FROM lists WHERE list_key = 'h'").one().e as number;
-      // A layout-2/3 build's getList, verbatim, at a given time.
+      // A schema-version-2/3 build's getList, verbatim, at a given time.
       const olderGetList = (now: number) =>
         q
           .exec(
@@ -376,7 +380,7 @@ describe("mixed versions during a deploy or a rollback", () => {
   });
 });
 
-/** Layout 2 (schema::V2_TABLES_FOR_TESTS in src/base/schema.rs), as the previous build created it. */
+/** Schema version 2 (schema::V2_TABLES_FOR_TESTS in src/base/schema.rs), as the previous build created it. */
 const V2_SCHEMA = `
 CREATE TABLE _schema_version (version INTEGER PRIMARY KEY);
 INSERT INTO _schema_version VALUES (2);

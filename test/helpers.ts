@@ -1,5 +1,6 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import type { Logger } from "chat";
+import { expect } from "vitest";
 import { createCloudflareState, type CloudflareDOStateAdapter, type CloudflareStateOptions } from "../ts/index.js";
 import type { ChatStateDO } from "../ts/index.js";
 
@@ -55,4 +56,12 @@ export async function faultyAdapter(options: Omit<CloudflareStateOptions, "names
   });
   await state.connect();
   return state;
+}
+
+/** Among the objects `names`, thread `t`'s subscription row sits in `home` and nowhere else. */
+export async function expectSubscribedOnlyIn(t: string, home: string, names: string[]): Promise<void> {
+  for (const name of names) {
+    const here = (await sql(name, "SELECT 1 FROM subscriptions WHERE thread_id = ?", t)).length;
+    expect([t, name, here]).toEqual([t, name, name === home ? 1 : 0]);
+  }
 }

@@ -28,7 +28,7 @@
 // patiences; its queueDepth moves that to one patience; its enqueue fulfils it); a holder's
 // dequeue that would be final while an announcement is live is held until none is (here nothing
 // can fulfil it, so it answers null at the deadline); after the final dequeue the next acquire
-// is handed the lock at once. Evictions and resets wipe that memory (for the keys of the object
+// is granted the lock early. Evictions and resets wipe that memory (for the keys of the object
 // concerned), as they wipe the object's — but for the announcements, which are rows too
 // (src/guarantees/announcements.rs): a tenure with announcement rows comes back from them, its last dequeue
 // unknown (its next empty dequeue may be held but hands nothing over), and a refusal of a lock
@@ -63,6 +63,8 @@ import { FaultyNamespace, randomFaults, type FaultKind } from "./support/faulty-
 import { judgeFlows, runFlows, traceFlows, type FlowStrategy } from "./model/flows.js";
 import { seededRandom } from "./support/random.js";
 import { quiet } from "./helpers.js";
+import { THREAD_PART_METHODS } from "./support/adapter-methods.js";
+import { awaited, liveTenure, pick, restoredTenure, type Announcement, type Live, type Tenure } from "./model/tenure.js";
 
 const SEQUENCES = Number((env as unknown as Record<string, string | undefined>).MODEL_SEQUENCES || 1000);
 const GUARD_MS = 30;
@@ -180,12 +182,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
 ) as fc.Arbitrary<Op>;
 
-// Random single calls seldom line up into what the queue handover is about (a holder, a refused
+// Random single calls seldom line up into what the early grant is about (a holder, a refused
 // newcomer and the holder's dequeues, on one key, while the lock is held), so sequences also get
 // fragments in the order chat makes those calls (src/guarantees/tenure.rs, "The race"): the holder `a`
 // acquires (and, as debounce does, enqueues its own message); the newcomer `b` is refused, asks
 // the depth and enqueues, each in the continuation of the last; the holder drains (rounds of
-// dequeues until one that got nothing); `b` tries again (handed the lock, after a final dequeue);
+// dequeues until one that got nothing); `b` tries again (granted the lock early, after a final dequeue);
 // the old holder dequeues late, heartbeats and releases with its own lock; `b` drains and
 // releases. Any call may be left out and any preceded by a fault, and other calls may come
 // between fragments. The lock mostly outlives the fragment (a held dequeue takes a second or two).
@@ -260,54 +262,6 @@ const sequenceArb: fc.Arbitrary<Op[]> = fc
 const RETRY = { baseDelayMs: 1, maxDelayMs: 4, maxElapsedMs: 250 };
 /** The patience both adapters send with acquireLock (ts/worker/adapter.ts), in whole ms as the object keeps it. */
 const PATIENCE_MS = RETRY.maxElapsedMs + 1_000;
-
-/** Whether a deadline is still ahead at the moment judged; throws Inconclusive when unknown. */
-type Live = (deadline: Window | null) => boolean;
-
-/** A newcomer whose acquireLock was refused during a tenure, and whose enqueue the object awaits. */
-interface Announcement {
-  /** The model's name for the token the refused acquire carried (the adapter draws the real one). */
-  token: string;
-  deadline: Window;
-}
-
-/**
- * A grant of a lock (a plain one or a handover) as the object remembers it: src/guarantees/tenure.rs. It
- * expires with the lock it granted (the model's `locks` entry with the same token).
- */
-interface Tenure {
-  token: string;
-  /**
-   * What the holder's last answered dequeue got; "unknown" in a tenure rebuilt after a reset (its
-   * next empty dequeue may be held, but drains nothing).
-   */
-  last: "entry" | "empty" | "unknown" | null;
-  /** The holder made its final dequeue: the next acquire is handed the lock. It stays so. */
-  drained: boolean;
-  announced: Announcement[];
-  /** The holder has dequeued: no enqueue after that is its own. */
-  dequeued: boolean;
-  /** An enqueue named as the holder's own was seen (chat's holder makes at most one). */
-  ownEnqueued: boolean;
-  /**
-   * The announcements' rows (src/guarantees/announcements.rs), with the refusal's deadline: a reset brings
-   * the tenure back from them.
-   */
-  rows: Announcement[];
-}
-
-/** The tenure an object rebuilds for `token`'s lock from `rows` (after a reset, or at a refusal). */
-function restoredTenure(token: string, rows: Announcement[]): Tenure {
-  return {
-    token,
-    last: "unknown",
-    drained: false,
-    announced: rows.map((r) => ({ ...r })),
-    dequeued: false,
-    ownEnqueued: false,
-    rows,
-  };
-}
 
 /**
  * What one adapter instance's LockTracker (ts/worker/lock-tracker.ts) holds, with its expiries as windows:
@@ -416,25 +370,6 @@ interface Model {
   owned: [Map<number, string>, Map<number, string>];
 }
 
-/** The tenure of key `k`'s lock while that lock is held, as a call judging time by `live` sees it. */
-function liveTenure(m: Model, k: number, live: Live): Tenure | undefined {
-  const tenure = m.tenures.get(k);
-  const lock = m.locks.get(k);
-  return tenure !== undefined && lock?.token === tenure.token && live(lock.expires) ? tenure : undefined;
-}
-
-/** The announcements of `tenure` still awaited (the others are dropped: they never come back). */
-function awaited(tenure: Tenure, live: Live): Announcement[] {
-  tenure.announced = tenure.announced.filter((a) => live(a.deadline));
-  return tenure.announced;
-}
-
-/** The announcement a call carrying `token` is about: its own, or else the oldest. */
-function pick(tenure: Tenure, token: string | undefined, live: Live): Announcement | undefined {
-  const announced = awaited(tenure, live);
-  return announced.find((a) => a.token === token) ?? announced[0];
-}
-
 /** What a dequeue does, decided (without changing the model) as its object sees the time. */
 type Dequeue =
   /** A retried dequeue whose caller's lock is held by another token: null (src/model/queues.rs). */
@@ -449,7 +384,7 @@ function decideDequeue(m: Model, k: number, holder: string | undefined, retried:
   if (retried && holder !== undefined && locked && lock.token !== holder) return { kind: "fenced" };
   const t = m.tenures.get(k);
   const forHolder = holder === undefined || t?.token === holder;
-  const tenure = forHolder ? liveTenure(m, k, live) : undefined;
+  const tenure = forHolder ? liveTenure(m.tenures, m.locks, k, live) : undefined;
   const queue = (m.queues.get(k) ?? []).filter((e) => live(e.expires));
   if (queue.length > 0) return { kind: "entry", queue, tenure };
   if (tenure !== undefined && tenure.last !== "entry") {
@@ -461,18 +396,7 @@ function decideDequeue(m: Model, k: number, holder: string | undefined, retried:
   return { kind: "empty", queue, tenure };
 }
 
-const THREAD_SCOPED = new Set([
-  "subscribe",
-  "unsubscribe",
-  "isSubscribed",
-  "acquireLock",
-  "releaseLock",
-  "extendLock",
-  "forceReleaseLock",
-  "enqueue",
-  "dequeue",
-  "queueDepth",
-]);
+const THREAD_PART = new Set<string>(THREAD_PART_METHODS);
 
 const stats = {
   sequences: 0,
@@ -482,7 +406,7 @@ const stats = {
   evictions: 0,
   expiries: 0,
   faults: 0,
-  handovers: 0,
+  earlyGrants: 0,
   held: 0,
   fenced: 0,
 };
@@ -688,7 +612,7 @@ async function runSequence(ops: Op[]): Promise<void> {
     if (fault !== null) {
       stats.faults++;
       if (fault === "before-commit" || fault === "after-commit") {
-        reset = THREAD_SCOPED.has(op.op) ? adapter.objectNameForThread(key) : adapter.objectNameForKey(key);
+        reset = THREAD_PART.has(op.op) ? adapter.objectNameForThread(key) : adapter.objectNameForKey(key);
         await env.FAULTY_STATE.getByName(reset).armReset(op.op as ResettableMethod, fault);
       } else {
         pendingFault = fault;
@@ -775,8 +699,8 @@ async function runSequence(ops: Op[]): Promise<void> {
       case "acquireLock": {
         const held = m.locks.get(op.k);
         const free = held === undefined || seen(held.expires) === "expired";
-        // Held, but by a tenure whose holder made its final dequeue: handed over at once.
-        let tenure = free ? undefined : liveTenure(m, op.k, live);
+        // Held, but by a tenure whose holder made its final dequeue: granted early, at once.
+        let tenure = free ? undefined : liveTenure(m.tenures, m.locks, op.k, live);
         if (!free && !tenure?.drained) {
           expect(result, where).toBeNull();
           // The refusal is announced, in memory and as a row (a holder the object has no tenure
@@ -793,7 +717,7 @@ async function runSequence(ops: Op[]): Promise<void> {
           answered(token);
           break;
         }
-        if (!free) stats.handovers++;
+        if (!free) stats.earlyGrants++;
         const lock = result as Lock;
         expect(lock, where).not.toBeNull();
         expect(lock.threadId, where).toBe(key);
@@ -877,7 +801,7 @@ async function runSequence(ops: Op[]): Promise<void> {
         expect(result, where).toBe(kept.length);
         // A newcomer's enqueue (even of an entry already expired) fulfils its announcement, or
         // the oldest; the holder's own fulfils nothing — only its first, before it dequeued.
-        const tenure = liveTenure(m, op.k, live);
+        const tenure = liveTenure(m.tenures, m.locks, op.k, live);
         if (tenure !== undefined && hint === tenure.token && !tenure.ownEnqueued && !tenure.dequeued) {
           tenure.ownEnqueued = true;
         } else if (tenure !== undefined) {
@@ -944,7 +868,7 @@ async function runSequence(ops: Op[]): Promise<void> {
         const queue = (m.queues.get(op.k) ?? []).filter((e) => seen(e.expires) === "live");
         expect(result, where).toBe(queue.length);
         // A newcomer's queueDepth: its enqueue is now awaited within one patience.
-        const tenure = liveTenure(m, op.k, live);
+        const tenure = liveTenure(m.tenures, m.locks, op.k, live);
         const asked = tenure !== undefined && hint !== tenure.token ? pick(tenure, hint, live) : undefined;
         if (asked !== undefined) asked.deadline = { lo: before + PATIENCE_MS, hi: after + PATIENCE_MS };
         break;
@@ -1023,7 +947,7 @@ describe("model-based: the adapter in workerd matches the contract's model", () 
     console.log(
       `model (workerd): ${stats.sequences} sequences checked, ${stats.operations} operations, ` +
         `${stats.expiries} expiries observed, ${stats.evictions} evictions, ${stats.faults} injected faults, ` +
-        `${stats.handovers} handovers, ${stats.held} held dequeues, ${stats.fenced} retried dequeues fenced, ` +
+        `${stats.earlyGrants} early grants, ${stats.held} held dequeues, ${stats.fenced} retried dequeues fenced, ` +
         `${stats.discarded} discarded as timing-ambiguous, ${stats.sleptMs} ms slept`,
     );
     expect(stats.sequences).toBeGreaterThanOrEqual(SEQUENCES);
@@ -1042,7 +966,7 @@ const FLOW_SEED = Number((env as unknown as Record<string, string | undefined>).
 
 describe("model-based: several flows of one thread in one adapter instance", () => {
   it(`${FLOW_SEQUENCES} interleavings of a holder and newcomers through one adapter, each strategy`, { timeout: 600_000 }, async () => {
-    const figures = { runs: 0, calls: 0, handovers: 0, faults: 0 };
+    const figures = { runs: 0, calls: 0, earlyGrants: 0, faults: 0 };
     let run = 0;
     await fc.assert(
       fc.asyncProperty(
@@ -1074,7 +998,7 @@ describe("model-based: several flows of one thread in one adapter instance", () 
           else await reader.releaseLock(lock);
           figures.runs++;
           figures.calls += result.calls.length;
-          figures.handovers += Math.max(0, result.tenures.length - 1);
+          figures.earlyGrants += Math.max(0, result.tenures.length - 1);
           figures.faults += faulty.counts.before + faulty.counts.after;
           if (problems.length > 0) {
             throw new Error(`${strategy}, ${newcomers} newcomer(s), seed ${seed}:\n${problems.join("\n")}\n${traceFlows(result)}`);
@@ -1092,7 +1016,7 @@ describe("model-based: several flows of one thread in one adapter instance", () 
     );
     console.log(
       `model (several flows in one adapter): ${figures.runs} interleavings, ${figures.calls} calls, ` +
-        `${figures.handovers} handovers, ${figures.faults} injected faults`,
+        `${figures.earlyGrants} early grants, ${figures.faults} injected faults`,
     );
     expect(figures.runs).toBeGreaterThanOrEqual(FLOW_SEQUENCES);
   });

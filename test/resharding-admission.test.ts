@@ -7,7 +7,7 @@ import { env } from "cloudflare:test";
 import type { QueueEntry } from "chat";
 import { describe, expect, it } from "vitest";
 import { createCloudflareState, type CloudflareDOStateAdapter, type CloudflareStateOptions } from "../ts/index.js";
-import { quiet, sql } from "./helpers.js";
+import { expectSubscribedOnlyIn, quiet, sql } from "./helpers.js";
 import { retryableError } from "./support/faulty-namespace.js";
 
 let run = 0;
@@ -233,11 +233,7 @@ describe("admission", () => {
     for (const [i, t] of ids.entries()) {
       expect(await eight.get(`thread-state:${t}`), t).toEqual({ i, behind: true });
       const home = eight.objectNameForThread(t);
-      for (let s = 0; s < 8; s++) {
-        const name = s === 0 ? base : `${base}:shard-${s}`;
-        const here = (await sql(name, "SELECT 1 FROM subscriptions WHERE thread_id = ?", t)).length;
-        expect([t, name, here]).toEqual([t, name, name === home ? 1 : 0]);
-      }
+      await expectSubscribedOnlyIn(t, home, Array.from({ length: 8 }, (_, s) => (s === 0 ? base : `${base}:shard-${s}`)));
     }
   });
 

@@ -20,7 +20,7 @@
 // redirects — and sometimes the unit moves while the reply of a call that ran at its previous home
 // is lost: the retry is then redirected to the new home, and must count once there.
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import type { Lock, QueueEntry } from "chat";
+import type { QueueEntry } from "chat";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { CloudflareDOStateAdapter, CloudflareStateOptions } from "../ts/index.js";
@@ -29,6 +29,8 @@ import { Layout } from "../ts/worker/layout.js";
 import { FaultyNamespace, retryableError } from "./support/faulty-namespace.js";
 import { seededRandom } from "./support/random.js";
 import { faultyAdapter } from "./helpers.js";
+import { DATA_METHODS } from "./support/adapter-methods.js";
+import { HeldLocks } from "./model/tenure.js";
 
 const SEQUENCES = Number((env as unknown as Record<string, string | undefined>).MODEL_SEQUENCES || 1000) / 5;
 
@@ -122,21 +124,8 @@ function hooked(
 }
 
 /** Methods the fault plan may fail (data calls and drain steps; never inspection or test hooks). */
-const FAULTABLE = new Set([
-  "subscribe",
-  "unsubscribe",
-  "isSubscribed",
-  "acquireLock",
-  "releaseLock",
-  "extendLock",
-  "get",
-  "set",
-  "delete",
-  "appendToList",
-  "getList",
-  "enqueue",
-  "dequeue",
-  "queueDepth",
+const FAULTABLE = new Set<string>([
+  ...DATA_METHODS.filter((m) => m !== "forceReleaseLock" && m !== "setIfNotExists"),
   "handoffDrain",
 ]);
 let execution = 0;
@@ -210,7 +199,7 @@ async function runSequence(ops: Op[], faultSeed: number | null): Promise<void> {
     cache: new Map<number, number>(),
     lists: new Map<number, number[]>(),
     queues: new Map<number, number[]>(),
-    locks: new Map<number, Lock>(),
+    locks: new HeldLocks(),
   };
   const armedOn = new Set<string>();
   let newHomes = homesUnder(l2);
@@ -331,26 +320,15 @@ async function runSequence(ops: Op[], faultSeed: number | null): Promise<void> {
         break;
       case "acquire": {
         const got = await a.acquireLock(lockKeys[op.l]!, 3_600_000);
-        if (m.locks.has(op.l)) expect(got, where).toBeNull();
-        else {
-          expect(got, where).not.toBeNull();
-          m.locks.set(op.l, got!);
-        }
+        m.locks.acquired(op.l, got, where);
         break;
       }
-      case "release": {
-        const held = m.locks.get(op.l);
-        if (held) {
-          await a.releaseLock(held);
-          m.locks.delete(op.l);
-        }
+      case "release":
+        await m.locks.release(a, op.l);
         break;
-      }
-      case "extend": {
-        const held = m.locks.get(op.l);
-        if (held) expect(await a.extendLock(held, 3_600_000), where).toBe(true);
+      case "extend":
+        await m.locks.extend(a, op.l, where);
         break;
-      }
     }
   }
 
@@ -364,11 +342,7 @@ async function runSequence(ops: Op[], faultSeed: number | null): Promise<void> {
     expect(await reader.queueDepth(thread), `final queue ${thread}`).toBe((m.queues.get(i) ?? []).length);
   }
   for (const [i, key] of keys.entries()) expect(await reader.get(key), `final ${key}`).toBe(m.cache.get(i) ?? null);
-  for (const [i, key] of lockKeys.entries()) {
-    const held = m.locks.get(i);
-    if (held) expect(await reader.extendLock(held, 3_600_000), `final lock ${key}`).toBe(true);
-    else expect(await reader.acquireLock(key, 1_000), `final lock ${key}`).not.toBeNull();
-  }
+  for (const [i, key] of lockKeys.entries()) await m.locks.checkFinal(reader, i, key, `final lock ${key}`);
   const rows = (name: string, query: string, ...b: unknown[]) =>
     runInDurableObject(env.FAULTY_STATE.getByName(name), (_i, ctx) => ctx.storage.sql.exec(query, ...b).toArray().length);
   for (const name of allObjects()) {
@@ -459,7 +433,7 @@ async function runExpiredSequence(expired: boolean[], ops: ExpiredOp[]): Promise
   };
   const previousHomes = [...new Set(threads.map((x) => adapters.old.objectNameForThread(x)))];
   const names = [...new Set(threads.flatMap((x) => [adapters.old.objectNameForThread(x), adapters.new.objectNameForThread(x)]))];
-  const m = { locks: new Map<number, Lock>(), lists: new Map<number, number[]>() };
+  const m = { locks: new HeldLocks(), lists: new Map<number, number[]>() };
   const drainOnce = async () => {
     // A short budget: a drain that cannot finish must fail the check below, not spin for 20 s.
     await adapters.new.drainMigration({ budgetMs: 500 }).catch(() => {});
@@ -481,23 +455,12 @@ async function runExpiredSequence(expired: boolean[], ops: ExpiredOp[]): Promise
     switch (op.op) {
       case "acquire": {
         const got = await a.acquireLock(thread, 3_600_000);
-        if (m.locks.has(op.t)) {
-          expect(got, `${where}: a second owner granted the lock`).toBeNull();
-          expiredStats.grantsRefused++;
-        } else {
-          expect(got, where).not.toBeNull();
-          m.locks.set(op.t, got!);
-        }
+        if (m.locks.acquired(op.t, got, where, `${where}: a second owner granted the lock`)) expiredStats.grantsRefused++;
         break;
       }
-      case "release": {
-        const held = m.locks.get(op.t);
-        if (held) {
-          await a.releaseLock(held);
-          m.locks.delete(op.t);
-        }
+      case "release":
+        await m.locks.release(a, op.t);
         break;
-      }
       case "getList":
         expect(await a.getList(`msg-history:${thread}`), where).toEqual(m.lists.get(op.t) ?? []);
         break;
@@ -520,9 +483,7 @@ async function runExpiredSequence(expired: boolean[], ops: ExpiredOp[]): Promise
   expect(drained, "previous homes drained").toBe(true);
   for (const [i, thread] of threads.entries()) {
     expect(await adapters.new.getList(`msg-history:${thread}`), `final list ${thread}`).toEqual(m.lists.get(i) ?? []);
-    const held = m.locks.get(i);
-    if (held) expect(await adapters.new.extendLock(held, 3_600_000), `final lock ${thread}`).toBe(true);
-    else expect(await adapters.new.acquireLock(thread, 1_000), `final lock ${thread}`).not.toBeNull();
+    await m.locks.checkFinal(adapters.new, i, thread, `final lock ${thread}`);
     // No expired item moved: the new home holds only items appended after the change.
     const home = adapters.new.objectNameForThread(thread);
     if (home !== adapters.old.objectNameForThread(thread)) {

@@ -18,6 +18,16 @@ async function adapter(options: Omit<CloudflareStateOptions, "namespace">): Prom
 }
 
 /** Threads whose home under `shards: 4` of `base` is another object than `base`. */
+/** The holder's final dequeue of `thread` is held until the newcomer's entry arrives, and gets it. */
+async function finalDequeueHeldForEntry(holder: CloudflareDOStateAdapter, newcomer: CloudflareDOStateAdapter, thread: string) {
+  let settled = false;
+  const final = holder.dequeue(thread).finally(() => (settled = true));
+  await sleep(150);
+  expect(settled).toBe(false);
+  await newcomer.enqueue(thread, entry(1), 10);
+  expect(((await final) as unknown as { message: { n: number } } | null)?.message).toEqual({ n: 1 });
+}
+
 function movingThreads(base: string, n: number): { thread: string; home: string }[] {
   const next = new Layout({ name: base, shards: 4 }, "");
   const out: { thread: string; home: string }[] = [];
@@ -141,15 +151,10 @@ describe("a lock's tenure moves with its unit (finding 8)", () => {
 
     // The holder's final dequeue (its tenure's first, empty) follows the unit there, and is held
     // there for the newcomer's entry, as the previous home would have held it (chat#928).
-    let settled = false;
-    const final = holder.dequeue(thread).finally(() => (settled = true));
-    await sleep(150);
-    expect(settled).toBe(false);
-    await newcomer.enqueue(thread, entry(1), 10);
-    expect(((await final) as unknown as { message: { n: number } } | null)?.message).toEqual({ n: 1 });
+    await finalDequeueHeldForEntry(holder, newcomer, thread);
 
     // The holder's drain goes on: an empty round, then its final dequeue; an acquire arriving
-    // after it is granted at once (the handover), not refused.
+    // after it is granted at once (an early grant), not refused.
     expect(await holder.dequeue(thread)).toBeNull();
     expect(await holder.dequeue(thread)).toBeNull();
     const next = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
@@ -234,12 +239,7 @@ describe("a moved tenure's announcements are rows at the new home too", () => {
 
     // Every object forgets its memory: the new home rebuilds the tenure from that row.
     await abortAllDurableObjects();
-    let settled = false;
-    const final = holder.dequeue(thread).finally(() => (settled = true));
-    await sleep(150);
-    expect(settled).toBe(false);
-    await newcomer.enqueue(thread, entry(1), 10);
-    expect(((await final) as unknown as { message: { n: number } } | null)?.message).toEqual({ n: 1 });
+    await finalDequeueHeldForEntry(holder, newcomer, thread);
     expect(await rows(home)).toEqual([{ n: 0 }]);
   });
 });

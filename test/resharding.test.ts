@@ -7,8 +7,8 @@ import { env, runDurableObjectAlarm } from "cloudflare:test";
 import type { Lock, QueueEntry } from "chat";
 import { describe, expect, it } from "vitest";
 import { createCloudflareState, type CloudflareDOStateAdapter, type CloudflareStateOptions } from "../ts/index.js";
-import { faultyAdapter, quiet, sleep, sql, stubFor } from "./helpers.js";
-import { replaceTables, V1_SCHEMA } from "./support/old-layouts.js";
+import { expectSubscribedOnlyIn, faultyAdapter, quiet, sleep, sql, stubFor } from "./helpers.js";
+import { replaceTables, V1_SCHEMA } from "./support/old-schemas.js";
 
 let run = 0;
 
@@ -57,12 +57,18 @@ async function drainAll(names: string[]) {
   throw new Error("did not drain");
 }
 
+/** `n` threads of `base`, each written (writeThread) through an adapter on one object. */
+async function writtenThreads(open: (options: { name: string }) => Promise<CloudflareDOStateAdapter>, base: string, n: number) {
+  const old = await open({ name: base });
+  const ids = threads(base, n);
+  for (const [i, t] of ids.entries()) await writeThread(old, t, i);
+  return { old, ids };
+}
+
 describe("online re-sharding", () => {
   it("1 → 4: every kind of state is found under the new layout, moved on use and drained in the background", async () => {
     const base = `grow-${run++}`;
-    const old = await adapter({ name: base });
-    const ids = threads(base, 24);
-    for (const [i, t] of ids.entries()) await writeThread(old, t, i);
+    const { old, ids } = await writtenThreads(adapter, base, 24);
     const lock = (await old.acquireLock(ids[0]!, 600_000))!;
     for (let n = 0; n < 3; n++) await old.enqueue(ids[1]!, entry(n), 10);
 
@@ -134,9 +140,7 @@ describe("online re-sharding", () => {
 
   it("Workers still on the old layout follow the keys and lose nothing", async () => {
     const base = `mixed-${run++}`;
-    const old = await adapter({ name: base });
-    const ids = threads(base, 16);
-    for (const [i, t] of ids.entries()) await writeThread(old, t, i);
+    const { old, ids } = await writtenThreads(adapter, base, 16);
     const grown = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
     // The new layout moves half of the threads by using them ...
     for (const t of ids.slice(0, 8)) await grown.set(`thread-state:${t}`, { turns: 100 }, 3_600_000);
@@ -174,18 +178,13 @@ describe("online re-sharding", () => {
     for (const [i, t] of ids.entries()) {
       expect((await five.get<{ turns: number }>(`thread-state:${t}`))?.turns, t).toBe(i);
       const home = five.objectNameForThread(t);
-      for (const name of [base, `${base}:shard-1`, `${base}:shard-2`, `${base}:shard-3`, `${base}:shard-4`]) {
-        const here = (await sql(name, "SELECT 1 FROM subscriptions WHERE thread_id = ?", t)).length;
-        expect([t, name, here]).toEqual([t, name, name === home ? 1 : 0]);
-      }
+      await expectSubscribedOnlyIn(t, home, [base, `${base}:shard-1`, `${base}:shard-2`, `${base}:shard-3`, `${base}:shard-4`]);
     }
   });
 
   it("a second layout change before the first has drained is refused with a clear error", async () => {
     const base = `twice-${run++}`;
-    const old = await adapter({ name: base });
-    const ids = threads(base, 8);
-    for (const [i, t] of ids.entries()) await writeThread(old, t, i);
+    const { old, ids } = await writtenThreads(adapter, base, 8);
     const first = await adapter({ name: base, shards: 4, migrateFrom: { name: base } });
     const moving = ids.find((t) => first.objectNameForThread(t) !== base)!;
     await first.isSubscribed(moving); // the base object is now a previous home of 1 → 4
@@ -245,7 +244,7 @@ describe("an upgrade from chat-state-cloudflare-do 0.1.1 with a shardKey", () =>
     const t2 = `${team}:C1:2.2`;
     const label = shardKey(t1);
     const far = Date.now() + 3_600_000;
-    // As 0.1.1 left them: thread-scoped rows on shardKey(threadId), every cache key on `name`.
+    // As 0.1.1 left them: thread parts on shardKey(threadId), every cache key on `name`.
     await as011(label, [
       `INSERT INTO subscriptions VALUES ('${t1}')`,
       `INSERT INTO subscriptions VALUES ('${t2}')`,
@@ -260,7 +259,7 @@ describe("an upgrade from chat-state-cloudflare-do 0.1.1 with a shardKey", () =>
     ]);
 
     const state = await adapter({ name: base, shardKey, migrateFrom: { name: base, shardKey, legacy: "0.1" } });
-    // Thread-scoped state never moves: the objects are named as 0.1.1 named them.
+    // Thread parts never move: the objects are named as 0.1.1 named them.
     expect(state.objectNameForThread(t1)).toBe(label);
     expect(await state.isSubscribed(t1)).toBe(true);
     expect(await state.isSubscribed(t2)).toBe(true);
@@ -313,9 +312,7 @@ describe("crashes in the middle of a handoff", () => {
   ] as const) {
     it(`${step}, reset ${at}`, async () => {
       const base = `crash-${step}-${at}-${run++}`;
-      const old = await faulty({ name: base });
-      const ids = threads(base, 12);
-      for (const [i, t] of ids.entries()) await writeThread(old, t, i);
+      const { old, ids } = await writtenThreads(faulty, base, 12);
       const lock = (await old.acquireLock(ids[0]!, 600_000))!;
       const grown = await faulty({ name: base, shards: 4, migrateFrom: { name: base } });
       const moving = ids.filter((t) => grown.objectNameForThread(t) !== base);
@@ -358,9 +355,7 @@ describe("crashes in the middle of a handoff", () => {
 
   it("a new home resets while told the previous home drained: told again, no record left behind", async () => {
     const base = `crash-notify-${run++}`;
-    const old = await faulty({ name: base });
-    const ids = threads(base, 8);
-    for (const [i, t] of ids.entries()) await writeThread(old, t, i);
+    const { old, ids } = await writtenThreads(faulty, base, 8);
     const grown = await faulty({ name: base, shards: 4, migrateFrom: { name: base } });
     const told = grown.objectNameForThread(ids.find((t) => grown.objectNameForThread(t) !== base)!);
     // The previous home records that it drained, then tells each new home; one resets meanwhile.

@@ -67,7 +67,7 @@ describe("routing", () => {
     }
   });
 
-  it("a shardKey function places thread-scoped calls and thread-derived keys on the object it names", async () => {
+  it("a shardKey function places thread-part calls and thread-derived keys on the object it names", async () => {
     // As chat-state-cloudflare-do 0.1.x named them: exactly shardKey(threadId), no prefix.
     const base = `custom-${Date.now()}`;
     const seen: string[] = [];

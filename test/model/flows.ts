@@ -4,7 +4,7 @@
 // `debounce` or `burst` (/work/shared/docs/production-faults.md, "The lock/queue race"): the
 // holder acquires, (debounce/burst) enqueues its own message, drains with dequeue-until-null
 // rounds (debounce: a queueDepth after each non-empty round) and releases; a newcomer is refused,
-// asks queueDepth and enqueues — or, handed the lock, drains as a holder itself.
+// asks queueDepth and enqueues — or, granted the lock early, drains as a holder itself.
 //
 // A scheduler decides, from a seeded stream, which flow makes its next call when: mostly in a
 // turn of its own (chat spends time between its calls — platform API calls, a busy event loop —

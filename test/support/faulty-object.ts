@@ -5,27 +5,13 @@
 // binding; production code has no such hook. `takeArmedReset` is not for RPC callers.
 import { ChatStateDO } from "../../ts/index.js";
 import type { MethodName } from "../../ts/shared/methods.js";
+import { DATA_METHODS } from "./adapter-methods.js";
 
 export type ResetPoint = "before-commit" | "after-commit";
 
 /** The RPC methods a reset can be armed on: every data method of the object. */
 export const RESETTABLE_METHODS = [
-  "subscribe",
-  "unsubscribe",
-  "isSubscribed",
-  "acquireLock",
-  "releaseLock",
-  "extendLock",
-  "forceReleaseLock",
-  "get",
-  "set",
-  "setIfNotExists",
-  "delete",
-  "appendToList",
-  "getList",
-  "enqueue",
-  "dequeue",
-  "queueDepth",
+  ...DATA_METHODS,
   // The re-sharding messages objects send each other (ts/object/handoff.ts).
   "handOver",
   "handoffImport",

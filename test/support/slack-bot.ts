@@ -17,6 +17,7 @@ import {
   signedWebhook,
   threadIdOf,
 } from "../../examples/bot/demo/slack.mjs";
+import { createCloudflareState } from "../../ts/index.js";
 
 export const SLACK_API = "https://slack.test/api/";
 const ALICE = "U0ALICE001";
@@ -49,6 +50,20 @@ export function collectingLogger(): Logger & { errors: unknown[]; warnings: stri
     child: () => logger,
   };
   return logger as unknown as Logger & { errors: unknown[]; warnings: string[] };
+}
+
+/** A promise and its resolver. */
+export function gate() {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+/** A connected adapter on `namespace` under `name`, logging to a collecting logger by default. */
+export async function adapterOn(namespace: unknown, name: string, logger: Logger = collectingLogger()) {
+  const state = createCloudflareState({ namespace: namespace as never, name, logger });
+  await state.connect();
+  return state;
 }
 
 export interface ThreadState {

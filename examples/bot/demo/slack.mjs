@@ -50,14 +50,14 @@ function blocksFor(text) {
   ];
 }
 
-/** An `app_mention` event: `user` wrote `text` (which starts with the bot's mention). */
-export function appMentionEvent({ user, text, ts, threadTs, channel = CHANNEL_ID }) {
+/** The fields every user-written event shares; `thread` is what a reply in a thread adds. */
+function userEvent(type, { user, text, ts, channel }, thread) {
   return {
-    type: "app_mention",
+    type,
     user,
     text,
     ts,
-    ...(threadTs ? { thread_ts: threadTs } : {}),
+    ...thread,
     client_msg_id: crypto.randomUUID(),
     team: TEAM_ID,
     blocks: blocksFor(text),
@@ -66,19 +66,15 @@ export function appMentionEvent({ user, text, ts, threadTs, channel = CHANNEL_ID
   };
 }
 
+/** An `app_mention` event: `user` wrote `text` (which starts with the bot's mention). */
+export function appMentionEvent({ user, text, ts, threadTs, channel = CHANNEL_ID }) {
+  return userEvent("app_mention", { user, text, ts, channel }, threadTs ? { thread_ts: threadTs } : {});
+}
+
 /** A `message` event (message.channels subscription), optionally a reply in a thread. */
 export function messageEvent({ user, text, ts, threadTs, channel = CHANNEL_ID }) {
   return {
-    type: "message",
-    user,
-    text,
-    ts,
-    ...(threadTs ? { thread_ts: threadTs, parent_user_id: user } : {}),
-    client_msg_id: crypto.randomUUID(),
-    team: TEAM_ID,
-    blocks: blocksFor(text),
-    channel,
-    event_ts: ts,
+    ...userEvent("message", { user, text, ts, channel }, threadTs ? { thread_ts: threadTs, parent_user_id: user } : {}),
     channel_type: "channel",
   };
 }

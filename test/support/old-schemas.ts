@@ -2,7 +2,7 @@
 // tables are replaced with these (and rows as that release wrote them), then it is evicted so
 // the next request opens it afresh and upgrades it.
 
-/** schema::V1_SCHEMA_FOR_TESTS in src/base/schema.rs: the layout chat-state-cloudflare-do 0.1.1 wrote. */
+/** schema::V1_SCHEMA_FOR_TESTS in src/base/schema.rs: the tables chat-state-cloudflare-do 0.1.1 wrote (schema version 1). */
 export const V1_SCHEMA = `
 CREATE TABLE IF NOT EXISTS _schema_version (version INTEGER PRIMARY KEY);
 CREATE TABLE subscriptions (thread_id TEXT PRIMARY KEY);
