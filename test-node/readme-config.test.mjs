@@ -1,6 +1,6 @@
 // README's Wrangler configuration blocks, as written there, through `wrangler deploy --dry-run`
 // (config validation, bundling of the example bot, the bindings; no upload): the `exports` form
-// (wrangler.jsonc = examples/bot/wrangler.jsonc, which src/tests/operations.rs keeps equal to README's block,
+// (wrangler.jsonc = examples/bot/wrangler.jsonc, which src/tests/readme.rs keeps equal to README's block,
 // and wrangler.toml) and the `migrations` form kept for deployed bots (jsonc and toml). Each block
 // is read from README.md by its markers and written to .tools/readme-config/<block>/ beside a copy
 // of the bot's src/index.ts, so README and this test cannot drift. Also what wrangler does with

@@ -131,7 +131,7 @@ export async function startWranglerDev(config, { persistTo, vars = {}, cwd, bin 
 
 /**
  * README's code block between `<!-- NAME:start -->` and `<!-- NAME:end -->` (the text inside the
- * fence), as src/tests/operations.rs reads the blocks it checks, so README and the tests cannot drift.
+ * fence), as src/tests/readme.rs reads the blocks it checks, so README and the tests cannot drift.
  */
 export function readmeBlock(name) {
   const readme = readFileSync(join(root, "README.md"), "utf8");

@@ -4,7 +4,7 @@
 // which read only those flags, rethrew it: chat logged "Message processing error" and the message
 // never reached a handler. Here the call is held inside the object (FaultyChatStateDO.armHold)
 // until the reset has happened — a forced interleaving, not a lucky timing — and a real Chat bot
-// must still handle the message exactly once, the failed call retried (ts/worker/retry.ts, isRetryable).
+// must still handle the message exactly once, the failed call retried (ts/shared/retry.ts, isRetryable).
 import { abortAllDurableObjects, env } from "cloudflare:test";
 import type { Logger } from "chat";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";

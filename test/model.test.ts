@@ -12,7 +12,7 @@
 // to come close to, so every compared result is unambiguous. A sequence in which one call took
 // so long that it straddled a deadline anyway is discarded (counted and reported), never
 // guessed. The exact-clock model, with boundaries to the millisecond, sweeps and injected
-// faults, is the Rust proptest in src/tests/model.rs.
+// faults, is the Rust proptest in src/tests/model/.
 //
 // Faults are commands too: `fault` makes the next call's first attempt fail before reaching the
 // object, lose its reply after running, or reset the object (ctx.abort()) before or after its write

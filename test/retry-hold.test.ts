@@ -1,9 +1,9 @@
-// The held-dequeue time excuse of withRetries (ts/worker/retry.ts, issue 15 finding 10): the object
+// The held-dequeue time excuse of withRetries (ts/shared/retry.ts, issue 15 finding 10): the object
 // holds a dequeue in one attempt, so only that attempt's time is excused from the retry budget —
 // not the time of every attempt (which let a slow connection's attempts retry on and on, past
 // the two minutes a receipt is kept).
 import { describe, expect, it } from "vitest";
-import { withRetries } from "../ts/worker/retry.js";
+import { withRetries } from "../ts/shared/retry.js";
 import { quiet, sleep } from "./helpers.js";
 
 const retryable = () => Object.assign(new Error("Network connection lost."), { retryable: true });

@@ -1,10 +1,10 @@
-// The adapter's retry policy (ts/worker/retry.ts) through the public API: what is retried, how often,
+// The adapter's retry policy (ts/shared/retry.ts) through the public API: what is retried, how often,
 // what is logged, what the caller finally sees.
 import { env } from "cloudflare:test";
 import type { Logger } from "chat";
 import { describe, expect, it } from "vitest";
 import { createCloudflareState, DEFAULT_RETRY, type RetryOptions } from "../ts/index.js";
-import { backoffMs, isRetryable, resolveRetryPolicy } from "../ts/worker/retry.js";
+import { backoffMs, isRetryable, resolveRetryPolicy } from "../ts/shared/retry.js";
 import { FaultyNamespace, retryableError, type FaultKind } from "./support/faulty-namespace.js";
 
 let run = 0;

@@ -30,7 +30,7 @@ import { abortAllDurableObjects, env, evictDurableObject } from "cloudflare:test
 import type { StateAdapter } from "chat";
 import { CHANNEL_ID, nextTs, threadIdOf } from "../../../examples/bot/demo/slack.mjs";
 import { createCloudflareState, type CloudflareDOStateAdapter } from "../../../ts/index.js";
-import { isRetryable } from "../../../ts/worker/retry.js";
+import { isRetryable } from "../../../ts/shared/retry.js";
 import { FaultyNamespace, randomFaults } from "../faulty-namespace.js";
 import { seededRandom } from "../random.js";
 import { RecordingBot } from "../slack-bot.js";
