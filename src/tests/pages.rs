@@ -6,9 +6,9 @@ use crate::base::store::Store;
 use crate::guarantees::idempotency::Attempt;
 use crate::model::lists::AppendOptions;
 use crate::platform::native_db::NativeDb;
-use crate::sharding::handoff::{Handed, Migration};
-use crate::sharding::pages::PageImport;
+use crate::sharding::migration::{Handed, Migration};
 use crate::sharding::routing::LayoutDesc;
+use crate::sharding::unit::PageImport;
 
 const T0: i64 = 1_800_000_000_000;
 const R: &str = "slack:C1:1.1";
