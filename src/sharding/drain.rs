@@ -4,6 +4,7 @@
 
 use crate::base::db::{Database, Param, QueryExt, Value};
 use crate::base::error::Result;
+use crate::base::live;
 use crate::base::store::Store;
 use crate::sharding::migration::{DrainItem, HandoffInspection};
 use crate::sharding::routing::Router;
@@ -82,7 +83,7 @@ impl<D: Database> Store<D> {
             .transpose()?;
         let base = out.as_ref().and_then(|o| o.migration.base.clone());
         for pass in 0..2 {
-            for (table, (sql, thread_scoped)) in DRAIN_SCANS.iter().enumerate() {
+            for (table, (sql, thread_scoped)) in drain_scans().iter().enumerate() {
                 loop {
                     let from = cursor[table].clone().unwrap_or_default();
                     let rows = self.db.exec(
@@ -266,35 +267,45 @@ const SCAN_PAGE: usize = 512;
 
 /// The keys a drain scans, one query per table: keys after the cursor (`?1`), live at `?2`, at
 /// most `?3`. `true`: the key is a routing key already (thread-scoped tables).
-const DRAIN_SCANS: [(&str, bool); 5] = [
-    (
-        "SELECT thread_id FROM subscriptions WHERE thread_id > ?1 AND ?2 = ?2
-         ORDER BY thread_id LIMIT ?3",
-        true,
-    ),
-    (
-        "SELECT thread_id FROM locks WHERE thread_id > ?1 AND expires_at > ?2
-         ORDER BY thread_id LIMIT ?3",
-        true,
-    ),
-    (
-        "SELECT DISTINCT queue_key FROM queue_entries WHERE queue_key > ?1
-         AND COALESCE(retain_until, expires_at) > ?2 ORDER BY queue_key LIMIT ?3",
-        true,
-    ),
-    (
-        "SELECT key FROM cache WHERE key > ?1 AND (expires_at IS NULL OR expires_at > ?2)
-         ORDER BY key LIMIT ?3",
-        false,
-    ),
-    (
-        // Live lists only (`handoff_live`): an expired list is not a unit to move.
-        "SELECT k FROM (SELECT DISTINCT list_key AS k FROM list_items WHERE list_key > ?1
-                        ORDER BY list_key)
-         WHERE COALESCE(COALESCE((SELECT expires_at FROM list_items WHERE list_key = k
-                                  ORDER BY seq DESC LIMIT 1),
-                                 (SELECT expires_at FROM lists WHERE list_key = k)) > ?2, 1)
-         ORDER BY k LIMIT ?3",
-        false,
-    ),
-];
+fn drain_scans() -> [(String, bool); 5] {
+    [
+        (
+            "SELECT thread_id FROM subscriptions WHERE thread_id > ?1 AND ?2 = ?2
+         ORDER BY thread_id LIMIT ?3"
+                .to_owned(),
+            true,
+        ),
+        (
+            format!(
+            "SELECT thread_id FROM locks WHERE thread_id > ?1 AND {} ORDER BY thread_id LIMIT ?3",
+            live::lock("?2")
+        ),
+            true,
+        ),
+        (
+            format!(
+                "SELECT DISTINCT queue_key FROM queue_entries WHERE queue_key > ?1
+             AND {} ORDER BY queue_key LIMIT ?3",
+                live::queue_row("?2")
+            ),
+            true,
+        ),
+        (
+            format!(
+                "SELECT key FROM cache WHERE key > ?1 AND {} ORDER BY key LIMIT ?3",
+                live::cache("?2")
+            ),
+            false,
+        ),
+        (
+            // Live lists only (`live`): an expired list is not a unit to move.
+            format!(
+                "SELECT k FROM (SELECT DISTINCT list_key AS k FROM list_items WHERE list_key > ?1
+                            ORDER BY list_key)
+             WHERE {} ORDER BY k LIMIT ?3",
+                live::list_with_items("k", "?2")
+            ),
+            false,
+        ),
+    ]
+}
