@@ -35,7 +35,7 @@ pub struct Store<D: Database> {
     /// The `handoff_out` row, read once and kept current by the writes to it, so that a call
     /// with no migration going on pays no read for admission.
     pub(crate) outgoing_cache:
-        std::cell::RefCell<Option<Option<crate::sharding::handoff::Outgoing>>>,
+        std::cell::RefCell<Option<Option<crate::sharding::migration::Outgoing>>>,
     /// Routing keys known to be this object's during a migration (see `handoff`).
     pub(crate) owned_memo: MemoSet<String>,
     /// Units a caller said stay on this object under a layout it cannot compute.

@@ -30,7 +30,7 @@ use crate::base::db::{Database, Param, Value};
 use crate::base::error::Result;
 use crate::base::store::Store;
 use crate::guarantees::tenure::Tenures;
-use crate::sharding::handoff::Unit;
+use crate::sharding::unit::Unit;
 
 /// Rows read when an instance starts (the table holds only announcements of the last seconds).
 const RESTORE_MAX_ROWS: i64 = 10_000;

@@ -33,7 +33,7 @@ pub struct Inspection {
     /// Unix ms of the armed alarm, if any.
     pub next_alarm_at: Option<i64>,
     /// What this object still holds for a layout change (see README, Sharding).
-    pub migration: crate::sharding::handoff::HandoffInspection,
+    pub migration: crate::sharding::migration::HandoffInspection,
 }
 
 impl<D: Database> Store<D> {

@@ -6,7 +6,7 @@
 use crate::base::db::Value;
 use crate::base::error::{Error, Result};
 use crate::base::store::Store;
-use crate::sharding::handoff::{memo_key, Admission, Handed};
+use crate::sharding::migration::{memo_key, Admission, Handed};
 use crate::sharding::routing::Router;
 
 /// What the caller said about its routing (`via`, see ts/object/handoff.ts).

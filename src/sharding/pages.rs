@@ -38,14 +38,12 @@
 //! A unit that fits in one page moves whole, exactly as before (one `handOver` reply, or one item
 //! of a `handoffImport`). Builds before pages ask for whole units and get them.
 
-use crate::base::db::{Database, Param, QueryExt, Value};
+use crate::base::db::{Database, Param, QueryExt};
 use crate::base::error::{Error, Result};
 use crate::base::live;
 use crate::base::store::Store;
-use crate::base::validate;
-use crate::sharding::handoff::{
-    cols, int, placeholders, text, unit_keys, CacheRow, ListItemRow, ListRow, QueueRow, Unit,
-};
+use crate::sharding::tables::{unit_params, MovedRow, CACHE, QUEUE};
+use crate::sharding::unit::{cols, int, unit_keys, PageInfo, Shape, Unit};
 
 /// A page's byte budget: far below the 32 MiB an RPC carries, and above any one row (a value is
 /// at most 2 MB), so a page always holds at least one row and a unit of small rows moves whole.
@@ -57,58 +55,9 @@ const BATCH: i64 = 64;
 /// Bytes a row costs on the wire beyond its strings (numbers, brackets).
 const ROW_OVERHEAD: usize = 64;
 
-/// Which parts of a unit hold live rows: what the new home checks for overlap (it refuses to
-/// import over live rows of its own) before the first page, since later pages are not yet known.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Shape {
-    pub lock: bool,
-    pub queue: bool,
-    pub cache_keys: Vec<String>,
-    pub list_keys: Vec<String>,
-}
-
-impl Shape {
-    pub fn of(unit: &Unit) -> Shape {
-        let mut list_keys: Vec<String> = unit
-            .lists
-            .iter()
-            .map(|l| l.list_key.clone())
-            .chain(unit.list_items.iter().map(|i| i.list_key.clone()))
-            .collect();
-        list_keys.sort_unstable();
-        list_keys.dedup();
-        Shape {
-            lock: unit.lock.is_some(),
-            queue: !unit.queue.is_empty(),
-            cache_keys: unit.cache.iter().map(|c| c.key.clone()).collect(),
-            list_keys,
-        }
-    }
-}
-
-/// Where a page starts and ends; the first one also says the unit's shape.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageInfo {
-    /// `""` for the first page.
-    pub from: String,
-    /// Where the next page starts; `None` on the last.
-    pub next: Option<String>,
-    /// On the first page.
-    pub shape: Option<Shape>,
-}
-
-/// What a new home did with a page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PageImport {
-    /// The unit is imported: by this page (`true`) or before (`false`).
-    Done(bool),
-    /// Send the page that starts here next.
-    Expect(String),
-}
-
 /// A position in a unit's row order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Cursor {
+pub(crate) struct Cursor {
     section: u8,
     seq: i64,
     key: String,
@@ -128,7 +77,7 @@ impl Cursor {
         }
     }
 
-    fn parse(text: &str) -> Result<Cursor> {
+    pub(crate) fn parse(text: &str) -> Result<Cursor> {
         if text.is_empty() {
             return Ok(Cursor::start());
         }
@@ -150,6 +99,15 @@ impl Cursor {
     fn text(&self) -> String {
         format!("{}:{}:{}", self.section, self.seq, self.key)
     }
+}
+
+/// What a page being filled reads and how full it is.
+struct Fill<'k> {
+    routing_key: &'k str,
+    keys: &'k [String],
+    now: i64,
+    budget: usize,
+    bytes: usize,
 }
 
 impl<D: Database> Store<D> {
@@ -188,126 +146,42 @@ impl<D: Database> Store<D> {
             next: None,
             shape: None,
         };
-        let n = keys.len();
-        let mut params_keys: Vec<Param<'_>> = keys.iter().map(|k| Param::Text(k)).collect();
-        params_keys.push(Param::Int(now));
-        let key_list = placeholders(1, n);
-        let now_p = format!("?{}", n + 1);
-        let (pk, ps, pl) = (n + 2, n + 3, n + 4);
+        let mut fill = Fill {
+            routing_key,
+            keys: &keys,
+            now,
+            budget,
+            bytes,
+        };
+        // Each section after the head: its rows past the cursor (`?K`: the cursor's key, `?S`:
+        // its seq) in page order.
         while at.section <= 4 {
-            let sql = match at.section {
-                1 => format!(
-                    "SELECT key, value, expires_at, request_id, 0,
-                            LENGTH(key) + LENGTH(value) + COALESCE(LENGTH(request_id), 0)
-                     FROM cache WHERE key IN ({key_list}) AND {} AND key > ?{pk} AND ?{ps} = ?{ps}
-                     ORDER BY key LIMIT ?{pl}",
-                    live::cache(&now_p)
-                ),
-                2 => format!(
-                    "SELECT l.list_key, l.expires_at, NULL, NULL, 0, LENGTH(l.list_key)
-                     FROM lists l WHERE l.list_key IN ({key_list}) AND {}
-                       AND l.list_key > ?{pk} AND ?{ps} = ?{ps}
-                     ORDER BY l.list_key LIMIT ?{pl}",
-                    live::list("l.list_key", &now_p)
-                ),
-                3 => format!(
-                    "SELECT i.list_key, i.value, i.requests, i.expires_at, i.seq,
-                            LENGTH(i.list_key) + LENGTH(i.value) + COALESCE(LENGTH(i.requests), 0)
-                     FROM list_items i WHERE i.list_key IN ({key_list}) AND {}
-                       AND (i.list_key > ?{pk} OR (i.list_key = ?{pk} AND i.seq < ?{ps}))
-                     ORDER BY i.list_key, i.seq DESC LIMIT ?{pl}",
-                    live::list_with_items("i.list_key", &now_p)
-                ),
-                _ => format!(
-                    "SELECT value, expires_at, request_id, depth, seq, taken_by, retain_until,
-                            LENGTH(value) + COALESCE(LENGTH(request_id), 0)
-                                + COALESCE(LENGTH(taken_by), 0)
-                     FROM queue_entries WHERE queue_key = ?1 AND {}
-                       AND seq > ?{ps} AND ?{pk} = ?{pk} AND ?1 IN ({key_list})
-                     ORDER BY seq LIMIT ?{pl}",
-                    live::queue_row(&now_p),
-                ),
+            let (got, full) = match at.section {
+                1 => self.page_rows(&mut fill, &mut at, &mut unit.cache, "t.key > ?K", "t.key")?,
+                2 => self.page_rows(
+                    &mut fill,
+                    &mut at,
+                    &mut unit.lists,
+                    "t.list_key > ?K",
+                    "t.list_key",
+                )?,
+                3 => self.page_rows(
+                    &mut fill,
+                    &mut at,
+                    &mut unit.list_items,
+                    "(t.list_key > ?K OR (t.list_key = ?K AND t.seq < ?S))",
+                    "t.list_key, t.seq DESC",
+                )?,
+                _ => self.page_rows(&mut fill, &mut at, &mut unit.queue, "t.seq > ?S", "t.seq")?,
             };
-            let mut params = params_keys.clone();
-            let section_key = at.key.clone();
-            params.push(Param::Text(&section_key));
-            params.push(Param::Int(at.seq));
-            params.push(Param::Int(BATCH));
-            // workerd wants every parameter named: the `?n = ?n` and `?1 IN (…)` terms name
-            // those a query does not otherwise use.
-            let rows = self.db.exec(&sql, &params)?;
-            let got = rows.len();
-            for row in rows {
-                let c = cols(row);
-                let size =
-                    ROW_OVERHEAD + usize::try_from(int(&c[c.len() - 1]).unwrap_or(0)).unwrap_or(0);
-                if bytes > 0 && bytes + size > budget {
-                    info.next = Some(at.text());
-                    // The first of several pages says the whole unit's shape (a unit that fits
-                    // in one page is its own).
-                    if first {
-                        info.shape =
-                            Some(self.shape(routing_key, &keys, unit.lock.is_some(), now)?);
-                    }
-                    return Ok((unit, info));
+            if full {
+                info.next = Some(at.text());
+                // The first of several pages says the whole unit's shape (a unit that fits in
+                // one page is its own).
+                if first {
+                    info.shape = Some(self.shape(routing_key, &keys, unit.lock.is_some(), now)?);
                 }
-                bytes += size;
-                let mut c = c.into_iter();
-                match at.section {
-                    1 => {
-                        let row = CacheRow {
-                            key: text(c.next().flatten()).unwrap_or_default(),
-                            value: text(c.next().flatten()).unwrap_or_default(),
-                            expires_at: int(&c.next().flatten()),
-                            request_id: text(c.next().flatten()),
-                        };
-                        at.key = row.key.clone();
-                        unit.cache.push(row);
-                    }
-                    2 => {
-                        let row = ListRow {
-                            list_key: text(c.next().flatten()).unwrap_or_default(),
-                            expires_at: int(&c.next().flatten()),
-                        };
-                        at.key = row.list_key.clone();
-                        unit.lists.push(row);
-                    }
-                    3 => {
-                        let list_key = text(c.next().flatten()).unwrap_or_default();
-                        let value = text(c.next().flatten()).unwrap_or_default();
-                        let requests = text(c.next().flatten());
-                        let expires_at = int(&c.next().flatten());
-                        let seq = int(&c.next().flatten()).unwrap_or(0);
-                        at.key = list_key.clone();
-                        at.seq = seq;
-                        unit.list_items.push(ListItemRow {
-                            list_key,
-                            seq,
-                            value,
-                            requests,
-                            expires_at,
-                        });
-                    }
-                    _ => {
-                        let value = text(c.next().flatten()).unwrap_or_default();
-                        let expires_at = int(&c.next().flatten()).unwrap_or(0);
-                        let request_id = text(c.next().flatten());
-                        let depth = int(&c.next().flatten());
-                        let seq = int(&c.next().flatten()).unwrap_or(0);
-                        let taken_by = text(c.next().flatten());
-                        let retain_until = int(&c.next().flatten());
-                        at.seq = seq;
-                        unit.queue.push(QueueRow {
-                            seq,
-                            value,
-                            expires_at,
-                            request_id,
-                            depth,
-                            taken_by,
-                            retain_until,
-                        });
-                    }
-                }
+                return Ok((unit, info));
             }
             if got < BATCH as usize {
                 at = Cursor {
@@ -324,45 +198,73 @@ impl<D: Database> Store<D> {
         Ok((unit, info))
     }
 
-    /// A unit's head: subscription, lock and tenure (the rest of `collect_unit` left empty).
-    fn collect_head(&self, routing_key: &str, now: i64) -> Result<Unit> {
-        let r = [Param::Text(routing_key), Param::Int(now)];
-        let subscribed = self
-            .db
-            .returned_row("SELECT 1 FROM subscriptions WHERE thread_id = ?1", &r[..1])?;
-        let lock = self.live_lock(routing_key, now)?;
-        let tenure = lock
-            .as_ref()
-            .and_then(|(token, _)| self.tenures.export(routing_key, token, now));
-        Ok(Unit {
-            routing_key: routing_key.to_owned(),
-            subscribed,
-            lock,
-            tenure,
-            ..Unit::default()
-        })
+    /// Reads rows of one section from `at` on into `rows`, a batch, until the page's budget is
+    /// full, advancing `at` past each row taken. Returns the rows the batch read and whether the
+    /// page is full (the row that did not fit is left for the next page).
+    fn page_rows<T: MovedRow>(
+        &self,
+        fill: &mut Fill<'_>,
+        at: &mut Cursor,
+        rows: &mut Vec<T>,
+        after: &str,
+        order: &str,
+    ) -> Result<(usize, bool)> {
+        let table = T::TABLE;
+        let mut params = unit_params(table, fill.routing_key, fill.keys, fill.now);
+        let now_at = params.len();
+        let (pk, ps, pl) = (now_at + 1, now_at + 2, now_at + 3);
+        let key = at.key.clone();
+        params.push(Param::Text(&key));
+        params.push(Param::Int(at.seq));
+        params.push(Param::Int(BATCH));
+        // workerd wants every parameter named: the `?n = ?n` terms name those a section's
+        // cursor condition does not use.
+        let after = after
+            .replace("?K", &format!("?{pk}"))
+            .replace("?S", &format!("?{ps}"));
+        let sql = format!(
+            "SELECT {}, {} FROM {} t WHERE {} AND {} AND {after} AND ?{pk} = ?{pk} AND ?{ps} = ?{ps}
+             ORDER BY {order} LIMIT ?{pl}",
+            table.select_list(),
+            table.size_sql(),
+            table.name,
+            table.unit_sql(fill.keys.len()),
+            table.live_sql(&format!("?{now_at}")),
+        );
+        let read = self.db.exec(&sql, &params)?;
+        let got = read.len();
+        for row in read {
+            let c = cols(row);
+            let size =
+                ROW_OVERHEAD + usize::try_from(int(&c[c.len() - 1]).unwrap_or(0)).unwrap_or(0);
+            if fill.bytes > 0 && fill.bytes + size > fill.budget {
+                return Ok((got, true));
+            }
+            fill.bytes += size;
+            let row = T::read(&mut c.into_iter());
+            let (key, seq) = row.position();
+            if let Some(key) = key {
+                at.key = key.to_owned();
+            }
+            if let Some(seq) = seq {
+                at.seq = seq;
+            }
+            rows.push(row);
+        }
+        Ok((got, false))
     }
 
     /// The shape of the unit of `routing_key` as it is here now.
     fn shape(&self, routing_key: &str, keys: &[String], lock: bool, now: i64) -> Result<Shape> {
         let queue = self.db.returned_row(
-            &format!(
-                "SELECT 1 FROM queue_entries WHERE queue_key = ?1 AND {} LIMIT 1",
-                live::queue_row("?2")
-            ),
+            &format!("{} LIMIT 1", QUEUE.live_row_sql()),
             &[Param::Text(routing_key), Param::Int(now)],
         )?;
         let mut cache_keys = Vec::new();
         let mut list_keys = Vec::new();
         for key in keys {
             let p = [Param::Text(key), Param::Int(now)];
-            if self.db.returned_row(
-                &format!(
-                    "SELECT 1 FROM cache WHERE key = ?1 AND {}",
-                    live::cache("?2")
-                ),
-                &p,
-            )? {
+            if self.db.returned_row(&CACHE.live_row_sql(), &p)? {
                 cache_keys.push(key.clone());
             }
             if self
@@ -379,144 +281,5 @@ impl<D: Database> Store<D> {
             cache_keys,
             list_keys,
         })
-    }
-
-    /// Imports one page of a unit sealed by `source` (see the module comment): the first page
-    /// (`from` empty, with the unit's `shape`) is refused like a whole unit over live rows here;
-    /// each page is written once, in its own transaction, if it starts where the last one ended.
-    #[allow(clippy::too_many_arguments)]
-    pub fn import_page(
-        &self,
-        source: &str,
-        migration_id: &str,
-        page: &Unit,
-        seal_id: &str,
-        from: &str,
-        next: Option<&str>,
-        shape: Option<&Shape>,
-        now: i64,
-    ) -> Result<PageImport> {
-        validate::key("source", source)?;
-        validate::key("routingKey", &page.routing_key)?;
-        validate::key("sealId", seal_id)?;
-        Cursor::parse(from)?;
-        if let Some(next) = next {
-            Cursor::parse(next)?;
-        }
-        self.refuse_other_outgoing(migration_id)?;
-        let r = page.routing_key.as_str();
-        let done = self.db.transaction(&mut || {
-            self.db.exec(
-                "INSERT INTO handoff_sources (source, migration, drained) VALUES (?1, ?2, 0)
-                 ON CONFLICT (source) DO UPDATE SET migration = excluded.migration, drained = 0
-                 WHERE handoff_sources.migration <> excluded.migration",
-                &[Param::Text(source), Param::Text(migration_id)],
-            )?;
-            if self.db.returned_row(
-                "SELECT 1 FROM handoff_in WHERE routing_key = ?1 AND seal_id = ?2",
-                &[Param::Text(r), Param::Text(seal_id)],
-            )? {
-                return Ok(PageImport::Done(false));
-            }
-            let partial = self
-                .db
-                .exec(
-                    "SELECT seal_id, next_cursor FROM handoff_partial WHERE routing_key = ?1",
-                    &[Param::Text(r)],
-                )?
-                .into_iter()
-                .next()
-                .map(|row| {
-                    let mut c = cols(row).into_iter();
-                    (
-                        text(c.next().flatten()).unwrap_or_default(),
-                        text(c.next().flatten()).unwrap_or_default(),
-                    )
-                });
-            match &partial {
-                None if !from.is_empty() => return Ok(PageImport::Expect(String::new())),
-                None => {
-                    let shape = shape.ok_or_else(|| {
-                        Error::invalid("page", "a unit's first page must say its shape")
-                    })?;
-                    if self.imported(r)? || self.overlaps(r, shape, now)? {
-                        return Err(Error::storage(format!(
-                            "cannot import routing key {r:?} from {source}: this object already holds some of its rows"
-                        )));
-                    }
-                    self.raise_guard()?;
-                    self.clear_dead(r, shape)?;
-                }
-                Some((sealed, _)) if sealed != seal_id => {
-                    return Err(Error::storage(format!(
-                        "cannot import routing key {r:?} from {source}: another import of it is under way"
-                    )));
-                }
-                Some((_, expected)) if expected != from => {
-                    return Ok(PageImport::Expect(expected.clone()));
-                }
-                Some(_) => {}
-            }
-            self.write_rows(page)?;
-            self.write_tenure_rows(page, now)?;
-            Ok(match next {
-                Some(next) => {
-                    self.db.exec(
-                        "INSERT INTO handoff_partial (routing_key, source, seal_id, next_cursor)
-                         VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (routing_key) DO UPDATE SET next_cursor = excluded.next_cursor",
-                        &[
-                            Param::Text(r),
-                            Param::Text(source),
-                            Param::Text(seal_id),
-                            Param::Text(next),
-                        ],
-                    )?;
-                    PageImport::Expect(next.to_owned())
-                }
-                None => {
-                    if partial.is_some() {
-                        self.db.exec(
-                            "DELETE FROM handoff_partial WHERE routing_key = ?1",
-                            &[Param::Text(r)],
-                        )?;
-                    }
-                    self.db.exec(
-                        "INSERT INTO handoff_in (routing_key, source, seal_id) VALUES (?1, ?2, ?3)",
-                        &[Param::Text(r), Param::Text(source), Param::Text(seal_id)],
-                    )?;
-                    PageImport::Done(true)
-                }
-            })
-        })?;
-        // What was written this time (an `Expect` for the page sent means it was written).
-        let wrote = match &done {
-            PageImport::Done(now_done) => *now_done,
-            PageImport::Expect(at) => next == Some(at.as_str()),
-        };
-        if wrote {
-            self.note_unit_deadlines(page);
-            if let (Some(tenure), Some((token, expires_at))) = (&page.tenure, &page.lock) {
-                if tenure.token == *token {
-                    self.tenures.import(r, tenure, *expires_at, true, now);
-                }
-            }
-        }
-        if matches!(done, PageImport::Done(_)) {
-            self.note_owned(migration_id, r);
-        }
-        Ok(done)
-    }
-
-    /// Units being imported page by page here (for `inspect()`).
-    pub fn partial_imports(&self) -> Result<i64> {
-        Ok(self
-            .db
-            .exec("SELECT COUNT(*) FROM handoff_partial", &[])?
-            .into_iter()
-            .next()
-            .and_then(|r| r.into_iter().next())
-            .and_then(|v: Value| v.as_int())
-            .unwrap_or(0))
     }
 }

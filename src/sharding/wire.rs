@@ -23,9 +23,9 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::base::error::{Error, Result};
 use crate::guarantees::tenure::MovingTenure;
-use crate::sharding::handoff::{CacheRow, ListItemRow, ListRow, Migration, QueueRow, Unit};
-use crate::sharding::pages::{PageInfo, Shape};
+use crate::sharding::migration::Migration;
 use crate::sharding::routing::LayoutDesc;
+use crate::sharding::unit::{CacheRow, ListItemRow, ListRow, PageInfo, QueueRow, Shape, Unit};
 
 fn bad(what: &str) -> Error {
     Error::invalid("unit", format!("is malformed: {what}"))

@@ -4,9 +4,9 @@
 use crate::base::store::Store;
 use crate::model::lists::AppendOptions;
 use crate::platform::native_db::NativeDb;
-use crate::sharding::handoff::{Handed, Migration, Unit};
-use crate::sharding::pages::{PageImport, PageInfo};
+use crate::sharding::migration::{Handed, Migration};
 use crate::sharding::routing::LayoutDesc;
+use crate::sharding::unit::{PageImport, PageInfo, Unit};
 use crate::tests::support::{first, store, T0};
 
 const R: &str = "slack:C1:1.1";

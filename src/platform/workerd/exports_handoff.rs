@@ -8,9 +8,9 @@ use super::args::*;
 use super::StateCore;
 use crate::base::error::Error;
 use crate::sharding::admission::Caller;
-use crate::sharding::handoff::{Admission, DrainItem, Handed, Outgoing};
-use crate::sharding::pages::PageImport;
+use crate::sharding::migration::{Admission, DrainItem, Handed, Outgoing};
 use crate::sharding::routing::Scope;
+use crate::sharding::unit::PageImport;
 use crate::sharding::wire::{migration_from_js, set_page, shape_from_js, unit_from_js, unit_to_js};
 
 #[wasm_bindgen(typescript_custom_section)]
