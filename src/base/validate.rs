@@ -12,8 +12,14 @@ pub const MAX_KEY_BYTES: usize = 1024;
 
 /// Largest value (JSON text) we accept, in UTF-8 bytes: the 2 MB SQLite row limit less room for
 /// the key, the other columns of the row and a list item's retry receipts.
-pub const MAX_VALUE_BYTES: usize =
-    2_000_000 - MAX_KEY_BYTES - 128 - crate::guarantees::idempotency::MAX_LIST_RECEIPTS_BYTES;
+pub const MAX_VALUE_BYTES: usize = 2_000_000 - MAX_KEY_BYTES - 128 - MAX_LIST_RECEIPTS_BYTES;
+
+/// Most append ids one list item carries (see `idempotency`).
+pub const MAX_LIST_RECEIPTS: usize = 256;
+
+/// Bytes the receipts column can take at most: the cap times the longest entry (a 64-character
+/// request id, `@`, a 16-digit time, `,`).
+pub const MAX_LIST_RECEIPTS_BYTES: usize = MAX_LIST_RECEIPTS * (64 + 1 + 16 + 1);
 
 /// Longest TTL accepted. Any deadline must stay an exact integer in a JS number and a valid JS
 /// `Date` for `setAlarm`; a century is far past any practical TTL and far inside both limits.

@@ -54,8 +54,9 @@ pub const RECEIPT_WINDOW_MS: i64 = 120_000;
 /// attempt that starts at the very end of its budget and is slow to arrive finds its receipt.
 pub const MAX_RETRY_ELAPSED_MS: i64 = RECEIPT_WINDOW_MS / 2;
 
-/// Most append ids one list item carries.
-pub const MAX_LIST_RECEIPTS: usize = 256;
+/// The receipts a list item carries are bounded where the row budget is set (`validate`: a
+/// value's size limit leaves room for them), so the argument checks need nothing from here.
+pub use crate::base::validate::{MAX_LIST_RECEIPTS, MAX_LIST_RECEIPTS_BYTES};
 
 /// One attempt of a retry-safe call: the id its caller drew before the first attempt (a request
 /// id, or `acquireLock`'s token), and whether this attempt is a retry. Only a retry looks for what
@@ -168,9 +169,6 @@ impl ListReceipts {
         column
     }
 }
-
-/// Bytes the receipts column can take at most: the cap times the longest entry.
-pub const MAX_LIST_RECEIPTS_BYTES: usize = MAX_LIST_RECEIPTS * (64 + 1 + 16 + 1);
 
 #[cfg(test)]
 mod tests {
