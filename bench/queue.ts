@@ -1,4 +1,4 @@
-// What the queue-race mitigation (src/guarantees/tenure.rs) costs, per chat message, in the call sequences of
+// What the queue-race mitigation (src/guarantees/tenure/) costs, per chat message, in the call sequences of
 // chat 4.41's `queue` concurrency strategy (dist/index.js: handleQueueOrDebounce, drainQueue,
 // withHeldLock). Three kinds of unit, alternating one by one on one object so they share the load:
 // - `lock`: the bench's "one chat message" (lock strategy): dedupe setIfNotExists, isSubscribed,

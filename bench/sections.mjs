@@ -214,7 +214,7 @@ export function queueLines(s) {
 \`setIfNotExists\` and \`isSubscribed\` for every message; the holder \`acquireLock\`, its handler (\`get\` + \`set\` thread
 state, two \`appendToList\`), its drain, \`releaseLock\`. The second message of a pair (its own adapter, as another Worker
 request) is refused the lock and calls \`queueDepth\` and \`enqueue\`; the holder's drain starts right after the refusal, so
-its \`dequeue\` reaches the object before that entry, while the refusal's announcement is live (src/guarantees/tenure.rs). The
+its \`dequeue\` reaches the object before that entry, while the refusal's announcement is live (src/guarantees/tenure/). The
 object held that dequeue until the entry landed in ${fmt(q.held)} of ${fmt(q.pairs)} pairs (counted in the object: an \`enqueue\` arriving
 while a \`dequeue\` on its key was pending); then it answers the entry, the next \`dequeue\` is empty, the handler runs for the
 second message, the final \`dequeue\` is empty, \`releaseLock\`. A pair is ${fmt(k.pair.rpc * 2)} RPCs for the two messages: the second

@@ -200,7 +200,7 @@ export class BenchChatStateDO extends ChatStateDO {
 
   /**
    * Notes a dequeue whose answer comes later (the object holds a lock holder's final dequeue
-   * while a refused newcomer's entry is on its way: src/guarantees/tenure.rs), so an enqueue that arrives
+   * while a refused newcomer's entry is on its way: src/guarantees/tenure/), so an enqueue that arrives
    * meanwhile is counted (queue.ts). The answer itself is passed on unchanged.
    */
   override dequeue(...args: Parameters<ChatStateDO["dequeue"]>): ReturnType<ChatStateDO["dequeue"]> {

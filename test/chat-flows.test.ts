@@ -3,7 +3,7 @@
 // after every call at the adapter's surface, not only between adapter and object. The adapter
 // tells the object which flow a queueDepth / enqueue belongs to (ts/worker/lock-tracker.ts), so that the
 // object knows when a refused newcomer's entry has arrived and stops holding the holder's final
-// dequeue (src/guarantees/tenure.rs). The old tracker took "the flow whose call was answered in this turn"
+// dequeue (src/guarantees/tenure/). The old tracker took "the flow whose call was answered in this turn"
 // for the next call's: a holder's dequeue answered in the same timer tick as the newcomer's
 // delayed queueDepth or enqueue named the holder, the newcomer's entry counted as the holder's
 // own, and the holder's final dequeue was held for one patience (6 s) — two under burst, when the

@@ -1,4 +1,4 @@
-// chat's lock/queue race (vercel/chat#928), closed inside the object (src/guarantees/tenure.rs), tested with
+// chat's lock/queue race (vercel/chat#928), closed inside the object (src/guarantees/tenure/), tested with
 // a real Chat 4.41.1 bot. Two messages on one thread: the one that gets the lock handles its own
 // message and drains the queue; the other is refused the lock, asks queueDepth and enqueues.
 // Without the object's early grant, the second message is stranded when its enqueue lands after the
@@ -10,7 +10,7 @@
 // two handlers at once, every message handed to a handler (debounce: the newest); then the same
 // with Cloudflare-style faults on top.
 //
-// Measured with the object's early grant switched off (src/guarantees/tenure.rs answering every dequeue at once
+// Measured with the object's early grant switched off (src/guarantees/tenure/ answering every dequeue at once
 // and never handing over), on this kind of machine: the forced interleavings strand the second
 // message; random trials strand 51 of 120 under `queue` (burst and debounce open the window
 // rarely without faults: 0 of 120), and with faults 11, 5 and 7 of 60 under queue, burst and

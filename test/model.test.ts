@@ -22,7 +22,7 @@
 // FaultyChatStateDO (test/support/faulty-object.ts) behind a FaultyNamespace
 // (test/support/faulty-namespace.ts).
 //
-// Tenures (src/guarantees/tenure.rs): the object remembers, in memory only, each lock it granted — what the
+// Tenures (src/guarantees/tenure/): the object remembers, in memory only, each lock it granted — what the
 // holder's dequeues got, and the newcomers whose acquireLock it refused during it — and the
 // model mirrors that memory: a refused acquire announces the newcomer's enqueue (due within two
 // patiences; its queueDepth moves that to one patience; its enqueue fulfils it); a holder's
@@ -184,7 +184,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 
 // Random single calls seldom line up into what the early grant is about (a holder, a refused
 // newcomer and the holder's dequeues, on one key, while the lock is held), so sequences also get
-// fragments in the order chat makes those calls (src/guarantees/tenure.rs, "The race"): the holder `a`
+// fragments in the order chat makes those calls (src/guarantees/tenure/, "The race"): the holder `a`
 // acquires (and, as debounce does, enqueues its own message); the newcomer `b` is refused, asks
 // the depth and enqueues, each in the continuation of the last; the holder drains (rounds of
 // dequeues until one that got nothing); `b` tries again (granted the lock early, after a final dequeue);
@@ -704,7 +704,7 @@ async function runSequence(ops: Op[]): Promise<void> {
         if (!free && !tenure?.drained) {
           expect(result, where).toBeNull();
           // The refusal is announced, in memory and as a row (a holder the object has no tenure
-          // of, granted before a reset, gets one: src/guarantees/tenure.rs), and the adapter notes it.
+          // of, granted before a reset, gets one: src/guarantees/tenure/), and the adapter notes it.
           if (tenure === undefined) {
             tenure = restoredTenure(held!.token, []);
             m.tenures.set(op.k, tenure);

@@ -1,4 +1,4 @@
-// Online re-sharding in workerd (src/sharding/handoff.rs, docs/resharding.md): state written under one
+// Online re-sharding in workerd (src/sharding/, docs/resharding.md): state written under one
 // layout is found under the next, moved as it is used and drained in the background; a lock held
 // across the move keeps working, a queue drains across it, expired data stays behind, Workers
 // still on the old layout follow the keys, and a second layout change before the first drained

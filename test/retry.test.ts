@@ -150,7 +150,7 @@ describe("retries", () => {
 
   it("a dequeue the object held past the budget, whose reply is then lost, is still retried", async () => {
     // The holder's final empty dequeue is held while a refused newcomer's entry is on its way
-    // (src/guarantees/tenure.rs): up to two of the newcomer's patiences (its budget + 1 s), longer than the
+    // (src/guarantees/tenure/): up to two of the newcomer's patiences (its budget + 1 s), longer than the
     // holder's own budget. A reply lost after that must still be retried, or the dequeue's
     // answer — an entry already marked taken — would be lost with it.
     const budget: RetryOptions = { baseDelayMs: 1, maxDelayMs: 2, maxElapsedMs: 200 };

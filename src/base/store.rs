@@ -30,13 +30,13 @@ pub struct Store<D: Database> {
     /// Lock tenures of this instance (see `tenure`), in memory; their announcements are also
     /// rows, from which a restarted instance rebuilds them (see `announcements`).
     pub(crate) tenures: Tenures,
-    /// Where the migration drain stopped in each table (see `handoff`); memory only.
+    /// Where the migration drain stopped in each table (see `sharding`); memory only.
     pub(crate) drain_cursor: std::cell::RefCell<[Option<String>; 5]>,
     /// The `handoff_out` row, read once and kept current by the writes to it, so that a call
     /// with no migration going on pays no read for admission.
     pub(crate) outgoing_cache:
         std::cell::RefCell<Option<Option<crate::sharding::migration::Outgoing>>>,
-    /// Routing keys known to be this object's during a migration (see `handoff`).
+    /// Routing keys known to be this object's during a migration (see `sharding`).
     pub(crate) owned_memo: MemoSet<String>,
     /// Units a caller said stay on this object under a layout it cannot compute.
     pub(crate) stays: MemoSet<String>,
@@ -48,7 +48,7 @@ pub struct Store<D: Database> {
     /// The migrations this object receives units of, with whether they drained (see
     /// `admission`): read once, forgotten by every write to `handoff_sources`.
     pub(crate) incoming_cache: std::cell::RefCell<Option<Vec<(String, bool)>>>,
-    /// Units a new home refused, as this previous home remembers them (see `handoff_stuck`).
+    /// Units a new home refused, as this previous home remembers them (see `sharding::stuck`).
     pub(crate) stuck: crate::sharding::stuck::StuckUnits,
 }
 

@@ -16,7 +16,7 @@ impl<D: Database> Store<D> {
     /// object cannot compute: the caller supplies it). Units are found in key order from the
     /// in-memory drain cursor (which a full pass that finds nothing resets), so each pass over
     /// the tables reads every key once, not once per batch. A stuck unit (its new home refused
-    /// it, see `handoff_stuck`) is left out unless `with_stuck`: it must not head every batch.
+    /// it, see `sharding::stuck`) is left out unless `with_stuck`: it must not head every batch.
     pub fn drain_candidates(
         &self,
         limit: usize,

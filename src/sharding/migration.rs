@@ -66,7 +66,7 @@ pub enum Admission {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Handed {
     /// The unit, sealed for the asker: import it with this seal id. `page`, when the asker asked
-    /// for pages (see `handoff_pages`): where this part of the unit starts and ends.
+    /// for pages (see `sharding::pages`): where this part of the unit starts and ends.
     Unit {
         unit: Box<Unit>,
         seal_id: String,
@@ -113,11 +113,11 @@ pub struct HandoffInspection {
     pub markers: i64,
     /// Records of units imported here from previous homes not yet drained.
     pub imported_records: i64,
-    /// Units arriving here page by page, not all there yet (see `handoff_pages`).
+    /// Units arriving here page by page, not all there yet (see `sharding::pages`).
     pub partial_imports: i64,
     /// Previous homes this object is still receiving units from.
     pub receiving_from: Vec<String>,
-    /// Units a new home refused and that stay sealed here (see `handoff_stuck`; this instance's
+    /// Units a new home refused and that stay sealed here (see `sharding::stuck`; this instance's
     /// memory: after a restart the next drain step finds them again).
     pub stuck_count: i64,
     /// The first of them, with the reason each new home gave.

@@ -13,7 +13,7 @@
 //! hashing (Lamping & Veach, 2014): growing from N to N+1 shards moves only ~1/(N+1) of the keys,
 //! the minimum possible. Bucket *i* is the object `name` for i = 0 and `name:shard-i` above, names
 //! that do not depend on N: so growing 1 → N (or N → M) moves exactly the keys jump hashing moves,
-//! and the objects of the old layout that keep keys keep their names (see `handoff`). With a
+//! and the objects of the old layout that keep keys keep their names (see `sharding`). With a
 //! `shardKey` function the adapter calls it with the routing key of thread-scoped and
 //! thread-derived calls and uses its answer as the object name; other keys stay on `name`.
 
@@ -56,7 +56,7 @@ pub struct Route {
 }
 
 /// A layout an object can compute homes with (built-in hash sharding over `shards` objects
-/// named after `name`), sent to the objects of a migration (see `handoff`).
+/// named after `name`), sent to the objects of a migration (see `sharding`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Tsify)]
 pub struct LayoutDesc {
     pub name: String,

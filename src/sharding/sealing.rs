@@ -35,7 +35,7 @@ impl<D: Database> Store<D> {
     }
 
     /// [`Store::hand_over`], answering the part of the unit from `page`'s cursor that fits in its
-    /// byte budget (see `handoff_pages`); `None`: the whole unit, as builds before pages asked.
+    /// byte budget (see `sharding::pages`); `None`: the whole unit, as builds before pages asked.
     #[allow(clippy::too_many_arguments)]
     pub fn hand_over_page(
         &self,
@@ -155,7 +155,7 @@ impl<D: Database> Store<D> {
         })
     }
 
-    /// The new home `destination` refused the unit sealed here for it (see `handoff_stuck`).
+    /// The new home `destination` refused the unit sealed here for it (see `sharding::stuck`).
     pub fn note_stuck(&self, routing_key: &str, destination: &str, reason: &str, now: i64) -> bool {
         self.stuck.note(routing_key, destination, reason, now)
     }

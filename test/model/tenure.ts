@@ -1,5 +1,5 @@
 // The model of a lock tenure: what an object remembers of each lock it granted
-// (src/guarantees/tenure.rs) — the holder's last dequeue, whether it drained, the newcomers it
+// (src/guarantees/tenure/) — the holder's last dequeue, whether it drained, the newcomers it
 // refused and awaits (announcements, src/guarantees/announcements.rs) — and, for the re-sharding
 // model, the plain rule of a held lock: one owner at a time, granted again once released.
 import type { Lock } from "chat";
@@ -17,7 +17,7 @@ export interface Announcement {
 }
 
 /**
- * A grant of a lock (a plain one or an early grant) as the object remembers it: src/guarantees/tenure.rs. It
+ * A grant of a lock (a plain one or an early grant) as the object remembers it: src/guarantees/tenure/. It
  * expires with the lock it granted (the model's `locks` entry with the same token).
  */
 export interface Tenure {

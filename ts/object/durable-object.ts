@@ -97,7 +97,7 @@ export class ChatStateDO extends DurableObject<unknown> {
   /**
    * `token`: the caller's (a `retry` that finds it holding the lock gets the lock back).
    * `patienceMs`: how long the caller may take between its calls (its retry budget): a refused
-   * acquire is expected to enqueue within it (src/guarantees/tenure.rs).
+   * acquire is expected to enqueue within it (src/guarantees/tenure/).
    */
   acquireLock(threadId: string, ttlMs: number, token?: string, retry?: boolean, patienceMs?: number, via?: Via): Answer<Lock | null> {
     const args = [threadId, ttlMs, token, retry, patienceMs];
@@ -107,7 +107,7 @@ export class ChatStateDO extends DurableObject<unknown> {
         this.#held.written(threadId);
         return this.#settle(answer);
       }
-      // Held until the holder's next call settles it (src/guarantees/tenure.rs, "Unknown is not final").
+      // Held until the holder's next call settles it (src/guarantees/tenure/, "Unknown is not final").
       const ask = (): Lock | null | number => {
         const admission = this.#core.admit(threadId, true, via?.from, via?.migration?.id, via?.self);
         if (admission !== undefined) throw new MovedWhileHeld();
@@ -129,7 +129,7 @@ export class ChatStateDO extends DurableObject<unknown> {
   /**
    * The oldest live entry's JSON text, or null. A retry (same `requestId`) gets the same entry.
    * `holder`: the caller's lock token on `threadId`. A holder's final dequeue may be held while
-   * a refused newcomer's entry is on its way (src/guarantees/tenure.rs).
+   * a refused newcomer's entry is on its way (src/guarantees/tenure/).
    */
   dequeue(threadId: string, requestId?: string, retry?: boolean, holder?: string, via?: Via): Answer<string | null> {
     const args = [threadId, requestId, retry, holder];

@@ -1,4 +1,4 @@
-// The shell side of online re-sharding. src/sharding/handoff.rs holds the protocol, its states and the
+// The shell side of online re-sharding. src/sharding/ holds the protocol, its states and the
 // invariants (docs/resharding.md is the long form); the core decides everything. What is here is
 // what only an object's JavaScript can do: await another object (a new home pulling a unit from
 // its previous home, a previous home draining in its alarm), and keep a call waiting meanwhile.
@@ -209,7 +209,7 @@ export class HandoffShell {
    * Before this object takes part in another migration than the one it was a previous home of
    * (as a previous home or a new home): that one, drained, is retired — its new homes told it
    * drained (if a reset cut that short) and that they must no longer take its word for it, then
-   * its record forgotten (src/sharding/handoff.rs, `forget_outgoing`). Null when there is nothing to do,
+   * its record forgotten (src/sharding/, `forget_outgoing`). Null when there is nothing to do,
    * the common case: the caller goes on synchronously. An undrained one is left for the core to
    * refuse (two migrations at once).
    */

@@ -1,4 +1,4 @@
-// Dequeues the object holds (src/guarantees/tenure.rs explains why): while a newcomer whose acquireLock was
+// Dequeues the object holds (src/guarantees/tenure/ explains why): while a newcomer whose acquireLock was
 // refused has not enqueued yet, the core answers the holder's final empty dequeue with a time
 // (Unix ms) instead of null. This keeps that reply pending and asks the core again, with the same
 // arguments, whenever the key is written and at that time, until it answers an entry or null.

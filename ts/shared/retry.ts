@@ -149,7 +149,7 @@ export interface CallSite {
 }
 
 /**
- * The longest the object may keep one call waiting on purpose (src/guarantees/tenure.rs, `MAX_WAIT_MS`: two
+ * The longest the object may keep one call waiting on purpose (src/guarantees/tenure/, `MAX_WAIT_MS`: two
  * of the longest patiences a caller may declare, `MAX_RETRY_ELAPSED_MS` + 1 s each).
  */
 export const MAX_HOLD_MS = 2 * (MAX_RETRY_ELAPSED_MS + 1_000);

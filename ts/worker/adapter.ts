@@ -401,7 +401,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
     } else {
       via = this.#via(routing, object, key, call, argument);
     }
-    // Only a dequeue and an acquireLock may be held by the object (src/guarantees/tenure.rs): an acquire for
+    // Only a dequeue and an acquireLock may be held by the object (src/guarantees/tenure/): an acquire for
     // at most ACQUIRE_HOLD_MS (1 s), which a budget smaller than that would not survive. Its retry
     // is safe however late: it carries its token, and one granted meanwhile finds it holding.
     const session = new RetrySession(this.#retry, this.#logger, method === "dequeue" || method === "acquireLock");

@@ -1,5 +1,5 @@
 // What one adapter instance knows about the locks it holds and the acquires it was refused, per
-// key — so that its queue calls can tell the object whose flow they belong to (src/guarantees/tenure.rs):
+// key — so that its queue calls can tell the object whose flow they belong to (src/guarantees/tenure/):
 // a dequeue carries the token of the lock it drains under (a *retried* dequeue whose token no
 // longer holds the lock gets null: the object's fence against a second handler), and a refused
 // newcomer's `queueDepth` and `enqueue` carry the token of its refused acquire, so the object
@@ -31,7 +31,7 @@
 // whole debounce and drain (a retry's backoff), which is the plain #928 race, no worse than
 // without the mitigation. Whatever the guess, no data is ever changed by a hint: a wrong one only
 // makes the object wait for an announced entry until its deadline, or stop waiting early, and the
-// object itself ignores a "holder's own" enqueue that cannot be one (src/guarantees/tenure.rs).
+// object itself ignores a "holder's own" enqueue that cannot be one (src/guarantees/tenure/).
 
 interface Held {
   token: string;

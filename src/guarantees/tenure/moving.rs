@@ -4,7 +4,7 @@
 use super::patience::{MAX_PATIENCE_MS, MAX_WAIT_MS};
 use super::state::{Announcement, LastDequeue, Tenure, Tenures};
 
-/// A tenure as it moves with its unit to the unit's new home (src/sharding/handoff.rs, docs/resharding.md
+/// A tenure as it moves with its unit to the unit's new home (src/sharding/, docs/resharding.md
 /// "Spec: units"): everything this instance knows of it, so the new home holds the holder's final
 /// dequeue and grants the lock early exactly as this one would have. Times are absolute (Unix ms).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

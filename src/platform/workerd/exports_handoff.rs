@@ -19,7 +19,7 @@ export interface UnitPage { unit: unknown[]; from: string; next: string | null; 
 
 #[wasm_bindgen]
 impl StateCore {
-    // ---- re-sharding (see `handoff`) ----------------------------------------------------
+    // ---- re-sharding (see `sharding`) ----------------------------------------------------
 
     /// The routing key of a call: `threadScoped` calls route by their thread id, cache and list
     /// keys by the thread id they embed or by themselves.
@@ -108,9 +108,9 @@ impl StateCore {
 
     /// A new home asks this previous home for a unit (see `Store::hand_over`).
     /// Answers `{ handed: "unit", unit, sealId } | { handed: "nothing" } | { handed: "moved",
-    /// object }` (see `handoff_wire` for the unit's shape). With `pageBytes`, the part of the
+    /// object }` (see `sharding::wire` for the unit's shape). With `pageBytes`, the part of the
     /// unit from cursor `from` (`""`: the first) that fits, with `from`, `next` and, on the first,
-    /// `shape` (see `handoff_pages`); without, the whole unit, as builds before pages asked.
+    /// `shape` (see `sharding::pages`); without, the whole unit, as builds before pages asked.
     #[wasm_bindgen(js_name = handOver, unchecked_return_type = "Handed")]
     #[allow(clippy::too_many_arguments)]
     pub fn hand_over(
@@ -182,7 +182,7 @@ impl StateCore {
         Ok(unit_to_js(&unit))
     }
 
-    /// The part of the unit from cursor `from` that fits in `pageBytes` (see `handoff_pages`):
+    /// The part of the unit from cursor `from` that fits in `pageBytes` (see `sharding::pages`):
     /// `{ unit, from, next, shape? }`.
     #[wasm_bindgen(js_name = collectPage, unchecked_return_type = "UnitPage")]
     pub fn collect_page(
@@ -239,7 +239,7 @@ impl StateCore {
         })
     }
 
-    /// The byte budget of a page (`handoff_pages::PAGE_BYTES`).
+    /// The byte budget of a page (`sharding::pages::PAGE_BYTES`).
     #[wasm_bindgen(js_name = pageBytes)]
     pub fn page_bytes() -> f64 {
         crate::sharding::pages::PAGE_BYTES as f64
@@ -329,7 +329,7 @@ impl StateCore {
             .map_err(js_error)
     }
 
-    /// A new home refused the unit sealed for it (see `handoff_stuck`).
+    /// A new home refused the unit sealed for it (see `sharding::stuck`).
     #[wasm_bindgen(js_name = noteStuck)]
     pub fn note_stuck(&self, routing_key: &str, destination: &str, reason: &str) -> bool {
         self.store
@@ -342,7 +342,7 @@ impl StateCore {
         u32::try_from(self.store.stuck_count()).unwrap_or(u32::MAX)
     }
 
-    /// How long the alarm waits before offering stuck units again (`handoff_stuck::RETRY_MS`).
+    /// How long the alarm waits before offering stuck units again (`sharding::stuck::RETRY_MS`).
     #[wasm_bindgen(js_name = stuckRetryMs)]
     pub fn stuck_retry_ms() -> f64 {
         crate::sharding::stuck::RETRY_MS as f64
