@@ -417,6 +417,13 @@ export async function reshardDrain(env: Env, tag: string, threads: number, sampl
   };
 }
 
+/** A 1 → SHARDS layout change named `base`, its `threads` threads preloaded at the old object. */
+async function preparedChange(env: Env, base: string, threads: number) {
+  const layout = new Layout({ name: base, shards: SHARDS }, "");
+  await preload(env, base, 0, threads);
+  return { base, layout, objects: layout.objectNames() };
+}
+
 export interface CallsFigures {
   threads: number;
   firstTouch: CallFigures;
@@ -432,10 +439,7 @@ export interface CallsFigures {
  * nothing stored. Then the alarm is let go, and the rest drains in the background, timed.
  */
 export async function reshardCalls(env: Env, tag: string, threads: number, samples: number): Promise<CallsFigures> {
-  const base = `reshard-calls-${tag}`;
-  const layout = new Layout({ name: base, shards: SHARDS }, "");
-  const objects = layout.objectNames();
-  await preload(env, base, 0, threads);
+  const { base, layout, objects } = await preparedChange(env, `reshard-calls-${tag}`, threads);
   // Also creates the new objects (schema), outside the samples.
   for (const name of objects) await env.OURS.getByName(name).benchPauseAlarm(true);
   const grown = newLayoutAdapter(env, base);
@@ -544,11 +548,8 @@ export interface MessageFigures {
  * and each new object pulls one unit, so the figures are a thread's own first touch.
  */
 export async function reshardMessage(env: Env, tag: string, threads: number, samples: number): Promise<MessageFigures> {
-  const base = `reshard-msg-${tag}`;
-  const layout = new Layout({ name: base, shards: SHARDS }, "");
-  const objects = layout.objectNames();
   const t0 = Date.now();
-  await preload(env, base, 0, threads);
+  const { base, layout, objects } = await preparedChange(env, `reshard-msg-${tag}`, threads);
   await env.OURS.getByName(base).benchPreloadChannels(RESHARD_CHANNELS, 100);
   const preloadMs = Date.now() - t0;
   const movers = moving(layout, base, range(0, threads));

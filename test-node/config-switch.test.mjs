@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { parseJsonc, readmeBlock, root, startWranglerDev, stop, stopAll, workerCalls as calls } from "./support.mjs";
+import { parseJsonc, readBackCalls, readmeBlock, root, startWranglerDev, stop, stopAll, workerCalls as calls } from "./support.mjs";
 
 const scratch = join(root, ".tools", "config-switch");
 const persist = join(scratch, "state");
@@ -39,15 +39,7 @@ const resharded = { name: "switch", shards: 4, migrateFrom: { name: "switch" } }
 const threads = Array.from({ length: 12 }, (_, i) => `slack:C${i}:1.${i}`);
 const entry = (n) => ({ enqueuedAt: 1, expiresAt: Date.now() + 3_600_000, message: { n } });
 /** Every key's state, read through `options`' layout; `locks` are the tokens taken at the start. */
-const readAll = (runtime, options, locks) =>
-  calls(runtime, options, threads.flatMap((t, i) => [
-    ["isSubscribed", t],
-    ["get", `thread-state:${t}`],
-    ["getList", `msg-history:${t}`],
-    ["queueDepth", t],
-    ["acquireLock", t, 1_000],
-    ["extendLock", locks[i], 3_600_000],
-  ]));
+const readAll = (runtime, options, locks) => calls(runtime, options, readBackCalls(threads, locks));
 const expected = threads.flatMap((_, i) => [true, { i }, [`m${i}`], 1, null, true]);
 
 test("state written under `migrations` is read under `exports`, then re-sharded there through ctx.exports", { timeout: 480_000 }, async () => {

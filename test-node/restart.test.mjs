@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { root, startWranglerDev, stop, stopAll, workerCalls as calls } from "./support.mjs";
+import { readBackCalls, root, startWranglerDev, stop, stopAll, workerCalls as calls } from "./support.mjs";
 
 const persist = join(root, ".tools", "restart-test", "state");
 const config = join(root, "test-node", "wrangler.jsonc");
@@ -100,14 +100,7 @@ test("a runtime restart with persisted storage keeps all state", { timeout: 300_
     shardsBefore.map(({ databaseBytes, ...rest }) => rest),
   );
   assert.equal(shardsAfter.filter((s) => s.subscriptions > 0).length > 1, true, "spread over several objects");
-  const reads = await calls(runtime, sharded, threads.flatMap((t, i) => [
-    ["isSubscribed", t],
-    ["get", `thread-state:${t}`],
-    ["getList", `msg-history:${t}`],
-    ["queueDepth", t],
-    ["acquireLock", t, 1_000],
-    ["extendLock", shardLocks[i], 3_600_000],
-  ]));
+  const reads = await calls(runtime, sharded, readBackCalls(threads, shardLocks));
   assert.deepEqual(reads, threads.flatMap((_, i) => [true, { i }, [i], 1, null, true]));
   await stopRuntime(runtime);
   console.log(`restart: ${threads.length + 2} subscriptions, ${threads.length + 1} locks, values, lists and queues in 5 objects kept across a runtime restart`);

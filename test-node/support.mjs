@@ -162,3 +162,19 @@ export async function workerCalls(runtime, options, list) {
     return r.value;
   });
 }
+
+/**
+ * The calls that read each thread's state back through a layout — its subscription, thread state,
+ * history and queue, that its lock is still held (a new acquire is refused) and still its holder's
+ * (`locks[i]` extends) — as the tests that change a layout or restart the runtime compare them.
+ */
+export function readBackCalls(threads, locks) {
+  return threads.flatMap((t, i) => [
+    ["isSubscribed", t],
+    ["get", `thread-state:${t}`],
+    ["getList", `msg-history:${t}`],
+    ["queueDepth", t],
+    ["acquireLock", t, 1_000],
+    ["extendLock", locks[i], 3_600_000],
+  ]);
+}

@@ -140,13 +140,20 @@ test("the Vite template installs with the packed tarball", { timeout: 600_000 },
   console.log(`vite: installed vite ${version("vite")}, @cloudflare/vite-plugin ${version("@cloudflare/vite-plugin")}, wrangler ${version("wrangler")} in ${seconds(t0)}`);
 });
 
-test("vite dev runs the Worker on the packed package", { timeout: 300_000 }, async () => {
-  assert.ok(installed, "not installed (see the install test)");
+/** Runs `vite <command>` on a free port, checks the Worker it serves, stops it; answers the time. */
+async function servesAndPasses(command) {
   const t0 = Date.now();
   const port = await freePort(30000);
-  const proc = await serve("vite dev", process.execPath, [vite, "dev", "--host", "127.0.0.1", "--port", String(port), "--strictPort"], port);
-  await checkThenStop(port, "vite-dev", proc);
-  console.log(`vite: vite dev served and passed in ${seconds(t0)}`);
+  const args = [vite, command, "--host", "127.0.0.1", "--port", String(port), "--strictPort"];
+  const proc = await serve(`vite ${command}`, process.execPath, args, port);
+  await checkThenStop(port, `vite-${command}`, proc);
+  return seconds(t0);
+}
+
+test("vite dev runs the Worker on the packed package", { timeout: 300_000 }, async () => {
+  assert.ok(installed, "not installed (see the install test)");
+  const took = await servesAndPasses("dev");
+  console.log(`vite: vite dev served and passed in ${took}`);
 });
 
 test("vite build writes the Worker, its wasm and a deployable wrangler.json", { timeout: 300_000 }, async () => {
@@ -185,11 +192,8 @@ test("vite build writes the Worker, its wasm and a deployable wrangler.json", { 
 
 test("vite preview runs the built Worker", { timeout: 300_000 }, async () => {
   assert.ok(build, "not built (see the build test)");
-  const t0 = Date.now();
-  const port = await freePort(30000);
-  const proc = await serve("vite preview", process.execPath, [vite, "preview", "--host", "127.0.0.1", "--port", String(port), "--strictPort"], port);
-  await checkThenStop(port, "vite-preview", proc);
-  console.log(`vite: vite preview served the build and passed in ${seconds(t0)}`);
+  const took = await servesAndPasses("preview");
+  console.log(`vite: vite preview served the build and passed in ${took}`);
 });
 
 test("wrangler dev runs the built dist/<name>/wrangler.json", { timeout: 300_000 }, async () => {

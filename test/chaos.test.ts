@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, it, vi } from "vitest";
 import { runChaos, summary } from "./support/chaos/runner.js";
 import { DEFAULTS } from "./support/chaos/scenario.js";
 import type { Strategy } from "./support/chaos/bot.js";
-import { mockSlackFetch } from "./support/slack-bot.js";
+import { mockSlackFetch, withMockedSlack } from "./support/slack-bot.js";
 
 const bindings = env as unknown as Record<string, string | undefined>;
 const number = (name: string): number | undefined => {
@@ -48,8 +48,7 @@ const strategies = (bindings.CHAOS_STRATEGIES ?? "queue,debounce,burst")
 
 const none = { before: 0, after: 0 };
 
-beforeAll(() => void mockSlackFetch());
-afterAll(() => vi.restoreAllMocks());
+withMockedSlack();
 
 describe("chaos: every guarantee at once", () => {
   for (const seed of seeds()) {

@@ -11,14 +11,13 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createCloudflareState, type RetryOptions } from "../ts/index.js";
 import { FaultyNamespace, randomFaults } from "./support/faulty-namespace.js";
 import { faultSeed, seededRandom } from "./support/random.js";
-import { RecordingBot, collectingLogger, mockSlackFetch } from "./support/slack-bot.js";
+import { RecordingBot, collectingLogger, mockSlackFetch, withMockedSlack } from "./support/slack-bot.js";
 
 const THREADS = 8;
 const PER_THREAD = 26;
 let runs = 0;
 
-beforeAll(() => void mockSlackFetch());
-afterAll(() => vi.restoreAllMocks());
+withMockedSlack();
 
 async function run(retry: false | RetryOptions | undefined, seed: number) {
   const faulty = new FaultyNamespace(env.CHAT_STATE, randomFaults(seededRandom(seed), { before: 0.065, after: 0.065 }), {

@@ -23,7 +23,7 @@ import { FaultyNamespace, randomFaults } from "./support/faulty-namespace.js";
 import { InstrumentedState, type CallRecord } from "./support/instrumented-state.js";
 import { faultSeed, seededRandom } from "./support/random.js";
 import { sleep } from "./helpers.js";
-import { RecordingBot, adapterOn, collectingLogger, gate, mockSlackFetch } from "./support/slack-bot.js";
+import { RecordingBot, adapterOn, collectingLogger, gate, mockSlackFetch, withMockedSlack } from "./support/slack-bot.js";
 
 const DEBOUNCE_MS = 15;
 /** Half the adapter's default patience (5 s retry budget + 1 s): a held dequeue lasts a patience. */
@@ -31,8 +31,7 @@ const NOT_HELD_MS = 3_000;
 const TRIALS = 40;
 let runs = 0;
 
-beforeAll(() => void mockSlackFetch());
-afterAll(() => vi.restoreAllMocks());
+withMockedSlack();
 
 
 const messageOf = (c: CallRecord) => (c.args[1] as QueueEntry | undefined)?.message?.id;

@@ -13,10 +13,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createCloudflareState } from "../ts/index.js";
 import { FaultyNamespace, randomFaults } from "./support/faulty-namespace.js";
 import { faultSeed, seededRandom } from "./support/random.js";
-import { RecordingBot, collectingLogger, mockSlackFetch } from "./support/slack-bot.js";
+import { RecordingBot, collectingLogger, mockSlackFetch, withMockedSlack } from "./support/slack-bot.js";
 
-beforeAll(() => void mockSlackFetch());
-afterAll(() => vi.restoreAllMocks());
+withMockedSlack();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const given = Number((env as unknown as Record<string, string | undefined>).FAULT_SEED);

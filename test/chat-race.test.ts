@@ -24,7 +24,7 @@ import { FaultyNamespace, randomFaults } from "./support/faulty-namespace.js";
 import { InstrumentedState, type Hook } from "./support/instrumented-state.js";
 import { faultSeed, seededRandom } from "./support/random.js";
 import { sleep } from "./helpers.js";
-import { RecordingBot, adapterOn, collectingLogger, gate, mockSlackFetch } from "./support/slack-bot.js";
+import { RecordingBot, adapterOn, collectingLogger, gate, mockSlackFetch, withMockedSlack } from "./support/slack-bot.js";
 
 const TRIALS = 120;
 const DEBOUNCE_MS = 15;
@@ -32,8 +32,7 @@ const DEBOUNCE_MS = 15;
 const PARALLEL = 2;
 let runs = 0;
 
-beforeAll(() => void mockSlackFetch());
-afterAll(() => vi.restoreAllMocks());
+withMockedSlack();
 
 /** A connected adapter, by default on a fresh object. */
 const raceAdapter = (namespace: unknown, name = `race-${runs++}`, logger = collectingLogger()) => adapterOn(namespace, name, logger);

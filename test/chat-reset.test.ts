@@ -12,10 +12,9 @@ import { CHANNEL_ID, nextTs, threadIdOf } from "../examples/bot/demo/slack.mjs";
 import { createCloudflareState, type CloudflareDOStateAdapter } from "../ts/index.js";
 import type { ResettableMethod } from "./support/faulty-object.js";
 import { InstrumentedState, type Hook } from "./support/instrumented-state.js";
-import { RecordingBot, mockSlackFetch } from "./support/slack-bot.js";
+import { RecordingBot, mockSlackFetch, withMockedSlack } from "./support/slack-bot.js";
 
-beforeAll(() => void mockSlackFetch());
-afterAll(() => vi.restoreAllMocks());
+withMockedSlack();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let runs = 0;

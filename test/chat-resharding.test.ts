@@ -7,10 +7,9 @@ import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createCloudflareState } from "../ts/index.js";
 import { stubFor } from "./helpers.js";
-import { RecordingBot, collectingLogger, mockSlackFetch } from "./support/slack-bot.js";
+import { RecordingBot, collectingLogger, mockSlackFetch, withMockedSlack } from "./support/slack-bot.js";
 
-beforeAll(() => void mockSlackFetch());
-afterAll(() => vi.restoreAllMocks());
+withMockedSlack();
 
 const THREADS = 8;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

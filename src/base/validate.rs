@@ -31,19 +31,26 @@ pub fn key<'a>(argument: &'static str, key: &'a str) -> Result<&'a str> {
     if key.is_empty() {
         return Err(Error::invalid(argument, "must be a non-empty string"));
     }
-    if key.len() > MAX_KEY_BYTES {
-        return Err(Error::invalid(
-            argument,
-            format!(
-                "is {} bytes long; the limit is {MAX_KEY_BYTES} bytes",
-                key.len()
-            ),
-        ));
-    }
+    at_most(argument, key.len(), MAX_KEY_BYTES, |n| {
+        format!("is {n} bytes long; the limit is {MAX_KEY_BYTES} bytes")
+    })?;
     if key.contains('\0') {
         return Err(Error::invalid(argument, "must not contain a NUL character"));
     }
     Ok(key)
+}
+
+/// A size check: `len` (bytes) at most `max`, else the error `describe(len)` says.
+fn at_most(
+    argument: &'static str,
+    len: usize,
+    max: usize,
+    describe: impl FnOnce(usize) -> String,
+) -> Result<()> {
+    if len > max {
+        return Err(Error::invalid(argument, describe(len)));
+    }
+    Ok(())
 }
 
 /// A lock token chosen by the caller (`acquireLock`): 16 to 128 characters of `[A-Za-z0-9_-]`.
@@ -87,15 +94,9 @@ pub fn value<'a>(argument: &'static str, json: &'a str) -> Result<&'a str> {
             "must be JSON text, got an empty string",
         ));
     }
-    if json.len() > MAX_VALUE_BYTES {
-        return Err(Error::invalid(
-            argument,
-            format!(
-                "serialises to {} bytes; the limit is {MAX_VALUE_BYTES} bytes (one SQLite row is at most 2 MB)",
-                json.len()
-            ),
-        ));
-    }
+    at_most(argument, json.len(), MAX_VALUE_BYTES, |n| {
+        format!("serialises to {n} bytes; the limit is {MAX_VALUE_BYTES} bytes (one SQLite row is at most 2 MB)")
+    })?;
     Ok(json)
 }
 

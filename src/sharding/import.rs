@@ -11,6 +11,29 @@ use crate::sharding::pages::Cursor;
 use crate::sharding::unit::{cols, text, PageImport, Shape, Unit};
 
 impl<D: Database> Store<D> {
+    /// The start of every import, whole or a page, inside its transaction: records that this
+    /// object receives units of `source` in this migration — a record of an earlier migration
+    /// from the same source (drained, or it could not have started this one) gives way to this
+    /// one — and answers whether this seal of the unit was imported already (a resent message).
+    fn note_source_and_check_imported(
+        &self,
+        source: &str,
+        migration_id: &str,
+        routing_key: &str,
+        seal_id: &str,
+    ) -> Result<bool> {
+        self.db.exec(
+            "INSERT INTO handoff_sources (source, migration, drained) VALUES (?1, ?2, 0)
+             ON CONFLICT (source) DO UPDATE SET migration = excluded.migration, drained = 0
+             WHERE handoff_sources.migration <> excluded.migration",
+            &[Param::Text(source), Param::Text(migration_id)],
+        )?;
+        self.db.returned_row(
+            "SELECT 1 FROM handoff_in WHERE routing_key = ?1 AND seal_id = ?2",
+            &[Param::Text(routing_key), Param::Text(seal_id)],
+        )
+    }
+
     /// Imports a unit from `source` sealed with `seal_id`: its rows and the record, in one
     /// transaction. A second import of the same seal changes nothing. A unit this object already
     /// holds rows of is refused (a conflict: nothing is overwritten).
@@ -28,18 +51,7 @@ impl<D: Database> Store<D> {
         let r = unit.routing_key.as_str();
         self.forget_incoming();
         let imported = self.db.transaction(&mut || {
-            // A record of an earlier migration from the same source (drained, or it could not
-            // have started this one) gives way to this one.
-            self.db.exec(
-                "INSERT INTO handoff_sources (source, migration, drained) VALUES (?1, ?2, 0)
-                 ON CONFLICT (source) DO UPDATE SET migration = excluded.migration, drained = 0
-                 WHERE handoff_sources.migration <> excluded.migration",
-                &[Param::Text(source), Param::Text(migration_id)],
-            )?;
-            if self.db.returned_row(
-                "SELECT 1 FROM handoff_in WHERE routing_key = ?1 AND seal_id = ?2",
-                &[Param::Text(r), Param::Text(seal_id)],
-            )? {
+            if self.note_source_and_check_imported(source, migration_id, r, seal_id)? {
                 return Ok(false);
             }
             // A part of the unit may live here already under a layout that kept parts apart
@@ -164,16 +176,7 @@ impl<D: Database> Store<D> {
         self.refuse_other_outgoing(migration_id)?;
         let r = page.routing_key.as_str();
         let done = self.db.transaction(&mut || {
-            self.db.exec(
-                "INSERT INTO handoff_sources (source, migration, drained) VALUES (?1, ?2, 0)
-                 ON CONFLICT (source) DO UPDATE SET migration = excluded.migration, drained = 0
-                 WHERE handoff_sources.migration <> excluded.migration",
-                &[Param::Text(source), Param::Text(migration_id)],
-            )?;
-            if self.db.returned_row(
-                "SELECT 1 FROM handoff_in WHERE routing_key = ?1 AND seal_id = ?2",
-                &[Param::Text(r), Param::Text(seal_id)],
-            )? {
+            if self.note_source_and_check_imported(source, migration_id, r, seal_id)? {
                 return Ok(PageImport::Done(false));
             }
             let partial = self

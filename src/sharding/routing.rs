@@ -177,26 +177,19 @@ mod tests {
 
     #[test]
     fn thread_derived_keys_route_by_their_id() {
-        assert_eq!(
-            routing_key(Scope::Key, "thread-state:slack:C1:1.2"),
-            ("slack:C1:1.2", true)
-        );
-        assert_eq!(
-            routing_key(Scope::Key, "msg-history:slack:C1"),
-            ("slack:C1", true)
-        );
-        assert_eq!(
-            routing_key(Scope::Key, "dedupe:slack:m1"),
-            ("dedupe:slack:m1", false)
-        );
-        assert_eq!(
-            routing_key(Scope::Key, "thread-state:"),
-            ("thread-state:", false)
-        );
-        assert_eq!(
-            routing_key(Scope::Thread, "chat:callback:x"),
-            ("chat:callback:x", true)
-        );
+        for (scope, key, expected) in [
+            (
+                Scope::Key,
+                "thread-state:slack:C1:1.2",
+                ("slack:C1:1.2", true),
+            ),
+            (Scope::Key, "msg-history:slack:C1", ("slack:C1", true)),
+            (Scope::Key, "dedupe:slack:m1", ("dedupe:slack:m1", false)),
+            (Scope::Key, "thread-state:", ("thread-state:", false)),
+            (Scope::Thread, "chat:callback:x", ("chat:callback:x", true)),
+        ] {
+            assert_eq!(routing_key(scope, key), expected, "{key}");
+        }
     }
 
     #[test]

@@ -10,34 +10,39 @@ use crate::sharding::migration::{Handed, Migration};
 use crate::sharding::unit::{cols, int, text};
 
 impl<D: Database> Store<D> {
-    /// A new home `destination` asks for the unit of `routing_key` (on a call, or draining).
-    /// Seals it for the asker (one transaction) and answers its rows; or answers that nothing of
-    /// it is here (under a layout this object cannot compute, after writing the one-row marker
-    /// that sends later callers to `destination`).
-    pub fn hand_over(
+    /// The seal: from this row on, this object serves `routing_key` to nobody. `confirmed`: the
+    /// new home already has all of it (a unit with no rows here, under a layout this object
+    /// cannot compute: the row stays as the marker saying where the unit went).
+    fn write_seal(
         &self,
         routing_key: &str,
         destination: &str,
-        migration: &Migration,
-        self_name: &str,
         seal_id: &str,
+        confirmed: bool,
         now: i64,
-    ) -> Result<Handed> {
-        self.hand_over_page(
-            routing_key,
-            destination,
-            migration,
-            self_name,
-            seal_id,
-            None,
-            now,
-        )
+    ) -> Result<()> {
+        self.db.exec(
+            "INSERT INTO handoff_sealed (routing_key, destination, seal_id, confirmed, sealed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            &[
+                Param::Text(routing_key),
+                Param::Text(destination),
+                Param::Text(seal_id),
+                Param::Int(i64::from(confirmed)),
+                Param::Int(now),
+            ],
+        )?;
+        Ok(())
     }
 
-    /// [`Store::hand_over`], answering the part of the unit from `page`'s cursor that fits in its
-    /// byte budget (see `sharding::pages`); `None`: the whole unit, as builds before pages asked.
+    /// A new home `destination` asks for the unit of `routing_key` (on a call, or draining).
+    /// Seals it for the asker (one transaction) and answers its rows — with `page` (a cursor and
+    /// a byte budget, see `sharding::pages`) the part of the unit from that cursor that fits in
+    /// the budget; `None`, the whole unit, as builds before pages asked — or answers that nothing
+    /// of it is here (under a layout this object cannot compute, after writing the one-row marker
+    /// that sends later callers to `destination`).
     #[allow(clippy::too_many_arguments)]
-    pub fn hand_over_page(
+    pub fn hand_over(
         &self,
         routing_key: &str,
         destination: &str,
@@ -98,29 +103,11 @@ impl<D: Database> Store<D> {
             if unit.is_empty() {
                 if migration.layout.is_none() {
                     // This object cannot compute where the key lives now: remember it.
-                    self.db.exec(
-                        "INSERT INTO handoff_sealed (routing_key, destination, seal_id, confirmed, sealed_at)
-                         VALUES (?1, ?2, ?3, 1, ?4)",
-                        &[
-                            Param::Text(routing_key),
-                            Param::Text(destination),
-                            Param::Text(seal_id),
-                            Param::Int(now),
-                        ],
-                    )?;
+                    self.write_seal(routing_key, destination, seal_id, true, now)?;
                 }
                 return Ok(Handed::Nothing);
             }
-            self.db.exec(
-                "INSERT INTO handoff_sealed (routing_key, destination, seal_id, confirmed, sealed_at)
-                 VALUES (?1, ?2, ?3, 0, ?4)",
-                &[
-                    Param::Text(routing_key),
-                    Param::Text(destination),
-                    Param::Text(seal_id),
-                    Param::Int(now),
-                ],
-            )?;
+            self.write_seal(routing_key, destination, seal_id, false, now)?;
             Ok(handed)
         })
     }

@@ -93,7 +93,7 @@ fn hand_off_first_page(src: &Store<NativeDb>, budget: usize, now: i64) -> FirstP
         seal_id,
         page,
     } = src
-        .hand_over_page(
+        .hand_over(
             R,
             "new:shard-1",
             &migration(),

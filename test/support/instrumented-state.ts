@@ -4,7 +4,8 @@
 // chat spends between its calls: platform API calls, a busy event loop). Each call is
 // logged with the moment it was issued and the moment it returned, so a test can wait until
 // every call of a trial has returned before it looks at the state.
-import type { Lock, QueueEntry, StateAdapter } from "chat";
+import type { StateAdapter } from "chat";
+import { ForwardingState } from "./forwarding-state.js";
 
 export interface CallRecord {
   method: string;
@@ -25,9 +26,8 @@ export type Hook = (method: string, args: unknown[], call: number) => Promise<vo
 /** Runs after the inner call answered `returned`, before the caller sees it. */
 export type AfterHook = (method: string, args: unknown[], call: number, returned: unknown) => Promise<void> | void;
 
-export class InstrumentedState implements StateAdapter {
+export class InstrumentedState extends ForwardingState {
   readonly calls: CallRecord[] = [];
-  readonly #inner: StateAdapter;
   readonly #jitterMs: () => number;
   readonly #hook: Hook | undefined;
   readonly #afterMs: () => number;
@@ -42,7 +42,7 @@ export class InstrumentedState implements StateAdapter {
       after,
     }: { jitterMs?: () => number; hook?: Hook; afterMs?: () => number; after?: AfterHook } = {},
   ) {
-    this.#inner = inner;
+    super(inner);
     this.#jitterMs = jitterMs;
     this.#hook = hook;
     this.#afterMs = afterMs;
@@ -57,7 +57,7 @@ export class InstrumentedState implements StateAdapter {
     }
   }
 
-  #forward<T>(method: keyof StateAdapter, args: unknown[]): Promise<T> {
+  protected override forward<T>(method: keyof StateAdapter, args: unknown[]): Promise<T> {
     const index = this.calls.length;
     const record: CallRecord = { method, args, issuedAt: Date.now(), settled: Promise.resolve() };
     this.calls.push(record);
@@ -66,8 +66,7 @@ export class InstrumentedState implements StateAdapter {
       const ms = this.#jitterMs();
       if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
       record.sentAt = Date.now();
-      const fn = this.#inner[method] as (...a: unknown[]) => Promise<T>;
-      const value = await fn.apply(this.#inner, args);
+      const value = await this.call<T>(method, args);
       record.returned = value;
       record.returnedAt = Date.now();
       await this.#after?.(method, args, index, value);
@@ -80,26 +79,4 @@ export class InstrumentedState implements StateAdapter {
     record.settled = promise.catch(() => undefined);
     return promise;
   }
-
-  connect = () => this.#forward<void>("connect", []);
-  disconnect = () => this.#forward<void>("disconnect", []);
-  subscribe = (threadId: string) => this.#forward<void>("subscribe", [threadId]);
-  unsubscribe = (threadId: string) => this.#forward<void>("unsubscribe", [threadId]);
-  isSubscribed = (threadId: string) => this.#forward<boolean>("isSubscribed", [threadId]);
-  acquireLock = (threadId: string, ttlMs: number) => this.#forward<Lock | null>("acquireLock", [threadId, ttlMs]);
-  releaseLock = (lock: Lock) => this.#forward<void>("releaseLock", [lock]);
-  extendLock = (lock: Lock, ttlMs: number) => this.#forward<boolean>("extendLock", [lock, ttlMs]);
-  forceReleaseLock = (threadId: string) => this.#forward<void>("forceReleaseLock", [threadId]);
-  get = <T = unknown>(key: string) => this.#forward<T | null>("get", [key]);
-  set = <T = unknown>(key: string, value: T, ttlMs?: number) => this.#forward<void>("set", [key, value, ttlMs]);
-  setIfNotExists = (key: string, value: unknown, ttlMs?: number) =>
-    this.#forward<boolean>("setIfNotExists", [key, value, ttlMs]);
-  delete = (key: string) => this.#forward<void>("delete", [key]);
-  appendToList = (key: string, value: unknown, options?: { maxLength?: number; ttlMs?: number }) =>
-    this.#forward<void>("appendToList", [key, value, options]);
-  getList = <T = unknown>(key: string) => this.#forward<T[]>("getList", [key]);
-  enqueue = (threadId: string, entry: QueueEntry, maxSize: number) =>
-    this.#forward<number>("enqueue", [threadId, entry, maxSize]);
-  dequeue = (threadId: string) => this.#forward<QueueEntry | null>("dequeue", [threadId]);
-  queueDepth = (threadId: string) => this.#forward<number>("queueDepth", [threadId]);
 }

@@ -4,7 +4,7 @@
 // many handlers ran at once on one thread, and a per-thread counter kept in thread state.
 import { createSlackAdapter } from "@chat-adapter/slack";
 import { Chat, type ConcurrencyConfig, type Logger, type StateAdapter } from "chat";
-import { vi } from "vitest";
+import { afterAll, beforeAll, vi } from "vitest";
 import {
   BOT_TOKEN,
   CHANNEL_ID,
@@ -23,6 +23,12 @@ export const SLACK_API = "https://slack.test/api/";
 const ALICE = "U0ALICE001";
 
 /** Answers the bot's Slack Web API calls with a fake Slack; any other fetch fails the test. */
+/** For a whole test file: Slack's Web API answered by a fake (see mockSlackFetch), restored after. */
+export function withMockedSlack(): void {
+  beforeAll(() => void mockSlackFetch());
+  afterAll(() => vi.restoreAllMocks());
+}
+
 export function mockSlackFetch(slack = new FakeSlack()): FakeSlack {
   vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
     const request = new Request(input, init);

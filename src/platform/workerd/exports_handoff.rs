@@ -142,7 +142,7 @@ impl StateCore {
             Some(handed) => handed,
             None => self
                 .store
-                .hand_over_page(
+                .hand_over(
                     routing_key,
                     destination,
                     &migration,
