@@ -83,7 +83,7 @@ describe("rows written per call", () => {
       enqueue: 1,
       dequeue: 1,
     };
-    for (const [call, rows] of Object.entries(expected)) expect(figures[call]).toBe(rows);
+    for (const [call, rows] of Object.entries(expected)) expect(figures[call], call).toBe(rows);
     for (const read of ["isSubscribed", "get", "getList (100)", "queueDepth"]) expect(figures[read]).toBe(0);
   });
 });
