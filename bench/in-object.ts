@@ -20,6 +20,14 @@ const MESSAGE = JSON.stringify({
 });
 const DAY = 86_400_000;
 
+/** The peers' calls that are spelled alike: both name their cache methods `cacheGet`/`cacheSet`. */
+const PEERS_SHARED: Partial<Record<CpuOp, Call>> = {
+  isSubscribed: (t) => t.isSubscribed!("slack:C1:sub"),
+  get: (t) => t.cacheGet!("thread-state:slack:C1:x"),
+  setTtl: (t, i) => t.cacheSet!("thread-state:slack:C1:x", `{"turn":${i}}`, 30 * DAY),
+  extendLock: (t, _i, _rep, lock) => t.extendLock!(EXTEND_THREAD, lock, 30_000),
+};
+
 /** The same operations written against each Durable Object's own RPC methods. */
 export const LOCAL_CALLS: Record<"ours" | "seed" | "agents", Partial<Record<CpuOp, Call>>> = {
   ours: {
@@ -36,25 +44,20 @@ export const LOCAL_CALLS: Record<"ours" | "seed" | "agents", Partial<Record<CpuO
     getList: (t) => t.getList!("msg-history:slack:C1:x"),
   },
   seed: {
-    isSubscribed: (t) => t.isSubscribed!("slack:C1:sub"),
-    get: (t) => t.cacheGet!("thread-state:slack:C1:x"),
-    setTtl: (t, i) => t.cacheSet!("thread-state:slack:C1:x", `{"turn":${i}}`, 30 * DAY),
+    ...PEERS_SHARED,
+    // The seed's acquireLock answers synchronously in the object (no await to time).
     lockRelease: (t, i) => {
       const lock = t.acquireLock!(`slack:C1:lock-${i % 8}`, 30_000);
       t.releaseLock!(lock.threadId, lock.token);
     },
-    extendLock: (t, _i, _rep, lock) => t.extendLock!(EXTEND_THREAD, lock, 30_000),
   },
   agents: {
-    isSubscribed: (t) => t.isSubscribed!("slack:C1:sub"),
-    get: (t) => t.cacheGet!("thread-state:slack:C1:x"),
-    setTtl: (t, i) => t.cacheSet!("thread-state:slack:C1:x", `{"turn":${i}}`, 30 * DAY),
+    ...PEERS_SHARED,
     setIfNotExists: (t, i, rep) => t.cacheSetIfNotExists!(`dedupe:slack:${rep}-${i}`, "true", 600_000),
     lockRelease: async (t, i) => {
       const lock = await t.acquireLock!(`slack:C1:lock-${i % 8}`, 30_000);
       t.releaseLock!(lock.threadId, lock.token);
     },
-    extendLock: (t, _i, _rep, lock) => t.extendLock!(EXTEND_THREAD, lock, 30_000),
     appendToList: (t) => t.listAppend!("msg-history:slack:C1:x", MESSAGE, 100, 7 * DAY),
     getList: (t) => t.listGet!("msg-history:slack:C1:x"),
   },
