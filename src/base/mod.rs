@@ -2,6 +2,7 @@
 //! checks and the error type.
 
 pub mod alarm;
+pub mod args;
 pub mod db;
 pub mod error;
 pub mod live;

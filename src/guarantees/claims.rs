@@ -17,6 +17,7 @@ use serde::Serialize;
 use tsify::Tsify;
 
 use crate::base::alarm::Cleanup;
+use crate::base::args::{as_attempt, Args};
 use crate::base::db::Database;
 use crate::base::error::Result;
 use crate::base::store::Store;
@@ -147,5 +148,39 @@ impl<D: Database> Store<D> {
             self.tenure_ended(key, had_rows)?;
         }
         Ok(entry)
+    }
+}
+
+/// The RPC calls, their arguments read in wire order (`ts/shared/methods.ts`; see `base::args`).
+impl<D: Database> Store<D> {
+    /// `threadId, entryJson, expiresAt, ttlMs, maxSize, token, requestId, retry`.
+    pub fn claim_or_enqueue_call(&self, args: &impl Args, now: i64) -> Result<Claim> {
+        let thread_id = args.string(0, "threadId")?;
+        let entry_json = args.string(1, "entry")?;
+        let expires_at = args.number(2, "entry.expiresAt")?;
+        let ttl_ms = args.number(3, "options.ttlMs")?;
+        let max_size = args.optional_number(4, "options.maxSize")?;
+        let token = args.string(5, "token")?;
+        let request_id = args.attempt(6, "requestId")?;
+        // The lock's token is retried along with the call's request id.
+        let retry = request_id.as_ref().is_some_and(|(_, r)| *r);
+        self.claim_or_enqueue(
+            &thread_id,
+            &entry_json,
+            expires_at,
+            ttl_ms,
+            max_size,
+            Attempt { id: &token, retry },
+            as_attempt(&request_id),
+            now,
+        )
+    }
+
+    /// `threadId, token, requestId, retry`.
+    pub fn release_or_dequeue_call(&self, args: &impl Args, now: i64) -> Result<Option<String>> {
+        let thread_id = args.string(0, "lock.threadId")?;
+        let token = args.string(1, "lock.token")?;
+        let request_id = args.attempt(2, "requestId")?;
+        self.release_or_dequeue(&thread_id, &token, as_attempt(&request_id), now)
     }
 }

@@ -4,6 +4,7 @@
 //! a row whose `expires_at` has passed is invisible whether or not the alarm has deleted it yet.
 
 use crate::base::alarm::Cleanup;
+use crate::base::args::{as_attempt, Args};
 use crate::base::db::{Database, Param, QueryExt, Value};
 use crate::base::error::Result;
 use crate::base::store::Store;
@@ -115,5 +116,33 @@ impl<D: Database> Store<D> {
             .exec("DELETE FROM cache WHERE key = ?", &[Param::Text(key)])?;
         self.reads.note_value(key, None);
         Ok(())
+    }
+}
+
+/// The RPC calls, their arguments read in wire order (`ts/shared/methods.ts`; see `base::args`).
+impl<D: Database> Store<D> {
+    pub fn get_call(&self, args: &impl Args, now: i64) -> Result<Option<String>> {
+        self.get(&args.string(0, "key")?, now)
+    }
+
+    /// `key, json, ttlMs`.
+    pub fn set_call(&self, args: &impl Args, now: i64) -> Result<()> {
+        let key = args.string(0, "key")?;
+        let json = args.string(1, "value")?;
+        let ttl_ms = args.optional_number(2, "ttlMs")?;
+        self.set(&key, &json, ttl_ms, now)
+    }
+
+    /// `key, json, ttlMs, requestId, retry`.
+    pub fn set_if_not_exists_call(&self, args: &impl Args, now: i64) -> Result<bool> {
+        let key = args.string(0, "key")?;
+        let json = args.string(1, "value")?;
+        let ttl_ms = args.optional_number(2, "ttlMs")?;
+        let request_id = args.attempt(3, "requestId")?;
+        self.set_if_not_exists(&key, &json, ttl_ms, as_attempt(&request_id), now)
+    }
+
+    pub fn delete_call(&self, args: &impl Args, _now: i64) -> Result<()> {
+        self.delete(&args.string(0, "key")?)
     }
 }

@@ -32,6 +32,7 @@
 //! or an item older than the window; if its first attempt landed, nothing is written.
 
 use crate::base::alarm::Cleanup;
+use crate::base::args::{as_attempt, Args};
 use crate::base::db::{Database, Param, Value};
 use crate::base::error::Result;
 use crate::base::store::Store;
@@ -219,5 +220,29 @@ impl<D: Database> Store<D> {
         }
         json.push(']');
         Ok(json)
+    }
+}
+
+/// The RPC calls, their arguments read in wire order (`ts/shared/methods.ts`; see `base::args`).
+impl<D: Database> Store<D> {
+    /// `key, json, options ({ maxLength?, ttlMs? }), requestId, retry`.
+    pub fn append_to_list_call(&self, args: &impl Args, now: i64) -> Result<()> {
+        let key = args.string(0, "key")?;
+        let json = args.string(1, "value")?;
+        let options = if args.has_options(2, "options")? {
+            AppendOptions {
+                max_length: args.option_number(2, "maxLength", "options.maxLength")?,
+                ttl_ms: args.option_number(2, "ttlMs", "options.ttlMs")?,
+            }
+        } else {
+            AppendOptions::default()
+        };
+        let request_id = args.attempt(3, "requestId")?;
+        self.append_to_list(&key, &json, options, as_attempt(&request_id), now)
+    }
+
+    /// The list as JSON array text.
+    pub fn get_list_call(&self, args: &impl Args, now: i64) -> Result<String> {
+        self.get_list(&args.string(0, "key")?, now)
     }
 }

@@ -24,6 +24,7 @@ use serde::Serialize;
 use tsify::Tsify;
 
 use crate::base::alarm::Cleanup;
+use crate::base::args::{as_attempt, Args};
 use crate::base::db::{Database, Param, QueryExt};
 use crate::base::error::{Error, Result};
 use crate::base::store::Store;
@@ -284,6 +285,44 @@ impl<D: Database> Store<D> {
         )?;
         let had_rows = self.tenures.released(thread_id, None);
         self.tenure_ended(thread_id, had_rows)
+    }
+}
+
+/// The RPC calls, their arguments read in wire order (`ts/shared/methods.ts`; see `base::args`).
+impl<D: Database> Store<D> {
+    /// `threadId, ttlMs, token, retry, patienceMs`: an acquire the object may hold.
+    pub fn acquire_lock_call(&self, args: &impl Args, now: i64) -> Result<Acquired> {
+        let thread_id = args.string(0, "threadId")?;
+        let ttl_ms = args.number(1, "ttlMs")?;
+        let token = args.attempt(2, "token")?;
+        let patience_ms = args.optional_number(4, "patienceMs")?;
+        self.acquire_lock_or_hold(
+            &thread_id,
+            ttl_ms,
+            as_attempt(&token),
+            patience_ms,
+            true,
+            now,
+        )
+    }
+
+    /// `threadId, token` (the lock's).
+    pub fn release_lock_call(&self, args: &impl Args, _now: i64) -> Result<()> {
+        let thread_id = args.string(0, "lock.threadId")?;
+        let token = args.string(1, "lock.token")?;
+        self.release_lock(&thread_id, &token)
+    }
+
+    /// `threadId, token, ttlMs`.
+    pub fn extend_lock_call(&self, args: &impl Args, now: i64) -> Result<bool> {
+        let thread_id = args.string(0, "lock.threadId")?;
+        let token = args.string(1, "lock.token")?;
+        let ttl_ms = args.number(2, "ttlMs")?;
+        self.extend_lock(&thread_id, &token, ttl_ms, now)
+    }
+
+    pub fn force_release_lock_call(&self, args: &impl Args, _now: i64) -> Result<()> {
+        self.force_release_lock(&args.string(0, "threadId")?)
     }
 }
 

@@ -30,6 +30,7 @@
 //! be final may be held while an announced entry is still coming ([`Dequeued::WaitUntil`]).
 
 use crate::base::alarm::Cleanup;
+use crate::base::args::{as_attempt, Args};
 use crate::base::db::{Database, Param, QueryExt, Value};
 use crate::base::error::Result;
 use crate::base::store::Store;
@@ -401,5 +402,42 @@ impl<D: Database> Store<D> {
             )?
             .unwrap_or(0);
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+}
+
+/// The RPC calls, their arguments read in wire order (`ts/shared/methods.ts`; see `base::args`).
+impl<D: Database> Store<D> {
+    /// `threadId, entryJson, expiresAt, maxSize, requestId, retry, caller`.
+    pub fn enqueue_call(&self, args: &impl Args, now: i64) -> Result<u32> {
+        let thread_id = args.string(0, "threadId")?;
+        let entry_json = args.string(1, "entry")?;
+        let expires_at = args.number(2, "entry.expiresAt")?;
+        let max_size = args.optional_number(3, "maxSize")?;
+        let request_id = args.attempt(4, "requestId")?;
+        let caller = args.optional_string(6, "caller")?;
+        self.enqueue(
+            &thread_id,
+            &entry_json,
+            expires_at,
+            max_size,
+            as_attempt(&request_id),
+            caller.as_deref(),
+            now,
+        )
+    }
+
+    /// `threadId, requestId, retry, holder`: a dequeue the object may hold.
+    pub fn dequeue_call(&self, args: &impl Args, now: i64) -> Result<Dequeued> {
+        let thread_id = args.string(0, "threadId")?;
+        let request_id = args.attempt(1, "requestId")?;
+        let holder = args.optional_string(3, "holder")?;
+        self.dequeue(&thread_id, as_attempt(&request_id), holder.as_deref(), now)
+    }
+
+    /// `threadId, caller`.
+    pub fn queue_depth_call(&self, args: &impl Args, now: i64) -> Result<u32> {
+        let thread_id = args.string(0, "threadId")?;
+        let caller = args.optional_string(1, "caller")?;
+        self.queue_depth(&thread_id, caller.as_deref(), now)
     }
 }

@@ -1,5 +1,6 @@
 //! Subscriptions: a set of thread ids that never expires (Redis `SADD`/`SREM`/`SISMEMBER`).
 
+use crate::base::args::Args;
 use crate::base::db::{Database, Param, QueryExt};
 use crate::base::error::Result;
 use crate::base::store::Store;
@@ -40,5 +41,20 @@ impl<D: Database> Store<D> {
         )?;
         self.reads.note_subscribed(thread_id, subscribed);
         Ok(subscribed)
+    }
+}
+
+/// The RPC calls, their arguments read in wire order (`ts/shared/methods.ts`; see `base::args`).
+impl<D: Database> Store<D> {
+    pub fn subscribe_call(&self, args: &impl Args, _now: i64) -> Result<()> {
+        self.subscribe(&args.string(0, "threadId")?)
+    }
+
+    pub fn unsubscribe_call(&self, args: &impl Args, _now: i64) -> Result<()> {
+        self.unsubscribe(&args.string(0, "threadId")?)
+    }
+
+    pub fn is_subscribed_call(&self, args: &impl Args, _now: i64) -> Result<bool> {
+        self.is_subscribed(&args.string(0, "threadId")?)
     }
 }

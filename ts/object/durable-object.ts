@@ -84,7 +84,8 @@ export class ChatStateDO extends DurableObject<unknown> {
         const args = Array.from({ length: arity }, (_, i) => received[i]);
         const via = received[arity] as Via | undefined;
         const run = () => {
-          const value = (this.#core[name as keyof StateCore] as (...a: unknown[]) => unknown)(...args);
+          // The core reads the arguments itself, by position (src/base/args.rs).
+          const value = (this.#core[name as keyof StateCore] as (a: unknown[]) => unknown)(args);
           return method.orNull ? (value ?? null) : value;
         };
         const serve = method.serve === "write" ? this.#write : this.#on;
@@ -102,7 +103,7 @@ export class ChatStateDO extends DurableObject<unknown> {
   acquireLock(threadId: string, ttlMs: number, token?: string, retry?: boolean, patienceMs?: number, via?: Via): Answer<Lock | null> {
     const args = [threadId, ttlMs, token, retry, patienceMs];
     return this.#on("acquireLock", threadId, true, args, via, () => {
-      const answer = this.#core.acquireLock(threadId, ttlMs, token, retry, patienceMs) as Lock | null | number;
+      const answer = this.#core.acquireLock(args) as Lock | null | number;
       if (typeof answer !== "number") {
         this.#held.written(threadId);
         return this.#settle(answer);
@@ -111,7 +112,7 @@ export class ChatStateDO extends DurableObject<unknown> {
       const ask = (): Lock | null | number => {
         const admission = this.#core.admit(threadId, true, via?.from, via?.migration?.id, via?.self);
         if (admission !== undefined) throw new MovedWhileHeld();
-        return this.#core.acquireLock(threadId, ttlMs, token, retry, patienceMs) as Lock | null | number;
+        return this.#core.acquireLock(args) as Lock | null | number;
       };
       return this.#held.hold(threadId, answer, ask).then(
         (lock) => {
@@ -138,9 +139,9 @@ export class ChatStateDO extends DurableObject<unknown> {
         // A held dequeue asks again under admission too: its key may have moved meanwhile.
         const admission = this.#core.admit(threadId, true, via?.from, via?.migration?.id, via?.self);
         if (admission !== undefined) throw new MovedWhileHeld();
-        return this.#core.dequeue(threadId, requestId, retry, holder) as string | null | number;
+        return this.#core.dequeue(args) as string | null | number;
       };
-      const answer = this.#core.dequeue(threadId, requestId, retry, holder) as string | null | number;
+      const answer = this.#core.dequeue(args) as string | null | number;
       // A holder's dequeue settles a held acquire (its previous dequeue was not final).
       this.#held.written(threadId);
       if (typeof answer !== "number") return this.#settle(answer);
@@ -156,8 +157,9 @@ export class ChatStateDO extends DurableObject<unknown> {
 
   /** `caller`: the token the adapter knows this call's flow by (a refused newcomer's). */
   queueDepth(threadId: string, caller?: string, via?: Via): Answer<number> {
-    return this.#on("queueDepth", threadId, true, [threadId, caller], via, () => {
-      const depth = this.#core.queueDepth(threadId, caller);
+    const args = [threadId, caller];
+    return this.#on("queueDepth", threadId, true, args, via, () => {
+      const depth = this.#core.queueDepth(args);
       this.#held.written(threadId);
       return depth;
     });

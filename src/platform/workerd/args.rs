@@ -4,8 +4,8 @@
 use js_sys::{Date, Reflect};
 use wasm_bindgen::prelude::*;
 
+use crate::base::args::Args;
 use crate::base::error::{Error, Result};
-use crate::guarantees::idempotency::Attempt;
 
 pub(super) fn js_error(e: Error) -> JsError {
     JsError::new(&e.to_string())
@@ -79,11 +79,6 @@ pub(super) fn attempt_arg(
     Ok(id.map(|id| (id, retry)))
 }
 
-pub(super) fn as_attempt(arg: &Option<(String, bool)>) -> Option<Attempt<'_>> {
-    arg.as_ref()
-        .map(|(id, retry)| Attempt { id, retry: *retry })
-}
-
 pub(super) fn optional_number_arg(argument: &'static str, value: &JsValue) -> Result<Option<f64>> {
     if value.is_undefined() || value.is_null() {
         Ok(None)
@@ -112,4 +107,59 @@ pub(super) fn field(object: &JsValue, name: &str) -> Result<JsValue> {
 /// Runs one store operation, turning its error into a JS `Error`.
 pub(super) fn run<T>(op: impl FnOnce() -> Result<T>) -> std::result::Result<T, JsError> {
     op().map_err(js_error)
+}
+
+/// A data call's arguments as the object passes them: one JS array, in wire order (see
+/// `base::args`). An index past its end reads as `undefined`, as a missing positional would.
+pub(super) struct JsArgs(pub js_sys::Array);
+
+impl JsArgs {
+    fn at(&self, at: usize) -> JsValue {
+        self.0.get(at as u32)
+    }
+}
+
+impl Args for JsArgs {
+    fn string(&self, at: usize, argument: &'static str) -> Result<String> {
+        string_arg(argument, &self.at(at))
+    }
+
+    fn optional_string(&self, at: usize, argument: &'static str) -> Result<Option<String>> {
+        optional_string_arg(argument, &self.at(at))
+    }
+
+    fn number(&self, at: usize, argument: &'static str) -> Result<f64> {
+        number_arg(argument, &self.at(at))
+    }
+
+    fn optional_number(&self, at: usize, argument: &'static str) -> Result<Option<f64>> {
+        optional_number_arg(argument, &self.at(at))
+    }
+
+    fn attempt(&self, at: usize, argument: &'static str) -> Result<Option<(String, bool)>> {
+        attempt_arg(argument, &self.at(at), &self.at(at + 1))
+    }
+
+    fn has_options(&self, at: usize, argument: &'static str) -> Result<bool> {
+        let options = self.at(at);
+        if options.is_undefined() || options.is_null() {
+            Ok(false)
+        } else if options.is_object() {
+            Ok(true)
+        } else {
+            Err(Error::invalid(
+                argument,
+                format!("must be an object, got {}", type_name(&options)),
+            ))
+        }
+    }
+
+    fn option_number(
+        &self,
+        at: usize,
+        field_name: &'static str,
+        argument: &'static str,
+    ) -> Result<Option<f64>> {
+        optional_number_arg(argument, &field(&self.at(at), field_name)?)
+    }
 }
