@@ -24,6 +24,7 @@ use crate::base::store::Store;
 use crate::base::validate;
 use crate::guarantees::idempotency::{self, Attempt};
 use crate::model::locks::Lock;
+use crate::model::queues::queue_entry_args;
 
 /// What `claimOrEnqueue` did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Tsify)]
@@ -155,24 +156,20 @@ impl<D: Database> Store<D> {
 impl<D: Database> Store<D> {
     /// `threadId, entryJson, expiresAt, ttlMs, maxSize, token, requestId, retry`.
     pub fn claim_or_enqueue_call(&self, args: &impl Args, now: i64) -> Result<Claim> {
-        let thread_id = args.string(0, "threadId")?;
-        let entry_json = args.string(1, "entry")?;
-        let expires_at = args.number(2, "entry.expiresAt")?;
-        let ttl_ms = args.number(3, "options.ttlMs")?;
-        let max_size = args.optional_number(4, "options.maxSize")?;
-        let token = args.string(5, "token")?;
-        let request_id = args.attempt(6, "requestId")?;
+        let (thread_id, entry_json, expires_at) = queue_entry_args(args)?;
+        let (ttl_ms, max_size) = (
+            args.number(3, "options.ttlMs")?,
+            args.optional_number(4, "options.maxSize")?,
+        );
+        let (token, request_id) = (args.string(5, "token")?, args.attempt(6, "requestId")?);
         // The lock's token is retried along with the call's request id.
-        let retry = request_id.as_ref().is_some_and(|(_, r)| *r);
+        let lock = Attempt {
+            id: &token,
+            retry: request_id.as_ref().is_some_and(|(_, r)| *r),
+        };
+        let (json, attempt) = (&entry_json, as_attempt(&request_id));
         self.claim_or_enqueue(
-            &thread_id,
-            &entry_json,
-            expires_at,
-            ttl_ms,
-            max_size,
-            Attempt { id: &token, retry },
-            as_attempt(&request_id),
-            now,
+            &thread_id, json, expires_at, ttl_ms, max_size, lock, attempt, now,
         )
     }
 

@@ -292,18 +292,12 @@ impl<D: Database> Store<D> {
 impl<D: Database> Store<D> {
     /// `threadId, ttlMs, token, retry, patienceMs`: an acquire the object may hold.
     pub fn acquire_lock_call(&self, args: &impl Args, now: i64) -> Result<Acquired> {
-        let thread_id = args.string(0, "threadId")?;
-        let ttl_ms = args.number(1, "ttlMs")?;
-        let token = args.attempt(2, "token")?;
-        let patience_ms = args.optional_number(4, "patienceMs")?;
-        self.acquire_lock_or_hold(
-            &thread_id,
-            ttl_ms,
-            as_attempt(&token),
-            patience_ms,
-            true,
-            now,
-        )
+        let (thread_id, ttl_ms) = (args.string(0, "threadId")?, args.number(1, "ttlMs")?);
+        let (token, patience) = (
+            args.attempt(2, "token")?,
+            args.optional_number(4, "patienceMs")?,
+        );
+        self.acquire_lock_or_hold(&thread_id, ttl_ms, as_attempt(&token), patience, true, now)
     }
 
     /// `threadId, token` (the lock's).

@@ -409,18 +409,18 @@ impl<D: Database> Store<D> {
 impl<D: Database> Store<D> {
     /// `threadId, entryJson, expiresAt, maxSize, requestId, retry, caller`.
     pub fn enqueue_call(&self, args: &impl Args, now: i64) -> Result<u32> {
-        let thread_id = args.string(0, "threadId")?;
-        let entry_json = args.string(1, "entry")?;
-        let expires_at = args.number(2, "entry.expiresAt")?;
-        let max_size = args.optional_number(3, "maxSize")?;
-        let request_id = args.attempt(4, "requestId")?;
-        let caller = args.optional_string(6, "caller")?;
+        let (thread_id, entry_json, expires_at) = queue_entry_args(args)?;
+        let (max_size, request_id) = (
+            args.optional_number(3, "maxSize")?,
+            args.attempt(4, "requestId")?,
+        );
+        let (caller, attempt) = (args.optional_string(6, "caller")?, as_attempt(&request_id));
         self.enqueue(
             &thread_id,
             &entry_json,
             expires_at,
             max_size,
-            as_attempt(&request_id),
+            attempt,
             caller.as_deref(),
             now,
         )
@@ -440,4 +440,14 @@ impl<D: Database> Store<D> {
         let caller = args.optional_string(1, "caller")?;
         self.queue_depth(&thread_id, caller.as_deref(), now)
     }
+}
+
+/// The queue entry an `enqueue` or a `claimOrEnqueue` starts with: `threadId, entryJson,
+/// expiresAt`, under the names their errors give them.
+pub fn queue_entry_args(args: &impl Args) -> Result<(String, String, f64)> {
+    Ok((
+        args.string(0, "threadId")?,
+        args.string(1, "entry")?,
+        args.number(2, "entry.expiresAt")?,
+    ))
 }
