@@ -23,6 +23,7 @@ import { FaultyNamespace, randomFaults } from "./support/faulty-namespace.js";
 import { InstrumentedState, type CallRecord } from "./support/instrumented-state.js";
 import { faultSeed, seededRandom } from "./support/random.js";
 import { sleep } from "./helpers.js";
+import { hooked } from "./support/hooked-namespace.js";
 import { RecordingBot, adapterOn, collectingLogger, gate, mockSlackFetch, withMockedSlack } from "./support/slack-bot.js";
 
 const DEBOUNCE_MS = 15;
@@ -117,6 +118,75 @@ describe("flows of one thread in one adapter instance, with time between chat's 
       if (strategy === "burst") expect(bot.handled.get(first.id)).toBe(1);
       expect(bot.overlaps).toBe(0);
       expect(await base.queueDepth(threadId)).toBe(0);
+    });
+  }
+
+  // Found by the #928 fault trials (test/chat-race.test.ts, burst, seed 20261202): the holder's
+  // acquireLock lost its reply and was retried, the newcomer was refused meanwhile and its
+  // queueDepth failed before reaching the object, and while that queueDepth waited for its retry
+  // the holder — granted by the retry — made its own enqueue. The tracker took a refusal whose
+  // queueDepth had been *sent* for one that may enqueue next, named the holder's own entry the
+  // newcomer's, and the object stopped waiting for the newcomer: the holder's final dequeue came
+  // back empty at once, the holder released, and the newcomer's entry, enqueued ~140 ms later,
+  // was stranded. chat awaits queueDepth before its enqueue: a refusal whose queueDepth has not
+  // been answered cannot be the enqueuer. Forced here: the holder's enqueue waits (at the
+  // adapter's surface) until the newcomer's queueDepth is on its way, and that queueDepth is
+  // held between adapter and object until the holder's enqueue has returned, and 100 ms more.
+  for (const strategy of ["burst", "debounce"] as const) {
+    it(`${strategy}: a holder's own enqueue made while the newcomer's queueDepth is on its way is the holder's`, { timeout: 60_000 }, async () => {
+      const newcomerAsking = gate(); // the newcomer's queueDepth has left the adapter
+      const holderEnqueued = gate(); // the holder's own enqueue has returned
+      let depths = 0;
+      const network = hooked(env.CHAT_STATE, async (call, forward) => {
+        // The first queueDepth is the newcomer's (burst's holder never asks; debounce's asks
+        // only after a round, once its own enqueue has returned).
+        if (call.method === "queueDepth" && ++depths === 1) {
+          newcomerAsking.open();
+          await holderEnqueued.promise;
+          await sleep(100);
+        }
+        return await forward();
+      });
+      const base = await adapterOn(network, `flows-asking-${strategy}-${runs++}`);
+      const threadTs = nextTs();
+      const threadId = threadIdOf(CHANNEL_ID, threadTs);
+      await base.subscribe(threadId);
+      const first = RecordingBot.reply(threadTs, "first");
+      const second = RecordingBot.reply(threadTs, "second");
+      const state = new InstrumentedState(base, {
+        hook: async (method, args) => {
+          if (method === "enqueue" && (args[1] as QueueEntry).message.id === first.id) await newcomerAsking.promise;
+        },
+        after: (method, args) => {
+          if (method === "enqueue" && (args[1] as QueueEntry).message.id === first.id) holderEnqueued.open();
+        },
+      });
+      const bot = new RecordingBot(state as StateAdapter, {
+        concurrency: { strategy, debounceMs: DEBOUNCE_MS },
+        threadState: false,
+        logger: collectingLogger(),
+      });
+      const firstDone = bot.deliver(first.payload);
+      // The second message once the holder has the lock (its own enqueue is then waiting).
+      while (!state.calls.some((c) => c.method === "acquireLock" && c.returned)) await sleep(2);
+      const secondDone = bot.deliver(second.payload);
+      await Promise.all([firstDone, secondDone]);
+      await state.settled();
+
+      const calls = state.calls.filter((c) => ["acquireLock", "queueDepth", "enqueue", "dequeue", "releaseLock"].includes(c.method));
+      const t0 = calls[0]!.issuedAt;
+      console.log(`asking ${strategy}: ${calls.map((c) => `${c.method} ${c.issuedAt - t0}..${(c.returnedAt ?? 0) - t0}`).join(", ")}`);
+      // The interleaving happened: the newcomer was refused, and the holder's enqueue returned
+      // before the newcomer's queueDepth did.
+      expect(calls.filter((c) => c.method === "acquireLock").map((c) => c.returned === null)).toEqual([false, true]);
+      const own = calls.find((c) => c.method === "enqueue" && messageOf(c) === first.id)!;
+      const depth = calls.find((c) => c.method === "queueDepth")!;
+      expect(own.returnedAt!).toBeLessThan(depth.returnedAt!);
+      // Nothing stranded: the holder waited for the newcomer's entry and handed it to a handler.
+      expect(await base.queueDepth(threadId)).toBe(0);
+      expect(bot.handled.get(second.id)).toBe(1);
+      if (strategy === "burst") expect(bot.handled.get(first.id)).toBe(1);
+      expect(bot.overlaps).toBe(0);
     });
   }
 });

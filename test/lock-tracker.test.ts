@@ -26,10 +26,12 @@ describe("lock tracker", () => {
     tracker.refused("t", "n2", 60_000);
     await nextTurn();
     expect(tracker.depthAsker("t")).toBe("n1");
+    tracker.depthAnswered("t", "n1");
     expect(tracker.enqueuer("t")).toBe("n1");
     // n2 has not asked its queueDepth: an enqueue now is the holder's own (debounce/burst).
     expect(tracker.enqueuer("t")).toBe("h");
     expect(tracker.depthAsker("t")).toBe("n2");
+    tracker.depthAnswered("t", "n2");
     expect(tracker.enqueuer("t")).toBe("n2");
   });
 
@@ -40,6 +42,7 @@ describe("lock tracker", () => {
     tracker.refused("t", "n2", 60_000);
     tracker.answered("t", "n2");
     expect(tracker.depthAsker("t")).toBe("n2");
+    tracker.depthAnswered("t", "n2");
     expect(tracker.enqueuer("t")).toBe("n2");
     await nextTurn();
     expect(tracker.holder("t")).toBe("h");
@@ -56,6 +59,7 @@ describe("lock tracker", () => {
     tracker.dequeued("t", "h");
     tracker.answered("t", "h"); // the holder's dequeue answered in the very tick of n's next call
     expect(tracker.depthAsker("t")).toBe("n");
+    tracker.depthAnswered("t", "n");
     tracker.answered("t", "h");
     expect(tracker.enqueuer("t")).toBe("n");
     // Nothing is left to the newcomer: later calls are the holder's (debounce's queueDepth).
@@ -74,5 +78,26 @@ describe("lock tracker", () => {
     tracker.refused("t", "m", 60_000);
     tracker.dequeued("t", "h");
     expect(tracker.enqueuer("t")).toBe("m");
+  });
+
+  // Issue 18, the #928 fault trials under burst: the newcomer's queueDepth failed on its way and
+  // waited for its retry while the holder, granted by a retried acquire, made its own enqueue.
+  it("a refusal whose queueDepth is still on its way is not the enqueuer: a fresh holder's enqueue is its own", () => {
+    const tracker = new LockTracker();
+    tracker.refused("t", "n", 60_000);
+    tracker.granted("t", "h", Date.now() + 60_000);
+    expect(tracker.depthAsker("t")).toBe("n"); // sent, not answered
+    expect(tracker.enqueuer("t")).toBe("h");
+    tracker.depthAnswered("t", "n");
+    expect(tracker.enqueuer("t")).toBe("n");
+    // With no fresh holder, an enqueue is a refusal's even before its queueDepth came back (the
+    // holder makes no enqueue after its own or its first dequeue): the one asking first.
+    tracker.refused("t", "m1", 60_000);
+    tracker.refused("t", "m2", 60_000);
+    expect(tracker.depthAsker("t")).toBe("m1");
+    expect(tracker.depthAsker("t")).toBe("m2");
+    tracker.dequeued("t", "h");
+    expect(tracker.enqueuer("t")).toBe("m1");
+    expect(tracker.enqueuer("t")).toBe("m2");
   });
 });

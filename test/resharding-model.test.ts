@@ -26,13 +26,19 @@ import { describe, expect, it } from "vitest";
 import type { CloudflareDOStateAdapter, CloudflareStateOptions } from "../ts/index.js";
 import type { ResettableMethod } from "./support/faulty-object.js";
 import { Layout } from "../ts/worker/layout.js";
-import { FaultyNamespace, retryableError } from "./support/faulty-namespace.js";
+import { callIdentity, FaultyNamespace, retryableError } from "./support/faulty-namespace.js";
+import { hooked } from "./support/hooked-namespace.js";
 import { seededRandom } from "./support/random.js";
 import { faultyAdapter } from "./helpers.js";
 import { DATA_METHODS } from "./support/adapter-methods.js";
 import { HeldLocks } from "./model/tenure.js";
 
 const SEQUENCES = Number((env as unknown as Record<string, string | undefined>).MODEL_SEQUENCES || 1000) / 5;
+/**
+ * A fixed fast-check seed: `npm test` is a gate and replays as it stands (README, "Soak"); the
+ * soak's MODEL_SEED picks others, and a failure prints the seed and path to replay.
+ */
+const MODEL_SEED = Number((env as unknown as Record<string, string | undefined>).MODEL_SEED || 1818);
 
 /** "old": a Worker still on the old layout (a fresh adapter each time: another isolate, which has
  * not yet learned the new layout from a redirect); "stale": one long-lived old-layout adapter
@@ -103,26 +109,6 @@ const stats = {
   movedWhileLost: 0,
 };
 
-/** A namespace whose every RPC passes through `hook(call, forward)` (it may run other calls first). */
-function hooked(
-  inner: unknown,
-  hook: (call: { objectName: string; method: string }, forward: () => Promise<unknown>) => Promise<unknown>,
-): never {
-  const ns = inner as { idFromName(n: string): DurableObjectId; getByName(n: string): unknown };
-  const wrap = (objectName: string, stub: unknown) =>
-    new Proxy(
-      {},
-      {
-        get: (_t, method) => {
-          if (typeof method !== "string" || method === "then") return undefined;
-          const real = (stub as Record<string, (...a: unknown[]) => Promise<unknown>>)[method]!;
-          return (...args: unknown[]) => hook({ objectName, method }, () => real(...args));
-        },
-      },
-    );
-  return { idFromName: (n: string) => ns.idFromName(n), getByName: (n: string) => wrap(n, ns.getByName(n)) } as never;
-}
-
 /** Methods the fault plan may fail (data calls and drain steps; never inspection or test hooks). */
 const FAULTABLE = new Set<string>([
   ...DATA_METHODS.filter((m) => m !== "forceReleaseLock" && m !== "setIfNotExists"),
@@ -159,13 +145,25 @@ async function runSequence(ops: Op[], faultSeed: number | null): Promise<void> {
   );
   // The key moves while a reply is lost: a call that ran at a previous home loses its reply, and
   // before its retry a fault-free Worker of the change under way drains every unit, so the retry
-  // is redirected to the unit's new home — where it must count as the retry it is.
+  // is redirected to the unit's new home — where it must count as the retry it is. A unit moves
+  // once: a call whose reply was lost this way is not lost so again before an attempt of it
+  // comes back (its identity leaves out `via`, which names the hop, and the retry flag), so that
+  // with the namespace's own faults (at most two in a row per object) a call fails at most five
+  // times in a row — what the adapter's six attempts ride out.
   const movers: CloudflareDOStateAdapter[] = [];
+  const movedFor = new Set<string>();
   const moveWhileLost = hooked(faults.namespace, async (call, forward) => {
     if (random === null || !FAULTABLE.has(call.method) || call.method === "handoffDrain" || !redirecting.has(call.objectName)) {
       return await forward();
     }
+    const id = callIdentity("", call.method, call.args.slice(0, -1));
+    if (movedFor.has(id)) {
+      const answer = await forward();
+      movedFor.delete(id);
+      return answer;
+    }
     if (random() >= 0.08) return await forward();
+    movedFor.add(id);
     stats.movedWhileLost++;
     await forward();
     await movers.at(-1)!.drainMigration().catch(() => {});
@@ -376,7 +374,7 @@ describe("model-based: online re-sharding keeps one logical store", () => {
           await runSequence(ops, faultSeed);
         },
       ),
-      { numRuns: SEQUENCES },
+      { numRuns: SEQUENCES, seed: MODEL_SEED },
     );
     console.log(
       `re-sharding model: ${stats.sequences} sequences, ${stats.operations} operations, ${stats.drains} drain steps, ` +
@@ -386,6 +384,32 @@ describe("model-based: online re-sharding keeps one logical store", () => {
         `${stats.movedWhileLost} units moved while a reply was lost`,
     );
     expect(stats.sequences).toBeGreaterThanOrEqual(SEQUENCES);
+  });
+});
+
+describe("the fault kit stays within what the adapter rides out", () => {
+  // Found by a random seed on CI: on the rename layout, fault seed 1062250774 failed one
+  // appendToList six times in a row (two faults on its first attempt, two more on its retries,
+  // which the namespace counted as another call because their retry flag differs, then the unit
+  // moved twice while its reply was lost) — the adapter's six attempts were spent and the
+  // harness, not the product, failed the sequence. Now a call fails at most twice in a row per
+  // object and moves once (test/support/faulty-namespace.ts, callIdentity; moveWhileLost above).
+  it("replays the counterexample of CI seed -915722302", { timeout: 120_000 }, async () => {
+    const ops: Op[] = [
+      { op: "acquire", side: "old", l: 0 },
+      { op: "dequeue", side: "old", t: 0 },
+      { op: "acquire", side: "old", l: 0 },
+      { op: "acquire", side: "old", l: 0 },
+      { op: "append", side: "old", t: 0, v: 0 },
+      { op: "subscribe", side: "old", t: 0 },
+      { op: "crash", step: "handOver", at: "before-commit", which: 0 },
+      { op: "subscribe", side: "old", t: 0 },
+    ];
+    // The rename layout (a → renamed) is LAYOUTS[2]: the sequence's number picks it.
+    execution += (2 - (execution % LAYOUTS.length) + LAYOUTS.length) % LAYOUTS.length;
+    const before = stats.sequences;
+    await runSequence(ops, 1062250774);
+    expect(stats.sequences).toBe(before + 1);
   });
 });
 
@@ -507,7 +531,7 @@ describe("model-based: units whose only rows are expired", () => {
           await runExpiredSequence(expired, ops);
         },
       ),
-      { numRuns: runs },
+      { numRuns: runs, seed: MODEL_SEED },
     );
     console.log(
       `re-sharding model, expired-only units: ${expiredStats.sequences} sequences, ${expiredStats.operations} operations, ` +

@@ -13,8 +13,12 @@
 //
 // Faults are transient, as in production: a plan decides per attempt, but the same call (same
 // object, method and arguments — a retry carries the same request id) never fails more than
-// `maxConsecutive` times in a row.
+// `maxConsecutive` times in a row. A retry differs from its first attempt in one argument, its
+// `retry` flag, which is therefore left out of the call's identity ([`callIdentity`]): keyed by
+// every argument, a first attempt and its retries were two calls, and a call could fail
+// `2 × maxConsecutive` times in a row — more than the adapter's six attempts ride out.
 import type { ChatStateNamespace } from "../../ts/index.js";
+import { DATA_METHODS } from "../../ts/shared/methods.js";
 
 export type FaultKind = "before" | "after" | "overloaded";
 
@@ -107,7 +111,7 @@ export class FaultyNamespace {
     if (NEVER_FAILED.has(method) || !this.enabled) return await forward();
     this.counts.calls++;
     this.counts.byMethod[method] = (this.counts.byMethod[method] ?? 0) + 1;
-    const key = `${objectName}\u0000${method}\u0000${JSON.stringify(args)}`;
+    const key = callIdentity(objectName, method, args);
     const streak = this.#streaks.get(key) ?? 0;
     const fault = streak >= this.#maxConsecutive ? null : this.#plan({ objectName, method, args, consecutiveFailures: streak });
     if (fault === null) {
@@ -121,6 +125,17 @@ export class FaultyNamespace {
     await forward();
     throw retryableError();
   }
+}
+
+/**
+ * What makes two attempts the same call: the object, the method and the arguments, less a data
+ * method's `retry` flag (the only argument in which a retry differs from its first attempt).
+ */
+export function callIdentity(objectName: string, method: string, args: readonly unknown[]): string {
+  const names = (DATA_METHODS as Record<string, { args: readonly string[] } | undefined>)[method]?.args;
+  const retryAt = names ? names.indexOf("retry") : -1;
+  const same = retryAt < 0 ? args : args.filter((_, i) => i !== retryAt);
+  return `${objectName}\u0000${method}\u0000${JSON.stringify(same)}`;
 }
 
 /** A plan that fails each attempt at random with the given probabilities (seeded `random`). */

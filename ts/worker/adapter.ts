@@ -231,6 +231,7 @@ export class CloudflareDOStateAdapter implements StateAdapter {
   async queueDepth(threadId: string): Promise<number> {
     const caller = typeof threadId === "string" ? this.#locks.depthAsker(threadId) : undefined;
     const depth = await this.#send<number>("queueDepth", threadId, () => [threadId, caller]);
+    this.#locks.depthAnswered(threadId, caller);
     this.#locks.answered(threadId, caller);
     return depth;
   }

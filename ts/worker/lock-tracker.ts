@@ -12,9 +12,11 @@
 //   - a holder calls, on the key, at most one enqueue (its own message, debounce and burst) and
 //     only before its first dequeue; a debounce holder's queueDepth comes between dequeue rounds.
 // So a queueDepth is the oldest refusal's that has not asked yet (a holder's otherwise); an
-// enqueue is the oldest refusal's that asked (it cannot be a newcomer's before its queueDepth),
-// else the holder's own while the holder is *fresh* (granted, no enqueue or dequeue yet), else a
-// refusal's that did not seem to ask, else the holder's.
+// enqueue is the oldest refusal's whose queueDepth has been *answered* (chat awaits it: a
+// newcomer's enqueue cannot leave before its queueDepth came back — one still on its way, say
+// waiting out a retry's backoff, does not make its refusal the enqueuer), else the holder's own
+// while the holder is *fresh* (granted, no enqueue or dequeue yet), else a refusal's that did not
+// seem to ask, else the holder's.
 //
 // The earlier rule — "the flow whose call was answered in the current turn makes the next call"
 // (a marker cleared by setTimeout 0) — broke as soon as chat spent time between its calls: the
@@ -23,8 +25,14 @@
 // taken for the holder's own, and the object held the holder's final dequeue for one or two
 // patiences although that entry had long arrived (issue 18, problem 2).
 //
-// One case is truly ambiguous by order: an enqueue while the holder is fresh *and* a refusal has
-// asked. It goes to the refusal (under `queue` the holder never enqueues, and there this is the
+// Going by a queueDepth that was only *sent* stranded an entry (issue 18, found by the #928 fault
+// trials under burst): the holder's acquire lost its reply, the newcomer was refused meanwhile
+// and its queueDepth failed on the way; the holder, granted by its retry, made its own enqueue,
+// which was named the newcomer's; the object stopped waiting for the newcomer, the holder's final
+// dequeue came back empty, and the newcomer's entry landed after the release.
+//
+// One case is truly ambiguous by order: an enqueue while the holder is fresh *and* a refusal's
+// queueDepth has been answered. It goes to the refusal (under `queue` the holder never enqueues, and there this is the
 // common case). Under debounce/burst it can be the holder's own, made in the few ms between its
 // grant and its enqueue; then the refusal counts as arrived a little early, and the object stops
 // waiting for it — harmless unless the newcomer's real enqueue is then delayed past the holder's
@@ -44,8 +52,11 @@ interface Refused {
   token: string;
   /** Forgotten after this (twice the patience the acquire declared). */
   until: number;
-  /** Whether its queueDepth has been asked (its enqueue comes next). */
-  asked: boolean;
+  /**
+   * Where its flow is: `refused` (its queueDepth comes next), `asking` (its queueDepth has been
+   * sent, not answered), `asked` (answered: its enqueue comes next).
+   */
+  stage: "refused" | "asking" | "asked";
 }
 
 export class LockTracker {
@@ -61,8 +72,14 @@ export class LockTracker {
    */
   answered(key: string, token: string | undefined): void {
     if (token === undefined) return;
-    if (this.#refused.get(key)?.some((r) => r.token === token && !r.asked)) this.#lastAnswered.set(key, token);
+    const refusal = this.#refused.get(key)?.find((r) => r.token === token);
+    if (refusal?.stage === "refused") this.#lastAnswered.set(key, token);
     else if (this.#lastAnswered.get(key) === token) this.#lastAnswered.delete(key);
+  }
+
+  /** The queueDepth `depthAsker` named `token`'s came back: that flow's enqueue comes next. */
+  depthAnswered(key: string, token: string | undefined): void {
+    for (const r of this.#refused.get(key) ?? []) if (r.token === token && r.stage === "asking") r.stage = "asked";
   }
 
   /** An acquire on `key` was granted. */
@@ -89,7 +106,7 @@ export class LockTracker {
   refused(key: string, token: string, windowMs: number): void {
     this.#prune(key);
     const refused = this.#refused.get(key) ?? [];
-    refused.push({ token, until: Date.now() + windowMs, asked: false });
+    refused.push({ token, until: Date.now() + windowMs, stage: "refused" });
     this.#refused.set(key, refused);
   }
 
@@ -108,11 +125,11 @@ export class LockTracker {
    * oldest), else the holder's (debounce asks between rounds). */
   depthAsker(key: string): string | undefined {
     this.#prune(key);
-    const waiting = (this.#refused.get(key) ?? []).filter((r) => !r.asked);
+    const waiting = (this.#refused.get(key) ?? []).filter((r) => r.stage === "refused");
     const last = this.#lastAnswered.get(key);
     const next = waiting.find((r) => r.token === last) ?? waiting[0];
     if (next) {
-      next.asked = true;
+      next.stage = "asking";
       if (next.token === last) this.#lastAnswered.delete(key);
       return next.token;
     }
@@ -120,14 +137,15 @@ export class LockTracker {
   }
 
   /**
-   * Whose enqueue this is: the oldest refusal that asked its queueDepth (consumed), else a fresh
-   * holder's own, else the oldest refusal (consumed), else the holder's.
+   * Whose enqueue this is: the oldest refusal whose queueDepth was answered (consumed), else a
+   * fresh holder's own, else the oldest refusal (consumed; one whose queueDepth is on its way
+   * first), else the holder's.
    */
   enqueuer(key: string): string | undefined {
     // holder() prunes too, replacing the arrays: ask it first, so `refused` below is the live one.
     const holder = this.holder(key);
     const refused = this.#refused.get(key) ?? [];
-    let index = refused.findIndex((r) => r.asked);
+    let index = refused.findIndex((r) => r.stage === "asked");
     if (index < 0) {
       const fresh = this.#held.get(key)?.findLast((h) => h.fresh);
       if (fresh) {
@@ -135,7 +153,7 @@ export class LockTracker {
         return fresh.token;
       }
       if (refused.length === 0) return holder;
-      index = 0;
+      index = Math.max(0, refused.findIndex((r) => r.stage === "asking"));
     }
     const [taken] = refused.splice(index, 1);
     if (refused.length === 0) this.#refused.delete(key);
