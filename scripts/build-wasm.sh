@@ -2,8 +2,12 @@
 # Builds the Rust core to wasm32 and generates pkg/ (wasm-bindgen --target web), then shrinks it
 # with wasm-opt. Installs what it needs (the wasm32 target, the wasm-bindgen CLI matching
 # Cargo.lock) into folders the build owns and reuses them on the next run.
+#
+# `build-wasm.sh compile` stops after the cargo build: the steps that need neither Node nor
+# node_modules, which scripts/setup.sh runs beside `npm ci` on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=${1:-all}
 
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
 
@@ -16,6 +20,7 @@ if [ ! -x "$tools/bin/wasm-bindgen" ]; then
 fi
 
 cargo build --lib --release --target wasm32-unknown-unknown --quiet
+[ "$mode" = compile ] && exit 0
 built=target/wasm32-unknown-unknown/release/chat_state_cloudflare_do.wasm
 stamp="$(sha256sum "$built" | cut -d' ' -f1) $version"
 if [ -f pkg/.build-stamp ] && [ "$(cat pkg/.build-stamp)" = "$stamp" ]; then

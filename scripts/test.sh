@@ -6,11 +6,13 @@
 # them, and the exit code is non-zero if anything failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+stage() { echo "== $1 (at ${SECONDS} s)"; }
+stage "set-up"
 bash scripts/setup.sh
 source scripts/env.sh
 
 status=0
-echo "== cargo test"
+stage "cargo test"
 cargo_log=$(mktemp)
 cargo_status=0
 cargo test --quiet 2>&1 | tee "$cargo_log" || cargo_status=1
@@ -19,19 +21,21 @@ rust_failed=$(grep -oE '[0-9]+ failed' "$cargo_log" | awk '{s+=$1} END {print s+
 # A build failure runs no test: count it as one failure so the closing line shows it.
 if [ "$cargo_status" -ne 0 ]; then status=1; [ "$rust_failed" -gt 0 ] || rust_failed=1; fi
 
-echo "== tsc --noEmit"
+stage "tsc --noEmit"
 tsc_failed=0
 npx tsc --noEmit -p tsconfig.json || { status=1; tsc_failed=1; }
 
 counts() {
   node -e '
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-    // A suite that fails outside a test (beforeAll, import) counts as a failure too.
-    console.log(r.numPassedTests, r.numFailedTests + r.numFailedTestSuites + (r.numRuntimeErrors ?? 0));
+    // A file that fails outside a test (beforeAll, import) counts as a failure too — but only
+    // then: numFailedTestSuites also counts the file and every describe around a failed test.
+    const outside = r.testResults.filter((f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed")).length;
+    console.log(r.numPassedTests, r.numFailedTests + outside + (r.numRuntimeErrors ?? 0));
   ' "$1" 2>/dev/null || echo "0 1"
 }
 
-echo "== vitest (inside workerd)"
+stage "vitest (inside workerd)"
 report=.vitest-report.json
 rm -f "$report"
 npx vitest run --reporter=default --reporter=json --outputFile="$report" "$@" || status=$?
@@ -46,7 +50,7 @@ tap_counts() {
   echo "$passed $failed"
 }
 
-echo "== the packed npm package, installed into a scratch Worker (inside workerd) and a Vite project"
+stage "the packed npm package, installed into a scratch Worker (inside workerd) and a Vite project"
 pack_report=.vitest-pack-report.json
 vite_tap=.tools/pack-vite-report.tap
 rm -f "$pack_report" "$vite_tap"
@@ -56,7 +60,7 @@ read -r vite_passed vite_failed < <(tap_counts "$vite_tap")
 pack_passed=$((pack_passed + vite_passed))
 pack_failed=$((pack_failed + vite_failed))
 
-echo "== restart of the runtime with persisted storage (wrangler dev, Node test runner)"
+stage "restart of the runtime with persisted storage (wrangler dev, Node test runner)"
 node_tap=.tools/node-test-report.tap
 mkdir -p .tools
 rm -f "$node_tap"
@@ -65,6 +69,7 @@ node --test --test-reporter=spec --test-reporter-destination=stdout \
 read -r node_passed node_failed < <(tap_counts "$node_tap")
 
 echo
+stage "done"
 echo "Rust: $rust_passed passed, $rust_failed failed; workerd: $js_passed passed, $js_failed failed; packed package: $pack_passed passed, $pack_failed failed (Vite: $vite_passed passed, $vite_failed failed); Node: $node_passed passed, $node_failed failed"
 echo "$((rust_passed + js_passed + pack_passed + node_passed)) passed, $((rust_failed + tsc_failed + js_failed + pack_failed + node_failed)) failed"
 exit "$status"
