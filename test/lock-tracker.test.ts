@@ -100,4 +100,33 @@ describe("lock tracker", () => {
     expect(tracker.enqueuer("t")).toBe("m1");
     expect(tracker.enqueuer("t")).toBe("m2");
   });
+
+  // Issue 18, test/model.test.ts (burst, two newcomers; fast-check seed 1087682473, counterexample
+  // seed 1919292227): the holder's own enqueue, made after n1's queueDepth had come back, was
+  // given to n1 (the ambiguous case), and n1's real enqueue then to n2, which had not even asked
+  // its queueDepth: the object stopped waiting for n2, and n2's entry was stranded.
+  it("an enqueue guessed for a refusal while the holder was fresh: the refusal's real enqueue is named its own again", () => {
+    const tracker = new LockTracker();
+    tracker.granted("t", "h", Date.now() + 60_000);
+    tracker.refused("t", "n1", 60_000);
+    expect(tracker.depthAsker("t")).toBe("n1");
+    tracker.depthAnswered("t", "n1");
+    expect(tracker.enqueuer("t")).toBe("n1"); // in fact the holder's own: the guess
+    tracker.refused("t", "n2", 60_000);
+    tracker.dequeued("t", "h");
+    expect(tracker.enqueuer("t")).toBe("n1"); // n1's real one: not n2's
+    expect(tracker.depthAsker("t")).toBe("n2");
+    tracker.depthAnswered("t", "n2");
+    expect(tracker.enqueuer("t")).toBe("n2");
+    // A guess lasts as long as the lock: after the release it names nothing.
+    tracker.released("t", "h");
+    tracker.granted("t", "h2", Date.now() + 60_000);
+    tracker.refused("t", "m", 60_000);
+    tracker.depthAsker("t");
+    tracker.depthAnswered("t", "m");
+    expect(tracker.enqueuer("t")).toBe("m");
+    tracker.released("t", "h2");
+    tracker.refused("t", "k", 60_000);
+    expect(tracker.enqueuer("t")).toBe("k");
+  });
 });

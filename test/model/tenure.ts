@@ -78,6 +78,15 @@ export function pick(tenure: Tenure, token: string | undefined, live: Live): Ann
   return announced.find((a) => a.token === token) ?? announced[0];
 }
 
+/** What an enqueue naming `token` fulfils (src/guarantees/tenure/announce.rs, `plan_enqueue`):
+ * the announcement it names — none if it names a newcomer not awaited (its entry arrived
+ * already) — or, unnamed or named the holder's, the oldest. */
+export function pickEnqueued(tenure: Tenure, token: string | undefined, live: Live): Announcement | undefined {
+  const announced = awaited(tenure, live);
+  if (token !== undefined && token !== tenure.token) return announced.find((a) => a.token === token);
+  return announced[0];
+}
+
 /** An adapter's lock calls, as the held-lock model needs them. */
 interface LockCalls {
   acquireLock(threadId: string, ttlMs: number): Promise<Lock | null>;

@@ -32,14 +32,21 @@
 // dequeue came back empty, and the newcomer's entry landed after the release.
 //
 // One case is truly ambiguous by order: an enqueue while the holder is fresh *and* a refusal's
-// queueDepth has been answered. It goes to the refusal (under `queue` the holder never enqueues, and there this is the
-// common case). Under debounce/burst it can be the holder's own, made in the few ms between its
-// grant and its enqueue; then the refusal counts as arrived a little early, and the object stops
-// waiting for it — harmless unless the newcomer's real enqueue is then delayed past the holder's
-// whole debounce and drain (a retry's backoff), which is the plain #928 race, no worse than
-// without the mitigation. Whatever the guess, no data is ever changed by a hint: a wrong one only
-// makes the object wait for an announced entry until its deadline, or stop waiting early, and the
-// object itself ignores a "holder's own" enqueue that cannot be one (src/guarantees/tenure/).
+// queueDepth has been answered. It goes to the refusal (under `queue` the holder never enqueues,
+// and there this is the common case), and the guess is remembered. Under debounce/burst it can be
+// the holder's own, made in the few ms between its grant and its enqueue; then the refusal counts
+// as arrived a little early. The guess is corrected when the refusal's real enqueue comes: an
+// enqueue when no refusal's queueDepth is waiting for its enqueue and the holder is not fresh
+// must be the enqueue of a refusal whose queueDepth was answered — one already consumed by a
+// guess — so it is named that refusal's again (the object counts an arrival once), not the next
+// refusal's. Naming it the next refusal's made the object stop waiting for a newcomer that had
+// not even asked its queueDepth, and its entry was stranded (issue 18, `test/model.test.ts`,
+// burst with two newcomers: fast-check seed 1087682473, counterexample seed 1919292227). What
+// stays open: the newcomer's real enqueue delayed past the holder's whole debounce and drain (a
+// retry's backoff) after such a guess, the plain #928 race, no worse than without the mitigation.
+// Whatever the guess, no data is ever changed by a hint: a wrong one only makes the object wait
+// for an announced entry until its deadline, or stop waiting early, and the object itself ignores
+// a "holder's own" enqueue that cannot be one (src/guarantees/tenure/).
 
 interface Held {
   token: string;
@@ -64,6 +71,11 @@ export class LockTracker {
   readonly #refused = new Map<string, Refused[]>();
   /** key -> the refusal whose call on it was answered last (preferred among refusals). */
   readonly #lastAnswered = new Map<string, string>();
+  /**
+   * key -> refusals an enqueue was given to while the holder was fresh (the ambiguous case): the
+   * enqueue may have been the holder's own, and the refusal's own may still come.
+   */
+  readonly #guessed = new Map<string, { token: string; until: number }[]>();
 
   /**
    * A call of `token`'s flow on `key` was answered. Only breaks ties among refusals that have not
@@ -99,7 +111,12 @@ export class LockTracker {
   released(key: string, token?: string): void {
     const held = (this.#held.get(key) ?? []).filter((h) => token !== undefined && h.token !== token);
     if (held.length > 0) this.#held.set(key, held);
-    else this.#held.delete(key);
+    else {
+      this.#held.delete(key);
+      // A guess matters only to the tenure it was made in (its final dequeue); under `queue`
+      // nearly every contended message makes one, so it ends with the lock.
+      this.#guessed.delete(key);
+    }
   }
 
   /** An acquire on `key` with `token` was refused; its enqueue is expected within `windowMs`. */
@@ -137,21 +154,31 @@ export class LockTracker {
   }
 
   /**
-   * Whose enqueue this is: the oldest refusal whose queueDepth was answered (consumed), else a
-   * fresh holder's own, else the oldest refusal (consumed; one whose queueDepth is on its way
+   * Whose enqueue this is: the oldest refusal whose queueDepth was answered (consumed; remembered
+   * as a guess if the holder is fresh), else a fresh holder's own, else the refusal of the oldest
+   * guess (consumed), else the oldest refusal (consumed; one whose queueDepth is on its way
    * first), else the holder's.
    */
   enqueuer(key: string): string | undefined {
     // holder() prunes too, replacing the arrays: ask it first, so `refused` below is the live one.
     const holder = this.holder(key);
     const refused = this.#refused.get(key) ?? [];
+    const fresh = this.#held.get(key)?.findLast((h) => h.fresh);
     let index = refused.findIndex((r) => r.stage === "asked");
+    if (index >= 0 && fresh) {
+      const guessed = this.#guessed.get(key) ?? [];
+      guessed.push({ token: refused[index]!.token, until: refused[index]!.until });
+      this.#guessed.set(key, guessed);
+    }
     if (index < 0) {
-      const fresh = this.#held.get(key)?.findLast((h) => h.fresh);
       if (fresh) {
         fresh.fresh = false;
         return fresh.token;
       }
+      // No refusal's enqueue is due and the holder's own is made: the real enqueue of a refusal
+      // an earlier enqueue was guessed for (see the head comment).
+      const guessed = this.#guessed.get(key)?.shift();
+      if (guessed) return guessed.token;
       if (refused.length === 0) return holder;
       index = Math.max(0, refused.findIndex((r) => r.stage === "asking"));
     }
@@ -170,5 +197,8 @@ export class LockTracker {
     if (refused?.length) this.#refused.set(key, refused);
     else this.#refused.delete(key);
     if (!refused?.length) this.#lastAnswered.delete(key);
+    const guessed = this.#guessed.get(key)?.filter((g) => g.until > now);
+    if (guessed?.length) this.#guessed.set(key, guessed);
+    else this.#guessed.delete(key);
   }
 }

@@ -84,9 +84,17 @@ impl Tenures {
         }
     }
 
-    /// What an entry enqueued on `key` by `caller` does: it fulfils that newcomer's announcement
-    /// (or the oldest), unless the holder enqueued it (debounce and burst enqueue their own
-    /// message) — which can only be the holder's first enqueue, before its first dequeue.
+    /// What an entry enqueued on `key` by `caller` does: it fulfils that newcomer's announcement,
+    /// unless the holder enqueued it (debounce and burst enqueue their own message) — which can
+    /// only be the holder's first enqueue, before its first dequeue.
+    ///
+    /// Without a caller, or named the holder's but not its own, the entry is some newcomer's: it
+    /// fulfils the oldest announcement. Named a newcomer's that has no live announcement, it
+    /// fulfils none but a token-less one (a caller on the plain contract): that newcomer's entry
+    /// has arrived already — the adapter, guessing between a fresh holder's own enqueue and a
+    /// newcomer's, gave it the earlier one (ts/worker/lock-tracker.ts) — and taking it for the
+    /// oldest other newcomer's stopped the wait for one that had not enqueued, stranding its
+    /// entry (issue 18, test/model.test.ts, burst with two newcomers).
     /// Changes nothing: [`Tenures::apply_enqueue`] does, once the enqueue committed.
     pub fn plan_enqueue(
         &self,
@@ -113,9 +121,13 @@ impl Tenures {
             .iter()
             .filter(|a| a.deadline > now)
             .collect();
-        let picked = caller
-            .and_then(|c| live.iter().find(|a| a.token.as_deref() == Some(c)))
-            .or(live.first());
+        let picked = match caller {
+            Some(c) if c != t.token => live
+                .iter()
+                .find(|a| a.token.as_deref() == Some(c))
+                .or_else(|| live.iter().find(|a| a.token.is_none())),
+            _ => live.first(),
+        };
         match picked {
             Some(a) => EnqueuePlan::Fulfils {
                 token: a.token.clone(),
@@ -139,7 +151,12 @@ impl Tenures {
                     t.rows = t.rows.saturating_sub(1);
                 }
                 t.prune_announcements(now);
-                if let Some(i) = t.pick(token.as_deref()) {
+                // The very announcement planned: by its token, or the first token-less one.
+                let i = match token.as_deref() {
+                    Some(_) => t.pick(token.as_deref()),
+                    None => t.announcements.iter().position(|a| a.token.is_none()),
+                };
+                if let Some(i) = i {
                     t.announcements.remove(i);
                 }
             }

@@ -30,7 +30,9 @@
 //! 1. **Announce.** A failed `acquireLock` records an announcement with a deadline: twice the
 //!    newcomer's *patience* (its retry budget per call plus a second, sent by the adapter) for its
 //!    `queueDepth` + `enqueue`; its `queueDepth` resets the deadline to one patience. Its
-//!    `enqueue` (recognised by the token the adapter sends along, or else the oldest) fulfils it.
+//!    `enqueue` (recognised by the token the adapter sends along; one sent without a token,
+//!    or with the holder's, is some newcomer's: the oldest) fulfils it; one naming a newcomer
+//!    whose announcement is gone has arrived already and fulfils no other.
 //!    An enqueue the adapter names as the holder's own (debounce and burst enqueue the holder's
 //!    message) fulfils nothing — but only the first such one, and only before the holder's first
 //!    dequeue: chat's holder makes at most one enqueue on its key, and never after it dequeued,

@@ -130,6 +130,37 @@ fn only_the_holders_first_enqueue_before_its_first_dequeue_counts_as_its_own() {
 }
 
 #[test]
+fn an_enqueue_naming_a_newcomer_that_already_arrived_fulfils_no_other() {
+    // Burst, two newcomers in one adapter: the holder's own enqueue was named n1's (the
+    // adapter's guess while the holder was fresh), so n1's real enqueue names n1 again — it
+    // must not fulfil n2's announcement, whose newcomer has not enqueued yet.
+    let t = Tenures::default();
+    t.granted("k", "h", T0 + 60_000, T0);
+    t.announce_now("k", Some("n1"), 1_000, T0);
+    t.enqueued("k", Some("n1"), None, T0 + 1); // in fact the holder's own
+    t.announce_now("k", Some("n2"), 1_000, T0 + 2);
+    t.enqueued("k", Some("n1"), None, T0 + 3); // n1's real one
+    t.took_entry("k", T0 + 4);
+    t.took_entry("k", T0 + 5);
+    assert_eq!(t.found_empty("k", None, T0 + 6), EmptyDequeue::Answer);
+    assert_eq!(
+        t.found_empty("k", None, T0 + 7),
+        EmptyDequeue::WaitUntil(T0 + 2_002),
+        "n2 is still coming"
+    );
+    entry_then_final(&t, "k", Some("n2"), T0 + 8);
+
+    // A token-less announcement (a caller on the plain contract) is still fulfilled by an
+    // enqueue naming a newcomer this object does not know.
+    t.granted("p", "h", T0 + 60_000, T0);
+    t.announce_now("p", None, 1_000, T0);
+    t.enqueued("p", Some("stranger"), None, T0 + 1);
+    t.took_entry("p", T0 + 2);
+    assert_eq!(t.found_empty("p", None, T0 + 3), EmptyDequeue::Answer);
+    assert_eq!(t.found_empty("p", None, T0 + 4), EmptyDequeue::Answer);
+}
+
+#[test]
 fn waits_are_capped_even_if_announcements_keep_coming() {
     let t = Tenures::default();
     t.granted("k", "h", T0 + 10 * MAX_WAIT_MS, T0);

@@ -276,7 +276,7 @@ pub(super) fn run_call(
                         t.own_enqueue = Some(rid.clone());
                     } else {
                         t.awaited.retain(|(_, deadline, _)| *deadline > now);
-                        if let Some(i) = t.pick(caller.as_deref()) {
+                        if let Some(i) = t.pick_enqueued(caller.as_deref()) {
                             let (fulfilled, _, _) = t.awaited.remove(i);
                             t.rows.retain(|(a, _, _)| *a != fulfilled);
                         }

@@ -107,6 +107,16 @@ impl ModelTenure {
         })
     }
 
+    /// The awaited refusal an enqueue by `caller` fulfils: the one it names — none if it names a
+    /// newcomer that is not awaited (its entry arrived already: the adapter's guess gave it an
+    /// earlier one) — or, without a caller or named the holder's (not its own), the oldest.
+    pub(super) fn pick_enqueued(&self, caller: Option<&str>) -> Option<usize> {
+        match caller {
+            Some(c) if c != self.token => self.awaited.iter().position(|(a, _, _)| a == c),
+            _ => (!self.awaited.is_empty()).then_some(0),
+        }
+    }
+
     /// The awaited refusal `token` names, or else the oldest.
     pub(super) fn pick(&self, token: Option<&str>) -> Option<usize> {
         token
