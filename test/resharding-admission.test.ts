@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { createCloudflareState, type CloudflareDOStateAdapter, type CloudflareStateOptions } from "../ts/index.js";
 import { expectSubscribedOnlyIn, quiet, sql } from "./helpers.js";
 import { retryableError } from "./support/faulty-namespace.js";
+import { hooked as hookedNamespace, type NetworkHook } from "./support/hooked-namespace.js";
 
 let run = 0;
 
@@ -23,35 +24,8 @@ const threads = (base: string, n: number) => Array.from({ length: n }, (_, i) =>
 const entry = (n: number) =>
   ({ enqueuedAt: Date.now(), expiresAt: Date.now() + 600_000, message: { n } }) as unknown as QueueEntry;
 
-interface Call {
-  objectName: string;
-  method: string;
-  args: unknown[];
-}
-
-/**
- * A namespace whose every RPC passes through `hook(call, forward)`: the hook may forward the call
- * (it reaches the object), run other calls first or after, and throw what the runtime would.
- */
-function hooked(hook: (call: Call, forward: () => Promise<unknown>) => Promise<unknown>): unknown {
-  const inner = env.CHAT_STATE;
-  const wrap = (objectName: string, stub: unknown) =>
-    new Proxy(
-      {},
-      {
-        get: (_t, method) => {
-          if (typeof method !== "string" || method === "then") return undefined;
-          const real = (stub as Record<string, (...a: unknown[]) => Promise<unknown>>)[method]!;
-          return (...args: unknown[]) => hook({ objectName, method, args }, () => real(...args));
-        },
-      },
-    );
-  return {
-    idFromName: (name: string) => inner.idFromName(name),
-    getByName: (name: string) => wrap(name, inner.getByName(name)),
-    get: (id: DurableObjectId) => wrap(id.name ?? id.toString(), inner.get(id)),
-  };
-}
+/** `env.CHAT_STATE` with every RPC passing through `hook(call, forward)` (./support/hooked-namespace.ts). */
+const hooked = (hook: NetworkHook): unknown => hookedNamespace(env.CHAT_STATE, hook);
 
 async function drained(state: CloudflareDOStateAdapter, labels: string[] = []) {
   for (let round = 0; round < 50; round++) {

@@ -14,7 +14,7 @@ export type NetworkHook = (call: HookedCall, forward: () => Promise<unknown>) =>
 
 /** `inner` (a namespace, or another wrapper of one) with `hook` around every RPC of its stubs. */
 export function hooked(inner: unknown, hook: NetworkHook): never {
-  const ns = inner as { idFromName(n: string): DurableObjectId; getByName(n: string): unknown };
+  const ns = inner as { idFromName(n: string): DurableObjectId; getByName(n: string): unknown; get(id: DurableObjectId): unknown };
   const wrap = (objectName: string, stub: unknown) =>
     new Proxy(
       {},
@@ -26,5 +26,9 @@ export function hooked(inner: unknown, hook: NetworkHook): never {
         },
       },
     );
-  return { idFromName: (n: string) => ns.idFromName(n), getByName: (n: string) => wrap(n, ns.getByName(n)) } as never;
+  return {
+    idFromName: (n: string) => ns.idFromName(n),
+    getByName: (n: string) => wrap(n, ns.getByName(n)),
+    get: (id: DurableObjectId) => wrap(id.name ?? id.toString(), ns.get(id)),
+  } as never;
 }
